@@ -1,0 +1,428 @@
+"""Configuration: a TOML file, overridden by ``HERALD_*`` environment variables.
+
+Everything is validated once, at start-up, into frozen dataclasses. An error
+names the file, the key and what was expected, so an operator can fix it
+without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from gateway.addresses import check_address
+from gateway.errors import ConfigError
+
+Security = Literal["none", "starttls", "tls"]
+
+DEFAULT_STAGES = ("render-template", "delivery-policy")
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SCHEMES: dict[str, tuple[Security, int]] = {
+    "smtp": ("none", 25),
+    "smtp+starttls": ("starttls", 587),
+    "smtps": ("tls", 465),
+}
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The operator's SMTP server that Herald relays to."""
+
+    host: str
+    port: int
+    security: Security = "none"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    verify: bool = True
+    ca_file: Path | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_url(cls, url: str, *, where: str) -> Upstream:
+        """Parse ``smtp://``, ``smtp+starttls://user:pass@`` or ``smtps://`` URLs."""
+        parts = urlsplit(url)
+        if parts.scheme not in _SCHEMES:
+            raise ConfigError(
+                f"{where}: expected a URL starting smtp://, smtp+starttls:// or smtps://"
+            )
+        security, default_port = _SCHEMES[parts.scheme]
+        try:
+            port = parts.port or default_port
+        except ValueError as exc:
+            raise ConfigError(f"{where}: the port is not a number from 1 to 65535") from exc
+        if not parts.hostname:
+            raise ConfigError(f"{where}: the URL names no host")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            security=security,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def __str__(self) -> str:
+        scheme = {v[0]: k for k, v in _SCHEMES.items()}[self.security]
+        user = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Sender:
+    address: str
+    name: str = "Herald"
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    workers: int = 4
+    lease: float = 300.0
+    poll_interval: float = 5.0
+    retry_initial: float = 300.0
+    retry_max: float = 3600.0
+    lifetime: float = 5 * 86400.0
+
+
+@dataclass(frozen=True)
+class TypePolicy:
+    """Who receives one email type, besides the addressees of the message."""
+
+    customers: bool = True
+    bcc_admin: bool = False
+    bcc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    admin: str | None = None
+    types: Mapping[str, TypePolicy] = field(default_factory=dict)
+
+    def policy(self, email_type: str) -> TypePolicy:
+        return self.types.get(email_type, TypePolicy())
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path | None
+    hostname: str
+    state_dir: Path
+    smtp_listen: Listen
+    http_listen: Listen
+    store_url: str
+    upstream: Upstream | None
+    capture_dir: Path
+    webhook_secrets: tuple[str, ...] = field(repr=False)
+    admin_token: str | None = field(repr=False)
+    sender: Sender
+    queue: QueueSettings
+    stages: tuple[str, ...]
+    stage_timeout: float
+    templates_dir: Path
+    brand: Mapping[str, Any]
+    delivery: DeliverySettings
+    max_message_size: int
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.state_dir / "admin-token"
+
+
+DEFAULT_BRAND: Mapping[str, Any] = {
+    "name": "Herald",
+    "logo_url": "",
+    "primary_color": "#2563eb",
+    "background_color": "#f4f5f7",
+    "text_color": "#1f2937",
+    "footer": "",
+    "support_email": "",
+    "website": "",
+    "links": [],
+}
+
+
+class _Section:
+    """Reads one table of the file, naming ``file: [table] key`` in errors."""
+
+    def __init__(self, data: Mapping[str, Any], where: str, name: str) -> None:
+        self.data = data
+        self.where = where
+        self.name = name
+        self.seen: set[str] = set()
+
+    def fail(self, key: str, expected: str) -> ConfigError:
+        got = self.data.get(key)
+        return ConfigError(f"{self.where}: [{self.name}] {key}: expected {expected}, got {got!r}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return self.data.get(key, default)
+
+    def string(self, key: str, default: str | None = None) -> str | None:
+        value = self.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, "a string")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false")
+        return value
+
+    def integer(self, key: str, default: int, minimum: int = 1) -> int:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, f"a whole number of at least {minimum}")
+        return value
+
+    def duration(self, key: str, default: float) -> float:
+        value = self.get(key, default)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if match is None or float(match[1]) <= 0:
+            raise self.fail(key, 'a positive duration such as 30, "90s", "5m", "1h" or "5d"')
+        return float(match[1]) * _UNITS[match[2]]
+
+    def strings(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "a list of strings")
+        return tuple(value)
+
+    def table(self, key: str) -> Mapping[str, Any]:
+        value = self.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "a table")
+        return value
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise ConfigError(f"{self.where}: [{self.name}] unknown key {unknown[0]!r}")
+
+
+def parse_listen(value: str, where: str) -> Listen:
+    """Parse ``host:port`` or ``[v6]:port``."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{where}: expected host:port such as 127.0.0.1:2525, got {value!r}")
+    return Listen(host, int(port))
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """systemd's StateDirectory, else the XDG state directory."""
+    if env.get("HERALD_STATE_DIR"):
+        return Path(env["HERALD_STATE_DIR"]).expanduser()
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base).expanduser() / "herald"
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the file (``path``, else ``HERALD_CONFIG``, else none) and the environment."""
+    env = os.environ if env is None else env
+    named = path or env.get("HERALD_CONFIG")
+    source = Path(named) if named else None
+    data: dict[str, Any] = {}
+    where = str(source) if source else "defaults"
+    if source is not None:
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{source}: no such configuration file") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: cannot be read ({exc})") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML ({exc})") from exc
+    return _build(data, where, source, env)
+
+
+def _build(
+    data: Mapping[str, Any], where: str, source: Path | None, env: Mapping[str, str]
+) -> Config:
+    top = _Section(data, where, "top level")
+    sections = {
+        name: _Section(top.table(name), where, name)
+        for name in (
+            "server",
+            "smtp",
+            "http",
+            "store",
+            "upstream",
+            "sender",
+            "queue",
+            "pipeline",
+            "templates",
+            "brand",
+            "delivery",
+        )
+    }
+    top.table("stage")  # third-party stages read their own [stage.NAME] tables
+    top.finish()
+
+    server = sections["server"]
+    hostname = env.get("HERALD_HOSTNAME") or server.string("hostname") or socket.gethostname()
+    state_value = server.string("state_dir")
+    state_dir = Path(state_value).expanduser() if state_value else default_state_dir(env)
+    if env.get("HERALD_STATE_DIR"):
+        state_dir = default_state_dir(env)
+
+    smtp = sections["smtp"]
+    smtp_listen = parse_listen(
+        env.get("HERALD_SMTP_LISTEN") or smtp.string("listen", "127.0.0.1:2525") or "",
+        "HERALD_SMTP_LISTEN" if env.get("HERALD_SMTP_LISTEN") else f"{where}: [smtp] listen",
+    )
+    max_size = smtp.integer("max_message_size", 25 * 1024 * 1024)
+
+    http = sections["http"]
+    http_listen = parse_listen(
+        env.get("HERALD_HTTP_LISTEN") or http.string("listen", "127.0.0.1:8025") or "",
+        "HERALD_HTTP_LISTEN" if env.get("HERALD_HTTP_LISTEN") else f"{where}: [http] listen",
+    )
+    secrets = http.strings("webhook_secrets")
+    if env.get("HERALD_WEBHOOK_SECRET"):
+        # Several secrets, space separated, let an operator rotate without downtime.
+        secrets = tuple(env["HERALD_WEBHOOK_SECRET"].split())
+    admin_token = env.get("HERALD_ADMIN_TOKEN") or http.string("admin_token")
+
+    store = sections["store"]
+    store_url = env.get("HERALD_STORE") or store.string("url") or str(state_dir / "herald.db")
+
+    upstream_section = sections["upstream"]
+    upstream = _upstream(upstream_section, env, where)
+    capture = upstream_section.string("capture_dir")
+    capture_dir = Path(capture).expanduser() if capture else state_dir / "outbox"
+
+    sender_section = sections["sender"]
+    sender = Sender(
+        address=sender_section.string("address") or f"herald@{hostname}",
+        name=sender_section.string("name", "Herald") or "",
+    )
+    _checked(sender.address, f"{where}: [sender] address")
+
+    q = sections["queue"]
+    queue = QueueSettings(
+        workers=q.integer("workers", 4),
+        lease=q.duration("lease", 300),
+        poll_interval=q.duration("poll_interval", 5),
+        retry_initial=q.duration("retry_initial", 300),
+        retry_max=q.duration("retry_max", 3600),
+        lifetime=q.duration("lifetime", 5 * 86400),
+    )
+
+    pipeline = sections["pipeline"]
+    stages = pipeline.strings("stages", DEFAULT_STAGES)
+    stage_timeout = pipeline.duration("stage_timeout", 10)
+
+    templates = sections["templates"]
+    templates_value = templates.string("dir")
+    templates_dir = Path(templates_value).expanduser() if templates_value else SHIPPED_TEMPLATES
+
+    brand_section = sections["brand"]
+    brand = {key: brand_section.get(key, value) for key, value in DEFAULT_BRAND.items()}
+
+    delivery = _delivery(sections["delivery"], where)
+
+    for section in sections.values():
+        section.finish()
+
+    return Config(
+        source=source,
+        hostname=hostname,
+        state_dir=state_dir,
+        smtp_listen=smtp_listen,
+        http_listen=http_listen,
+        store_url=store_url,
+        upstream=upstream,
+        capture_dir=capture_dir,
+        webhook_secrets=secrets,
+        admin_token=admin_token,
+        sender=sender,
+        queue=queue,
+        stages=stages,
+        stage_timeout=stage_timeout,
+        templates_dir=templates_dir,
+        brand=brand,
+        delivery=delivery,
+        max_message_size=max_size,
+        raw=data,
+    )
+
+
+def _upstream(section: _Section, env: Mapping[str, str], where: str) -> Upstream | None:
+    url = env.get("HERALD_UPSTREAM") or section.string("url")
+    verify = section.boolean("verify", True)
+    ca_file = section.string("ca_file")
+    timeout = section.duration("timeout", 30)
+    password_file = section.string("password_file")
+    if not url:
+        return None
+    upstream = Upstream.from_url(
+        url, where="HERALD_UPSTREAM" if env.get("HERALD_UPSTREAM") else f"{where}: [upstream] url"
+    )
+    password = upstream.password
+    if password_file:
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}: [upstream] password_file: cannot be read ({exc})") from exc
+    return Upstream(
+        host=upstream.host,
+        port=upstream.port,
+        security=upstream.security,
+        username=upstream.username,
+        password=password,
+        verify=verify,
+        ca_file=Path(ca_file) if ca_file else None,
+        timeout=timeout,
+    )
+
+
+def _delivery(section: _Section, where: str) -> DeliverySettings:
+    admin = section.string("admin")
+    if admin:
+        _checked(admin, f"{where}: [delivery] admin")
+    types: dict[str, TypePolicy] = {}
+    for email_type, table in section.table("types").items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [delivery.types.{email_type!r}] expected a table")
+        policy = _Section(table, where, f"delivery.types.{email_type!r}")
+        bcc = policy.strings("bcc")
+        for address in bcc:
+            _checked(address, f"{where}: [delivery.types.{email_type!r}] bcc")
+        types[email_type] = TypePolicy(
+            customers=policy.boolean("customers", True),
+            bcc_admin=policy.boolean("bcc_admin", False),
+            bcc=bcc,
+        )
+        policy.finish()
+    return DeliverySettings(admin=admin or None, types=types)
+
+
+def _checked(address: str, where: str) -> str:
+    try:
+        return check_address(address)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc

@@ -1,0 +1,87 @@
+"""The one typed object that travels through the pipeline.
+
+Both ways in build a ``Context``: the webhook from a platform event, the SMTP
+listener from a raw message. Stages then work on it in configured order.
+
+The contract for stages, in the words of RFC 2119:
+
+- A stage MAY read and replace ``message`` (the content) and MAY set
+  ``subject`` for the run record.
+- A stage MAY add recipients with ``add_recipient`` and MAY suppress one with
+  ``suppress``; it MUST NOT delete recipients, so the run can say why each
+  address did or did not receive the message.
+- A stage MAY keep scratch data for later stages in ``notes``.
+- A stage MUST NOT talk to the upstream or write the queue: relaying and
+  recording the run are core steps that no configuration can skip.
+- A stage decides by raising ``Reject``, ``Defer`` or ``Drop``
+  (``gateway.errors``), never by returning a code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any, Literal
+
+Source = Literal["webhook", "smtp", "definition", "test"]
+Role = Literal["to", "cc", "bcc"]
+RecipientKind = Literal["customer", "reseller"]
+
+
+@dataclass(frozen=True)
+class EventRecipient:
+    kind: RecipientKind
+    id: str
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A platform event as the webhook received it, already validated."""
+
+    id: str
+    type: str
+    occurred_at: datetime
+    recipient: EventRecipient
+    data: dict[str, Any]
+
+
+@dataclass
+class Recipient:
+    """One envelope recipient and the rule that put it there."""
+
+    address: str
+    role: Role
+    rule: str
+    suppressed: str | None = None
+
+
+@dataclass
+class Context:
+    source: Source
+    email_type: str
+    run_id: str
+    mail_from: str
+    event: Event | None = None
+    message: EmailMessage | None = None
+    subject: str = ""
+    recipients: list[Recipient] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def add_recipient(self, address: str, role: Role, rule: str) -> Recipient:
+        """Add ``address`` unless it is already there; return its entry."""
+        for recipient in self.recipients:
+            if recipient.address.lower() == address.lower():
+                return recipient
+        recipient = Recipient(address, role, rule)
+        self.recipients.append(recipient)
+        return recipient
+
+    def suppress(self, recipient: Recipient, reason: str) -> None:
+        recipient.suppressed = reason
+
+    @property
+    def deliverable(self) -> list[Recipient]:
+        return [r for r in self.recipients if r.suppressed is None]

@@ -1,0 +1,50 @@
+"""The exceptions Herald raises, and the decisions stages take.
+
+Every error derives from ``GatewayError``. Real errors end in ``Error`` and
+also inherit the matching built-in. ``Reject``, ``Defer`` and ``Drop`` are
+decisions rather than faults: a stage raises one to stop the pipeline, and
+the ingress turns it into the right reply (SMTP code or HTTP status).
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """The root of everything Herald raises on purpose."""
+
+
+class ConfigError(GatewayError, ValueError):
+    """The configuration is invalid; the message names the file and key."""
+
+
+class StoreError(GatewayError, OSError):
+    """The store could not be read or written."""
+
+
+class NotFoundError(GatewayError, LookupError):
+    """A run, message or setting does not exist."""
+
+
+class StageError(GatewayError, RuntimeError):
+    """A stage crashed; the message it was building is failed, never sent."""
+
+
+class Decision(GatewayError):
+    """A stage's verdict on a message. ``field`` names the input at fault."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+class Reject(Decision):
+    """Permanent refusal: SMTP 5xx, HTTP 422. Nothing is queued."""
+
+
+class Defer(Decision):
+    """Temporary refusal: SMTP 4xx, HTTP 503. The sender should try again."""
+
+
+class Drop(Decision):
+    """Accepted, deliberately not sent; the run records the reason."""

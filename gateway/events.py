@@ -1,0 +1,91 @@
+"""Platform events: the webhook's JSON body, validated field by field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gateway.addresses import check_address, check_header_text
+from gateway.context import Event, EventRecipient
+
+_KINDS = ("customer", "reseller")
+
+
+class InvalidEvent(ValueError):
+    """The body is not a valid event; ``errors`` are (JSON pointer, detail) pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {d}" for p, d in errors))
+        self.errors = errors
+
+
+def _text(
+    body: dict[str, Any],
+    key: str,
+    pointer: str,
+    errors: list[tuple[str, str]],
+    *,
+    required: bool = True,
+    limit: int = 256,
+) -> str:
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        errors.append((pointer, "must be a non-empty string" if required else "must be a string"))
+        return ""
+    if len(value) > limit:
+        errors.append((pointer, f"must be at most {limit} characters"))
+    try:
+        check_header_text(value, "the value")
+    except ValueError as exc:
+        errors.append((pointer, str(exc)))
+    return value
+
+
+def parse_event(body: Any) -> Event:
+    """An ``Event`` from a decoded JSON body, or ``InvalidEvent`` naming every bad field."""
+    if not isinstance(body, dict):
+        raise InvalidEvent([("#", "must be a JSON object")])
+    errors: list[tuple[str, str]] = []
+    event_id = _text(body, "id", "#/id", errors)
+    event_type = _text(body, "type", "#/type", errors, limit=64)
+    occurred_at = datetime.fromtimestamp(0).astimezone()
+    stamp = _text(body, "occurred_at", "#/occurred_at", errors)
+    if stamp:
+        try:
+            occurred_at = datetime.fromisoformat(stamp)
+            if occurred_at.tzinfo is None:
+                raise ValueError("no offset")
+        except ValueError:
+            errors.append(("#/occurred_at", "must be an RFC 3339 date-time with an offset"))
+    recipient = body.get("recipient")
+    kind = email = rid = name = ""
+    if not isinstance(recipient, dict):
+        errors.append(("#/recipient", "must be an object with kind, id, name and email"))
+    else:
+        kind = _text(recipient, "kind", "#/recipient/kind", errors)
+        if kind and kind not in _KINDS:
+            errors.append(("#/recipient/kind", 'must be "customer" or "reseller"'))
+        rid = _text(recipient, "id", "#/recipient/id", errors)
+        name = _text(recipient, "name", "#/recipient/name", errors, required=False)
+        email = _text(recipient, "email", "#/recipient/email", errors)
+        if email:
+            try:
+                check_address(email, "the address")
+            except ValueError as exc:
+                errors.append(("#/recipient/email", str(exc)))
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        errors.append(("#/data", "must be an object"))
+    if errors:
+        raise InvalidEvent(errors)
+    return Event(
+        id=event_id,
+        type=event_type,
+        occurred_at=occurred_at,
+        recipient=EventRecipient(
+            kind="reseller" if kind == "reseller" else "customer", id=rid, email=email, name=name
+        ),
+        data=data,
+    )

@@ -1,0 +1,212 @@
+"""The store: runs, their recipients, the queue of messages, and their history.
+
+``Store`` is the one interface the rest of Herald talks to. SQLite
+(``gateway._sqlite``) is the embedded default; another backend follows the
+same interface and the same status rules defined here.
+
+Times are POSIX seconds (floats) inside Herald and RFC 3339 at its edges.
+"""
+
+from __future__ import annotations
+
+import abc
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+RunStatus = Literal["queued", "deferred", "sent", "partial", "failed", "dropped", "rejected"]
+ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
+PENDING: frozenset[str] = frozenset({"queued", "deferred"})
+
+
+def new_id(prefix: str) -> str:
+    """A unique id that sorts by creation time: ``run_`` + ms clock + random."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(5)}"
+
+
+def run_status(items: Iterable[str]) -> RunStatus:
+    """A run's status, derived from its recipients' statuses."""
+    statuses = [s for s in items if s != "skipped"]
+    if not statuses:
+        return "dropped"
+    if "deferred" in statuses:
+        return "deferred"
+    if "queued" in statuses:
+        return "queued"
+    if all(s == "sent" for s in statuses):
+        return "sent"
+    if "sent" in statuses:
+        return "partial"
+    return "failed"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    address: str
+    role: str
+    rule: str
+    status: ItemStatus = "queued"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run as an ingress records it, with the message to queue, if any."""
+
+    id: str
+    source: str
+    email_type: str
+    idempotency_key: str | None
+    subject: str
+    mail_from: str
+    items: Sequence[NewItem]
+    content: bytes | None
+    status: RunStatus = "queued"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A claimed message: what to send, to whom, on behalf of which run."""
+
+    message_id: str
+    run_id: str
+    mail_from: str
+    content: bytes
+    recipients: Sequence[tuple[int, str]]  # (item id, address)
+    attempts: int
+    queued_at: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one recipient of a delivery attempt."""
+
+    item_id: int
+    status: ItemStatus
+    reply: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    address: str
+    role: str
+    rule: str
+    status: str
+    reply: str | None
+    attempts: int
+    error: str | None
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: float
+    event: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    source: str
+    email_type: str
+    status: str
+    subject: str
+    mail_from: str
+    created_at: float
+    updated_at: float
+    error: str | None
+    idempotency_key: str | None
+    items: Sequence[Item] = field(default_factory=tuple)
+    history: Sequence[HistoryEntry] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: Sequence[Run]
+    next_cursor: str | None
+
+
+def rfc3339(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def as_json(run: Run) -> dict[str, Any]:
+    """A run as the admin API and ``herald runs show --json`` present it."""
+    body = asdict(run)
+    for key in ("created_at", "updated_at"):
+        body[key] = rfc3339(body[key])
+    for entry in (*body["items"], *body["history"]):
+        for key in ("updated_at", "at"):
+            if key in entry:
+                entry[key] = rfc3339(entry[key])
+    body["items"] = body["items"] or None
+    body["history"] = body["history"] or None
+    return {k: v for k, v in body.items() if v is not None or k == "error"}
+
+
+class Store(abc.ABC):
+    """Everything Herald keeps. Every method is one transaction."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+
+    @abc.abstractmethod
+    async def find_run_id(self, idempotency_key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def record_run(self, run: NewRun) -> tuple[str, bool]:
+        """Commit ``run``; return its id and True, or, when its idempotency key
+        is already taken, the earlier run's id and False. Returns only once
+        the run is durable."""
+
+    @abc.abstractmethod
+    async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
+        """Lease up to ``limit`` due messages to ``owner`` for ``lease`` seconds."""
+
+    @abc.abstractmethod
+    async def record_attempt(
+        self, delivery: Delivery, outcomes: Sequence[Outcome], *, retry_at: float | None
+    ) -> None:
+        """Record per-recipient outcomes, release the lease, and requeue the
+        message for ``retry_at`` when some recipients are still pending."""
+
+    @abc.abstractmethod
+    async def next_due(self) -> float | None:
+        """When the earliest waiting message becomes due, if any."""
+
+    @abc.abstractmethod
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        email_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage: ...
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> Run:
+        """The run with its items and history; ``NotFoundError`` if unknown."""
+
+
+def open_store(url: str) -> Store:
+    """The store for ``url``: a SQLite file path (or ``sqlite:///path``)."""
+    from gateway._sqlite import SQLiteStore
+
+    path = url.removeprefix("sqlite://") if url.startswith("sqlite://") else url
+    return SQLiteStore(path)

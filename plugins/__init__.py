@@ -1,0 +1,1 @@
+"""Herald's built-in pipeline stages."""
