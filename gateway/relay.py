@@ -85,12 +85,7 @@ class SMTPRelay:
         )
         try:
             async with client:
-                refused, reply = await client.sendmail(mail_from, list(recipients), content)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            return {
-                r.recipient: Result(_verdict(r.code), error=_reply(r.code, r.message))
-                for r in exc.recipients
-            }
+                return await self._transaction(client, mail_from, recipients, content)
         except aiosmtplib.SMTPResponseException as exc:
             # Refused sender, refused data, refused login: the same for everyone.
             # A refused login is the operator's to fix; retry as Postfix does.
@@ -104,11 +99,34 @@ class SMTPRelay:
             # Refused connections, timeouts, TLS failures and dropped sessions
             # are transient: the message may well go through next time.
             return _all(recipients, Result("deferred", error=f"{type(exc).__name__}: {exc}"))
-        results = _all(recipients, Result("sent", reply=reply))
-        for address, response in refused.items():
-            results[address] = Result(
-                _verdict(response.code), error=_reply(response.code, response.message)
-            )
+
+    async def _transaction(
+        self, client: aiosmtplib.SMTP, mail_from: str, recipients: Sequence[str], content: bytes
+    ) -> dict[str, Result]:
+        """MAIL, one RCPT per recipient, DATA: so each recipient gets its own answer."""
+        options = []
+        if client.supports_extension("8bitmime") and any(byte > 127 for byte in content):
+            options.append("BODY=8BITMIME")
+        if client.supports_extension("smtputf8") and not all(
+            address.isascii() for address in (mail_from, *recipients)
+        ):
+            options.append("SMTPUTF8")
+        await client.mail(mail_from, options=options)
+        results: dict[str, Result] = {}
+        accepted = []
+        for address in recipients:
+            try:
+                await client.rcpt(address)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                results[address] = Result(_verdict(exc.code), error=_reply(exc.code, exc.message))
+            else:
+                accepted.append(address)
+        if not accepted:
+            await client.rset()
+            return results
+        response = await client.data(content)
+        reply = _reply(response.code, response.message)
+        results.update(dict.fromkeys(accepted, Result("sent", reply=reply)))
         return results
 
 

@@ -1,0 +1,277 @@
+"""Real processes and sockets for end-to-end tests: the daemon, a capture upstream.
+
+Everything binds to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+LOOPBACK = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One message as the upstream received it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = email.message_from_bytes(self.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+class _Recorder:
+    def __init__(self, capture: Capture) -> None:
+        self.capture = capture
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        for marker, reply in self.capture.rcpt_replies.items():
+            if marker in address:
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.capture.data_replies:
+            return self.capture.data_replies.pop(0)
+        self.capture.received.append(
+            Captured(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.content or b"")
+        )
+        return "250 2.0.0 Ok: captured"
+
+
+class Capture:
+    """A real SMTP server that records what it is sent; replies can be scripted."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.received: list[Captured] = []
+        self.rcpt_replies: dict[str, str] = {}
+        self.data_replies: list[str] = []
+        self.controller = Controller(
+            _Recorder(self), hostname=LOOPBACK, port=self.port, server_hostname="capture.test"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{LOOPBACK}:{self.port}"
+
+    def start(self) -> Capture:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def for_run(self, run_id: str) -> list[Captured]:
+        return [c for c in self.received if run_id in str(c.message.get("Message-ID", ""))]
+
+    def wait_for_run(self, run_id: str, count: int = 1, timeout: float = 10.0) -> list[Captured]:
+        return wait_until(
+            lambda: len(self.for_run(run_id)) >= count and self.for_run(run_id),
+            timeout,
+            f"{count} message(s) of {run_id} upstream",
+        )
+
+
+def standard_webhooks_headers(secret: str, body: bytes, msg_id: str, at: int) -> dict[str, str]:
+    """Sign ``body`` as a Standard Webhooks sender does."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{at}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(at),
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Herald:
+    """The daemon, started as a user starts it: ``python -m gateway serve``."""
+
+    SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789abc").decode()
+    TOKEN = "test-admin-token"
+
+    def __init__(self, workdir: Path, *, upstream: str | None, config: str = "") -> None:
+        self.workdir = workdir
+        self.smtp_port = free_port()
+        self.http_port = free_port()
+        self.config_file = workdir / "herald.toml"
+        self.config_file.write_text(config, encoding="utf-8")
+        self.log_file = workdir / "herald.log"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HERALD_")},
+            "HERALD_STATE_DIR": str(workdir / "state"),
+            "HERALD_SMTP_LISTEN": f"{LOOPBACK}:{self.smtp_port}",
+            "HERALD_HTTP_LISTEN": f"{LOOPBACK}:{self.http_port}",
+            "HERALD_WEBHOOK_SECRET": self.SECRET,
+            "HERALD_ADMIN_TOKEN": self.TOKEN,
+            "HERALD_HOSTNAME": "herald.test",
+        }
+        if upstream:
+            self.env["HERALD_UPSTREAM"] = upstream
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.http_port}"
+
+    def start(self) -> Herald:
+        log = self.log_file.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "-c", str(self.config_file)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"herald exited early:\n{self.log()}")
+            with contextlib.suppress(OSError):
+                return self.request("GET", "/healthz").status == 200
+            return False
+
+        wait_until(ready, 20, "herald to answer /healthz")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def log(self) -> str:
+        return self.log_file.read_text(encoding="utf-8", errors="replace")
+
+    def log_events(self) -> list[dict[str, Any]]:
+        events = []
+        for line in self.log().splitlines():
+            with contextlib.suppress(ValueError):
+                events.append(json.loads(line))
+        return events
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        request = urllib.request.Request(
+            self.base_url + path, data=body, method=method, headers=headers or {}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return Response(answer.status, dict(answer.headers), answer.read())
+        except urllib.error.HTTPError as error:
+            return Response(error.code, dict(error.headers), error.read())
+
+    def post_event(
+        self, event: dict[str, Any] | bytes, *, signed: bool = True, at: int | None = None
+    ) -> Response:
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            msg_id = event.get("id", "msg") if isinstance(event, dict) else "msg_raw"
+            headers |= standard_webhooks_headers(
+                self.SECRET, body, f"msg_{msg_id}", at or int(time.time())
+            )
+        return self.request("POST", "/v1/events", body, headers)
+
+    def admin(self, path: str, token: str | None = TOKEN) -> Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.request("GET", path, headers=headers)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        answer = self.admin(f"/v1/runs/{run_id}")
+        assert answer.status == 200, answer.body
+        result: dict[str, Any] = answer.json
+        return result
+
+    def wait_for_status(self, run_id: str, *statuses: str, timeout: float = 10) -> dict[str, Any]:
+        return wait_until(
+            lambda: (run := self.run(run_id))["status"] in statuses and run,
+            timeout,
+            f"run {run_id} to become {'/'.join(statuses)}",
+        )
+
+    @contextlib.contextmanager
+    def smtp(self) -> Iterator[smtplib.SMTP]:
+        with smtplib.SMTP(
+            LOOPBACK, self.smtp_port, local_hostname="client.test", timeout=10
+        ) as client:
+            yield client
+
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", *args],
+            cwd=ROOT,
+            env={**self.env, "HERALD_CONFIG": str(self.config_file), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
