@@ -22,6 +22,7 @@ from gateway.store import (
     Outcome,
     Run,
     RunPage,
+    SenderIdentity,
     Store,
     new_id,
     run_status,
@@ -113,18 +114,22 @@ class SQLiteStore(Store):
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
             " applied_at REAL NOT NULL)"
         )
-        cursor = await db.execute("SELECT coalesce(max(version), 0) FROM schema_version")
-        row = await cursor.fetchone()
-        current = row[0] if row else 0
+        cursor = await db.execute("SELECT version FROM schema_version")
+        applied = {row[0] for row in await cursor.fetchall()}
         for version, script in migrations("sqlite"):
-            if version <= current:
+            if version in applied:
                 continue
             # executescript commits first, so the script runs in its own
             # explicit transaction together with its version row.
-            await db.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\n"
-                f"INSERT INTO schema_version VALUES ({version}, {time.time()});\nCOMMIT;"
-            )
+            try:
+                await db.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\n"
+                    f"INSERT INTO schema_version VALUES ({version}, {time.time()});\nCOMMIT;"
+                )
+            except sqlite3.Error:
+                if db.in_transaction:
+                    await db.execute("ROLLBACK")
+                raise
 
     async def ping(self) -> None:
         await self._read("SELECT 1")
@@ -318,6 +323,25 @@ class SQLiteStore(Store):
             items=[Item(**dict(row)) for row in items],
             history=[HistoryEntry(**dict(row)) for row in history],
         )
+
+    async def put_sender(self, sender: SenderIdentity) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO senders (key, address, name, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT (key) DO UPDATE SET address = excluded.address,"
+                " name = excluded.name, updated_at = excluded.updated_at",
+                (sender.key, sender.address, sender.name, time.time()),
+            )
+
+    async def list_senders(self) -> list[SenderIdentity]:
+        rows = await self._read("SELECT key, address, name FROM senders ORDER BY key")
+        return [SenderIdentity(**dict(row)) for row in rows]
+
+    async def get_sender(self, key: str) -> SenderIdentity:
+        rows = await self._read("SELECT key, address, name FROM senders WHERE key = ?", (key,))
+        if not rows:
+            raise NotFoundError(f"no sender with from key {key!r}")
+        return SenderIdentity(**dict(rows[0]))
 
 
 def _run(row: sqlite3.Row, **details: Any) -> Run:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from gateway import _systemd, problems, relay, smtpd
-from gateway.admin import Admin, admin_token
+from gateway import _systemd, admin, problems, relay, smtpd
 from gateway.config import Config
 from gateway.intake import Intake
 from gateway.pipeline import Pipeline, Services
@@ -39,13 +38,14 @@ class Gateway:
     @classmethod
     def build(cls, config: Config, store: Store) -> Gateway:
         templates = Templates(config.templates_dir, config.brand)
-        pipeline = Pipeline.build(Services(config=config, store=store, templates=templates))
+        services = Services(config=config, store=store, templates=templates)
+        pipeline = Pipeline.build(services)
         qmgr = QueueManager(store, relay.for_config(config), config.queue)
         intake = Intake(store, pipeline, on_queued=qmgr.wake)
         app = web.Application(middlewares=[problems.middleware], client_max_size=MAX_BODY)
         app.add_routes(Webhook(intake, config.webhook_secrets, config.sender.address).routes())
-        token = admin_token(config.admin_token, config.admin_token_file)
-        app.add_routes(Admin(store, token).routes())
+        token = admin.admin_token(config.admin_token, config.admin_token_file)
+        app.add_routes(admin.routes(admin.Api(services, token)))
         return cls(config, store, pipeline, qmgr, intake, app)
 
 

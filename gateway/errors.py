@@ -25,6 +25,16 @@ class NotFoundError(GatewayError, LookupError):
     """A run, message or setting does not exist."""
 
 
+class InvalidInput(GatewayError, ValueError):
+    """Input from an admin or a platform is invalid. ``field`` names it, as a
+    JSON pointer into the request body (``#/address``) or a CLI option."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field.removeprefix('#/')}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
 class StageError(GatewayError, RuntimeError):
     """A stage crashed; the message it was building is failed, never sent."""
 

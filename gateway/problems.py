@@ -10,6 +10,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from gateway.errors import InvalidInput, NotFoundError
+
 log = structlog.get_logger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
@@ -44,9 +46,14 @@ def problem(
 
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's own errors and any crash into problem+json, never a traceback."""
+    """Turn invalid input, unknown objects, aiohttp's own errors and any crash
+    into problem+json, never a traceback."""
     try:
         return await handler(request)
+    except InvalidInput as exc:
+        return problem(422, str(exc), kind="invalid-field", errors=[(exc.field, exc.detail)])
+    except NotFoundError as exc:
+        return problem(404, str(exc), kind="not-found")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

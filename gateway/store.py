@@ -133,6 +133,15 @@ class RunPage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class SenderIdentity:
+    """A sender that email types and message definitions name by its from key."""
+
+    key: str
+    address: str
+    name: str = ""
+
+
 def rfc3339(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -202,6 +211,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_run(self, run_id: str) -> Run:
         """The run with its items and history; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def put_sender(self, sender: SenderIdentity) -> None:
+        """Create or replace the sender with ``sender.key``."""
+
+    @abc.abstractmethod
+    async def list_senders(self) -> list[SenderIdentity]: ...
+
+    @abc.abstractmethod
+    async def get_sender(self, key: str) -> SenderIdentity:
+        """The sender for a from key; ``NotFoundError`` if unknown."""
 
 
 def open_store(url: str) -> Store:

@@ -1,0 +1,87 @@
+"""The admin API: each module here serves one family of ``/v1/...`` routes.
+
+Every route but ``/healthz`` sits behind ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway.errors import InvalidInput
+from gateway.pipeline import Services
+from gateway.problems import Handler, problem
+from gateway.store import Store
+
+log = structlog.get_logger(__name__)
+
+
+def admin_token(configured: str | None, token_file: Path) -> str:
+    """The configured token, else the one kept in the state directory,
+    made on first start (readable by Herald's user only)."""
+    if configured:
+        return configured
+    try:
+        return token_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        token = secrets.token_urlsafe(32)
+        token_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        token_file.touch(mode=0o600)
+        token_file.write_text(token + "\n", encoding="utf-8")
+        return token
+
+
+@dataclass(frozen=True)
+class Api:
+    """What the admin routes work with."""
+
+    services: Services
+    token: str
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    def protect(self, handler: Handler) -> Handler:
+        """``handler``, answering 401 unless the request carries the admin token."""
+        expected = self.token.encode()
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                offered.strip().encode(), expected
+            ):
+                log.info("admin_auth_refused", peer=request.remote, path=request.path)
+                return problem(
+                    401,
+                    "a valid admin token is required: Authorization: Bearer <token>",
+                    kind="unauthorized",
+                    headers={"WWW-Authenticate": 'Bearer realm="herald"'},
+                )
+            return await handler(request)
+
+        return guarded
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object: 400 when it is not JSON, 422 when not an object."""
+    try:
+        body = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(reason=f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("#", "must be a JSON object")
+    return body
+
+
+def routes(api: Api) -> list[web.RouteDef]:
+    from gateway.admin import health, runs, senders
+
+    return [*health.routes(api), *runs.routes(api), *senders.routes(api)]

@@ -1,0 +1,71 @@
+"""The ``herald`` command. Each module here adds one family of subcommands.
+
+A command is a function ``(config, args) -> exit status``. Commands that read
+or change settings act on the store the daemon uses (``-c FILE`` or
+``HERALD_STORE``), so they work whether or not the daemon is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+from gateway import __version__
+from gateway import config as configuration
+from gateway.errors import GatewayError
+from gateway.store import Store, open_store
+
+if TYPE_CHECKING:
+    # argparse names no public type for what add_subparsers returns.
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "command"):
+        parser.print_help()
+        return 2
+    try:
+        config = configuration.load(args.config)
+        result: int = args.command(config, args)
+        return result
+    except GatewayError as exc:
+        print(f"herald: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gateway.cli import runs, senders, serve
+
+    parser = argparse.ArgumentParser(prog="herald", description="Herald email gateway")
+    parser.add_argument("--version", action="version", version=f"herald {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", metavar="FILE", help="configuration file (default: $HERALD_CONFIG)"
+    )
+    commands = parser.add_subparsers(metavar="COMMAND")
+    for module in (serve, runs, senders):
+        module.register(commands, common)
+    return parser
+
+
+def with_store(
+    config: configuration.Config, action: Callable[[Store], Coroutine[Any, Any, int]]
+) -> int:
+    """Open the configured store, run ``action`` on it, close it."""
+
+    async def run() -> int:
+        store = open_store(config.store_url)
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())

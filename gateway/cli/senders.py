@@ -1,0 +1,46 @@
+"""``herald senders``: the sender identities named by from keys."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from gateway.cli import with_store
+from gateway.config import Config
+from gateway.senders import sender
+from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.cli import Subcommands
+
+
+def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    senders = commands.add_parser("senders", help="sender identities by from key")
+    actions = senders.add_subparsers(metavar="ACTION", required=True)
+    put = actions.add_parser("set", parents=[common], help="create or change a sender")
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("--address", required=True)
+    put.add_argument("--name", default="")
+    put.set_defaults(command=_set)
+    listing = actions.add_parser("list", parents=[common], help="every sender")
+    listing.set_defaults(command=_list)
+
+
+def _set(config: Config, args: argparse.Namespace) -> int:
+    identity = sender(args.key, args.address, args.name)
+
+    async def action(store: Store) -> int:
+        await store.put_sender(identity)
+        print(f"sender {identity.key}: {identity.name} <{identity.address}>")
+        return 0
+
+    return with_store(config, action)
+
+
+def _list(config: Config, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        for identity in await store.list_senders():
+            print(f"{identity.key:<20} {identity.name} <{identity.address}>")
+        return 0
+
+    return with_store(config, action)
