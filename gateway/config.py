@@ -66,9 +66,11 @@ class Upstream:
             )
         security, default_port = _SCHEMES[parts.scheme]
         try:
-            port = parts.port or default_port
-        except ValueError as exc:
-            raise ConfigError(f"{where}: the port is not a number from 1 to 65535") from exc
+            port = parts.port if parts.port is not None else default_port
+        except ValueError:
+            port = 0
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"{where}: the port is not a number from 1 to 65535")
         if not parts.hostname:
             raise ConfigError(f"{where}: the URL names no host")
         return cls(
@@ -182,6 +184,16 @@ class _Section:
             raise self.fail(key, "a string")
         return value
 
+    def overridden(
+        self, key: str, env: Mapping[str, str], variable: str, default: str | None = None
+    ) -> tuple[str | None, str]:
+        """``variable``'s value when set, else the file's; and where it came from.
+        The file's value is read (and checked) either way."""
+        value = self.string(key, default)
+        if env.get(variable):
+            return env[variable], variable
+        return value, f"{self.where}: [{self.name}] {key}"
+
     def boolean(self, key: str, default: bool) -> bool:
         value = self.get(key, default)
         if not isinstance(value, bool):
@@ -221,11 +233,11 @@ class _Section:
             raise ConfigError(f"{self.where}: [{self.name}] unknown key {unknown[0]!r}")
 
 
-def parse_listen(value: str, where: str) -> Listen:
+def parse_listen(value: str | None, where: str) -> Listen:
     """Parse ``host:port`` or ``[v6]:port``."""
-    host, sep, port = value.rpartition(":")
+    host, sep, port = (value or "").rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not (sep and host and port.isascii() and port.isdigit() and int(port) <= 65535):
         raise ConfigError(f"{where}: expected host:port such as 127.0.0.1:2525, got {value!r}")
     return Listen(host, int(port))
 
@@ -283,7 +295,7 @@ def _build(
     top.finish()
 
     server = sections["server"]
-    hostname = env.get("HERALD_HOSTNAME") or server.string("hostname") or socket.gethostname()
+    hostname = server.overridden("hostname", env, "HERALD_HOSTNAME")[0] or socket.gethostname()
     state_value = server.string("state_dir")
     state_dir = Path(state_value).expanduser() if state_value else default_state_dir(env)
     if env.get("HERALD_STATE_DIR"):
@@ -291,24 +303,22 @@ def _build(
 
     smtp = sections["smtp"]
     smtp_listen = parse_listen(
-        env.get("HERALD_SMTP_LISTEN") or smtp.string("listen", "127.0.0.1:2525") or "",
-        "HERALD_SMTP_LISTEN" if env.get("HERALD_SMTP_LISTEN") else f"{where}: [smtp] listen",
+        *smtp.overridden("listen", env, "HERALD_SMTP_LISTEN", "127.0.0.1:2525")
     )
     max_size = smtp.integer("max_message_size", 25 * 1024 * 1024)
 
     http = sections["http"]
     http_listen = parse_listen(
-        env.get("HERALD_HTTP_LISTEN") or http.string("listen", "127.0.0.1:8025") or "",
-        "HERALD_HTTP_LISTEN" if env.get("HERALD_HTTP_LISTEN") else f"{where}: [http] listen",
+        *http.overridden("listen", env, "HERALD_HTTP_LISTEN", "127.0.0.1:8025")
     )
     secrets = http.strings("webhook_secrets")
     if env.get("HERALD_WEBHOOK_SECRET"):
         # Several secrets, space separated, let an operator rotate without downtime.
         secrets = tuple(env["HERALD_WEBHOOK_SECRET"].split())
-    admin_token = env.get("HERALD_ADMIN_TOKEN") or http.string("admin_token")
+    admin_token = http.overridden("admin_token", env, "HERALD_ADMIN_TOKEN")[0]
 
     store = sections["store"]
-    store_url = env.get("HERALD_STORE") or store.string("url") or str(state_dir / "herald.db")
+    store_url = store.overridden("url", env, "HERALD_STORE")[0] or str(state_dir / "herald.db")
 
     upstream_section = sections["upstream"]
     upstream = _upstream(upstream_section, env, where)
@@ -316,11 +326,15 @@ def _build(
     capture_dir = Path(capture).expanduser() if capture else state_dir / "outbox"
 
     sender_section = sections["sender"]
-    sender = Sender(
-        address=sender_section.string("address") or f"herald@{hostname}",
-        name=sender_section.string("name", "Herald") or "",
-    )
-    _checked(sender.address, f"{where}: [sender] address")
+    address = sender_section.string("address")
+    if address:
+        _checked(address, f"{where}: [sender] address")
+    else:
+        # A host name is not always a valid mail domain (underscores, say).
+        address = f"herald@{hostname}"
+        if not _valid(address):
+            address = "herald@localhost"
+    sender = Sender(address=address, name=sender_section.string("name", "Herald") or "")
 
     q = sections["queue"]
     queue = QueueSettings(
@@ -372,16 +386,14 @@ def _build(
 
 
 def _upstream(section: _Section, env: Mapping[str, str], where: str) -> Upstream | None:
-    url = env.get("HERALD_UPSTREAM") or section.string("url")
+    url, url_where = section.overridden("url", env, "HERALD_UPSTREAM")
     verify = section.boolean("verify", True)
     ca_file = section.string("ca_file")
     timeout = section.duration("timeout", 30)
     password_file = section.string("password_file")
     if not url:
         return None
-    upstream = Upstream.from_url(
-        url, where="HERALD_UPSTREAM" if env.get("HERALD_UPSTREAM") else f"{where}: [upstream] url"
-    )
+    upstream = Upstream.from_url(url, where=url_where)
     password = upstream.password
     if password_file:
         try:
@@ -419,6 +431,14 @@ def _delivery(section: _Section, where: str) -> DeliverySettings:
         )
         policy.finish()
     return DeliverySettings(admin=admin or None, types=types)
+
+
+def _valid(address: str) -> bool:
+    try:
+        check_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def _checked(address: str, where: str) -> str:

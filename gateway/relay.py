@@ -104,6 +104,9 @@ class SMTPRelay:
         self, client: aiosmtplib.SMTP, mail_from: str, recipients: Sequence[str], content: bytes
     ) -> dict[str, Result]:
         """MAIL, one RCPT per recipient, DATA: so each recipient gets its own answer."""
+        if client.last_ehlo_response is None:
+            # Extensions are known only after EHLO; aiosmtplib sends it lazily.
+            await client.ehlo()
         options = []
         if client.supports_extension("8bitmime") and any(byte > 127 for byte in content):
             options.append("BODY=8BITMIME")
@@ -124,7 +127,13 @@ class SMTPRelay:
         if not accepted:
             await client.rset()
             return results
-        response = await client.data(content)
+        try:
+            response = await client.data(content)
+        except aiosmtplib.SMTPResponseException as exc:
+            # Recipients refused at RCPT keep their own answer.
+            failed = Result(_verdict(exc.code), error=_reply(exc.code, exc.message))
+            results.update(dict.fromkeys(accepted, failed))
+            return results
         reply = _reply(response.code, response.message)
         results.update(dict.fromkeys(accepted, Result("sent", reply=reply)))
         return results

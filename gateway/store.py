@@ -22,9 +22,21 @@ ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
 PENDING: frozenset[str] = frozenset({"queued", "deferred"})
 
 
+_last_id = (0, 0)
+
+
 def new_id(prefix: str) -> str:
-    """A unique id that sorts by creation time: ``run_`` + ms clock + random."""
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(5)}"
+    """A unique id that sorts by creation time, ULID-style: ``run_`` + ms clock +
+    a random part that counts up within the same millisecond."""
+    global _last_id  # one monotonic counter per process
+    millis = time.time_ns() // 1_000_000
+    last_millis, last_random = _last_id
+    if millis <= last_millis:
+        millis, suffix = last_millis, last_random + 1
+    else:
+        suffix = secrets.randbits(40)
+    _last_id = (millis, suffix)
+    return f"{prefix}_{millis:012x}{suffix:010x}"
 
 
 def run_status(items: Iterable[str]) -> RunStatus:

@@ -59,7 +59,7 @@ def verify(
     offered = headers.get("webhook-signature", "").split()
     if not (msg_id and stamp and offered):
         raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
-    if not stamp.isdigit():
+    if not (stamp.isascii() and stamp.isdigit()):
         raise SignatureError("webhook-timestamp must be whole seconds since the epoch")
     now = time.time() if now is None else now
     if abs(now - int(stamp)) > TOLERANCE:

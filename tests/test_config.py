@@ -205,23 +205,6 @@ OVERRIDES: list[tuple[str, str, Callable[[config.Config], object], object, str]]
     ),
 ]
 
-# config.py reads these file keys only when the variable is unset (`env.get(...) or
-# section.string(...)`), so the key is never marked as seen and finish() calls it unknown.
-SHORT_CIRCUITED = {
-    "HERALD_HOSTNAME",
-    "HERALD_SMTP_LISTEN",
-    "HERALD_HTTP_LISTEN",
-    "HERALD_STORE",
-    "HERALD_UPSTREAM",
-    "HERALD_ADMIN_TOKEN",
-}
-UNKNOWN_KEY_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="config.py _build/_upstream: a file key overridden by its HERALD_* variable "
-    "is never read, so finish() rejects it as an unknown key",
-)
-
 
 @pytest.mark.parametrize(
     ("variable", "value", "read", "expected"),
@@ -236,14 +219,7 @@ def test_environment_sets_the_value(
 
 @pytest.mark.parametrize(
     ("variable", "value", "read", "expected", "text"),
-    [
-        pytest.param(
-            *case,
-            id=case[0],
-            marks=[UNKNOWN_KEY_BUG] if case[0] in SHORT_CIRCUITED else [],
-        )
-        for case in OVERRIDES
-    ],
+    [pytest.param(*case, id=case[0]) for case in OVERRIDES],
 )
 def test_environment_overrides_the_file(
     tmp_path: Path,
@@ -389,11 +365,6 @@ def test_bad_upstream_url(url: str, complaint: str) -> None:
     assert complaint in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="config.py Upstream.from_url: `parts.port or default_port` turns port 0 into 25",
-)
 def test_upstream_port_zero_is_refused() -> None:
     """Port 0 is outside 1-65535 and is refused rather than silently replaced by the default."""
     try:

@@ -7,119 +7,27 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import email
-import email.policy
 import hashlib
 import hmac
 import json
 import os
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from tests.capture import LOOPBACK, Capture, Captured, free_port, wait_until
 
-LOOPBACK = "127.0.0.1"
+__all__ = ["LOOPBACK", "Capture", "Captured", "Herald", "free_port", "wait_until"]
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-@dataclass(frozen=True)
-class Captured:
-    """One message as the upstream received it."""
-
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-
-    @property
-    def message(self) -> EmailMessage:
-        parsed = email.message_from_bytes(self.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
-
-
-class _Recorder:
-    def __init__(self, capture: Capture) -> None:
-        self.capture = capture
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        for marker, reply in self.capture.rcpt_replies.items():
-            if marker in address:
-                return reply
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 Ok"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.capture.data_replies:
-            return self.capture.data_replies.pop(0)
-        self.capture.received.append(
-            Captured(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.content or b"")
-        )
-        return "250 2.0.0 Ok: captured"
-
-
-class Capture:
-    """A real SMTP server that records what it is sent; replies can be scripted."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.received: list[Captured] = []
-        self.rcpt_replies: dict[str, str] = {}
-        self.data_replies: list[str] = []
-        self.controller = Controller(
-            _Recorder(self), hostname=LOOPBACK, port=self.port, server_hostname="capture.test"
-        )
-
-    @property
-    def url(self) -> str:
-        return f"smtp://{LOOPBACK}:{self.port}"
-
-    def start(self) -> Capture:
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-    def for_run(self, run_id: str) -> list[Captured]:
-        return [c for c in self.received if run_id in str(c.message.get("Message-ID", ""))]
-
-    def wait_for_run(self, run_id: str, count: int = 1, timeout: float = 10.0) -> list[Captured]:
-        return wait_until(
-            lambda: len(self.for_run(run_id)) >= count and self.for_run(run_id),
-            timeout,
-            f"{count} message(s) of {run_id} upstream",
-        )
 
 
 def standard_webhooks_headers(secret: str, body: bytes, msg_id: str, at: int) -> dict[str, str]:

@@ -1,0 +1,266 @@
+"""Tests for gateway/relay.py: SMTPRelay against a real aiosmtpd server, and MaildirCapture."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.config import Upstream
+from gateway.relay import MaildirCapture, Result, SMTPRelay, Verdict
+from tests.capture import LOOPBACK, Capture, free_port
+
+MAIL_FROM = "herald@herald.test"
+CONTENT = (
+    b"From: Herald <herald@herald.test>\r\n"
+    b"To: ada@example.com\r\n"
+    b"Subject: Your invoice\r\n"
+    b"Message-ID: <run_1@herald.test>\r\n"
+    b"\r\n"
+    b"Hello Ada,\r\nyour invoice is ready.\r\n"
+)
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[Capture, int]]:
+    capture = Capture().start()
+    try:
+        yield capture, capture.port
+    finally:
+        capture.stop()
+
+
+def relay_to(port: int) -> SMTPRelay:
+    return SMTPRelay(Upstream(host=LOOPBACK, port=port, timeout=5), local_hostname="herald.test")
+
+
+async def test_all_recipients_accepted(upstream: tuple[Capture, int]) -> None:
+    """When the upstream accepts everyone, every recipient is 'sent' with the 250 reply."""
+    handler, port = upstream
+    recipients = ["ada@example.com", "bob@example.com", "ops@example.net"]
+    results = await relay_to(port).send(MAIL_FROM, recipients, CONTENT)
+    expected = Result("sent", reply="250 2.0.0 Ok: captured")
+    assert results == dict.fromkeys(recipients, expected)
+    [message] = handler.received
+    assert message.mail_from == MAIL_FROM
+    assert message.rcpt_tos == recipients
+    assert message.content == CONTENT
+
+
+async def test_relay_greets_with_its_local_hostname(upstream: tuple[Capture, int]) -> None:
+    """The relay introduces itself with the configured local host name."""
+    handler, port = upstream
+    await relay_to(port).send(MAIL_FROM, ["ada@example.com"], CONTENT)
+    assert handler.received[0].helo == "herald.test"
+
+
+async def test_one_recipient_refused_permanently(upstream: tuple[Capture, int]) -> None:
+    """A 5xx RCPT reply fails that recipient only; the others are sent."""
+    handler, port = upstream
+    handler.rcpt_replies["ghost@example.com"] = "550 5.1.1 no such user"
+    recipients = ["ada@example.com", "ghost@example.com", "bob@example.com"]
+    results = await relay_to(port).send(MAIL_FROM, recipients, CONTENT)
+    assert results["ghost@example.com"] == Result("failed", error="550 5.1.1 no such user")
+    assert results["ada@example.com"].verdict == "sent"
+    assert results["bob@example.com"].verdict == "sent"
+    assert set(results) == set(recipients)
+    assert handler.received[0].rcpt_tos == ["ada@example.com", "bob@example.com"]
+
+
+async def test_one_recipient_refused_temporarily(upstream: tuple[Capture, int]) -> None:
+    """A 4xx RCPT reply defers that recipient only; the others are sent."""
+    handler, port = upstream
+    handler.rcpt_replies["busy@example.com"] = "451 4.2.0 try later"
+    results = await relay_to(port).send(MAIL_FROM, ["ada@example.com", "busy@example.com"], CONTENT)
+    assert results["busy@example.com"] == Result("deferred", error="451 4.2.0 try later")
+    assert results["ada@example.com"] == Result("sent", reply="250 2.0.0 Ok: captured")
+
+
+async def test_every_recipient_refused_sends_no_data(
+    upstream: tuple[Capture, int],
+) -> None:
+    """When every RCPT is refused, each keeps its own answer and no message is transferred."""
+    handler, port = upstream
+    handler.rcpt_replies["ghost@example.com"] = "550 5.1.1 no such user"
+    handler.rcpt_replies["busy@example.com"] = "452 4.2.2 mailbox full"
+    results = await relay_to(port).send(
+        MAIL_FROM, ["ghost@example.com", "busy@example.com"], CONTENT
+    )
+    assert results == {
+        "ghost@example.com": Result("failed", error="550 5.1.1 no such user"),
+        "busy@example.com": Result("deferred", error="452 4.2.2 mailbox full"),
+    }
+    assert handler.received == []
+
+
+async def test_nothing_listening_defers_everyone() -> None:
+    """With no server on the port, every recipient is deferred with the connection error."""
+    port = free_port()
+    results = await relay_to(port).send(MAIL_FROM, ["ada@example.com", "bob@example.com"], CONTENT)
+    assert set(results) == {"ada@example.com", "bob@example.com"}
+    for result in results.values():
+        assert result.verdict == "deferred"
+        assert result.reply is None
+        assert result.error is not None
+        assert "SMTPConnectError" in result.error
+        assert str(port) in result.error
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict"),
+    [("553 5.7.1 sender not allowed", "failed"), ("451 4.7.1 greylisted", "deferred")],
+)
+async def test_sender_refused_applies_to_everyone(
+    upstream: tuple[Capture, int], reply: str, verdict: Verdict
+) -> None:
+    """A refused MAIL FROM gives every recipient that reply: 5xx fails, 4xx defers."""
+    handler, port = upstream
+    handler.mail_reply = reply
+    recipients = ["ada@example.com", "bob@example.com"]
+    results = await relay_to(port).send(MAIL_FROM, recipients, CONTENT)
+    assert results == dict.fromkeys(recipients, Result(verdict, error=reply))
+    assert handler.received == []
+
+
+async def test_silent_upstream_times_out_and_defers() -> None:
+    """An upstream that accepts the connection but never greets defers everyone on timeout."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+
+    server = await asyncio.start_server(hold, LOOPBACK, 0)
+    port = server.sockets[0].getsockname()[1]
+    relay = SMTPRelay(Upstream(host=LOOPBACK, port=port, timeout=0.2), local_hostname="herald.test")
+    try:
+        results = await relay.send(MAIL_FROM, ["ada@example.com"], CONTENT)
+    finally:
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    [result] = results.values()
+    assert result.verdict == "deferred"
+    assert result.error is not None
+    assert "Timeout" in result.error
+
+
+async def test_data_refused_permanently_fails_everyone(
+    upstream: tuple[Capture, int],
+) -> None:
+    """A 5xx reply to DATA fails every recipient with that reply."""
+    handler, port = upstream
+    handler.data_reply = "554 5.6.0 rejected"
+    recipients = ["ada@example.com", "bob@example.com"]
+    results = await relay_to(port).send(MAIL_FROM, recipients, CONTENT)
+    assert results == dict.fromkeys(recipients, Result("failed", error="554 5.6.0 rejected"))
+
+
+async def test_data_refused_temporarily_defers_everyone(
+    upstream: tuple[Capture, int],
+) -> None:
+    """A 4xx reply to DATA defers every recipient with that reply."""
+    handler, port = upstream
+    handler.data_reply = "451 4.3.0 queue full"
+    recipients = ["ada@example.com", "bob@example.com"]
+    results = await relay_to(port).send(MAIL_FROM, recipients, CONTENT)
+    assert results == dict.fromkeys(recipients, Result("deferred", error="451 4.3.0 queue full"))
+
+
+async def test_refused_recipient_keeps_its_verdict_when_data_fails(
+    upstream: tuple[Capture, int],
+) -> None:
+    """A recipient refused at RCPT keeps that answer when DATA then fails for the others."""
+    handler, port = upstream
+    handler.rcpt_replies["ghost@example.com"] = "550 5.1.1 no such user"
+    handler.data_reply = "451 4.3.0 queue full"
+    results = await relay_to(port).send(
+        MAIL_FROM, ["ada@example.com", "ghost@example.com"], CONTENT
+    )
+    assert results["ada@example.com"] == Result("deferred", error="451 4.3.0 queue full")
+    # Permanently refused: retrying it would only be refused again.
+    assert results["ghost@example.com"] == Result("failed", error="550 5.1.1 no such user")
+
+
+async def test_eight_bit_body_is_announced(upstream: tuple[Capture, int]) -> None:
+    """A body with 8-bit bytes is sent with BODY=8BITMIME and arrives byte for byte."""
+    handler, port = upstream
+    content = CONTENT.replace(b"Hello Ada", "Grüße, Zoë".encode())
+    results = await relay_to(port).send(MAIL_FROM, ["ada@example.com"], content)
+    assert results["ada@example.com"].verdict == "sent"
+    [message] = handler.received
+    assert "BODY=8BITMIME" in message.mail_options
+    assert message.content == content
+
+
+async def test_seven_bit_body_needs_no_body_option(
+    upstream: tuple[Capture, int],
+) -> None:
+    """A plain ASCII message is sent without a BODY= option."""
+    handler, port = upstream
+    await relay_to(port).send(MAIL_FROM, ["ada@example.com"], CONTENT)
+    assert not any(o.upper().startswith("BODY=") for o in handler.received[0].mail_options)
+
+
+def test_describe_hides_the_password() -> None:
+    """describe() names the upstream without its password."""
+    relay = SMTPRelay(
+        Upstream(
+            host="mail.example.com", port=587, security="starttls", username="u", password="pw"
+        ),
+        local_hostname="herald.test",
+    )
+    assert relay.describe() == "smtp+starttls://u@mail.example.com:587"
+
+
+# MaildirCapture
+
+
+async def test_capture_writes_one_file_per_message(tmp_path: Path) -> None:
+    """Each message becomes one file in the Maildir's new/, with the envelope in front."""
+    outbox = tmp_path / "outbox"
+    capture = MaildirCapture(outbox)
+    results = await capture.send(MAIL_FROM, ["ada@example.com", "audit@example.com"], CONTENT)
+    await capture.send(MAIL_FROM, ["bob@example.com"], CONTENT.replace(b"Ada", b"Bob"))
+
+    files = sorted((outbox / "new").iterdir())
+    assert len(files) == 2
+    assert (outbox / "cur").is_dir()
+    assert (outbox / "tmp").is_dir()
+    contents = [f.read_bytes() for f in files]
+    first = next(c for c in contents if b"ada@example.com, audit" in c)
+    assert first.startswith(
+        b"Return-Path: <herald@herald.test>\r\n"
+        b"X-Envelope-To: ada@example.com, audit@example.com\r\n"
+    )
+    assert first.endswith(CONTENT)
+    assert any(c.endswith(CONTENT.replace(b"Ada", b"Bob")) for c in contents)
+
+    assert set(results) == {"ada@example.com", "audit@example.com"}
+    for result in results.values():
+        assert result.verdict == "sent"
+        assert result.reply is not None
+        assert result.reply.startswith("250 ")
+
+
+async def test_captured_message_is_readable_as_mail(tmp_path: Path) -> None:
+    """A captured file parses as a message with the envelope headers and the original ones."""
+    capture = MaildirCapture(tmp_path / "outbox")
+    results = await capture.send(MAIL_FROM, ["ada@example.com"], CONTENT)
+    box = mailbox.Maildir(tmp_path / "outbox", create=False)
+    [(key, message)] = list(box.items())
+    reply = results["ada@example.com"].reply
+    assert reply is not None
+    assert key in reply
+    assert message["Return-Path"] == "<herald@herald.test>"
+    assert message["X-Envelope-To"] == "ada@example.com"
+    assert message["Subject"] == "Your invoice"
+    assert "your invoice is ready" in message.get_payload()
+
+
+def test_capture_describes_its_directory(tmp_path: Path) -> None:
+    """describe() names the Maildir that stands in for the upstream."""
+    assert MaildirCapture(tmp_path).describe() == f"maildir:{tmp_path}"

@@ -1,0 +1,449 @@
+"""Tests for the store: gateway/_sqlite.py SQLiteStore on a real file, and gateway/store.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import stat
+import time
+import types
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from gateway import store as store_module
+from gateway._sqlite import SQLiteStore, migrations
+from gateway.errors import NotFoundError, StoreError
+from gateway.store import NewItem, NewRun, Outcome, RunStatus, new_id, open_store, run_status
+
+CONTENT = b"From: app@example.com\r\nTo: ada@example.com\r\nSubject: Hi\r\n\r\nHello\r\n"
+
+
+def new_run(
+    run_id: str,
+    *,
+    addresses: Sequence[str] = ("ada@example.com",),
+    key: str | None = None,
+    email_type: str = "invoice.issued",
+    status: RunStatus = "queued",
+    content: bytes | None = CONTENT,
+    items: Sequence[NewItem] | None = None,
+) -> NewRun:
+    return NewRun(
+        id=run_id,
+        source="test",
+        email_type=email_type,
+        idempotency_key=key,
+        subject="Hi",
+        mail_from="app@example.com",
+        items=list(items) if items is not None else [NewItem(a, "to", "test") for a in addresses],
+        content=content,
+        status=status,
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = SQLiteStore(str(tmp_path / "state" / "herald.db"))
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+# Opening and migrations
+
+
+async def test_migrations_are_applied(store: SQLiteStore, tmp_path: Path) -> None:
+    """Opening a new file creates it and records every shipped migration in schema_version."""
+    assert (tmp_path / "state" / "herald.db").is_file()
+    cursor = await store.db.execute("SELECT version FROM schema_version ORDER BY version")
+    versions = [row[0] for row in await cursor.fetchall()]
+    assert versions == [version for version, _ in migrations("sqlite")]
+    assert versions[0] == 1
+    cursor = await store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    tables = {row[0] for row in await cursor.fetchall()}
+    assert {"runs", "messages", "items", "history"} <= tables
+
+
+async def test_reopening_keeps_data_and_reapplies_nothing(tmp_path: Path) -> None:
+    """A second open of the same file keeps its runs and applies no migration twice."""
+    path = str(tmp_path / "herald.db")
+    first = SQLiteStore(path)
+    await first.open()
+    await first.record_run(new_run("run_1"))
+    cursor = await first.db.execute("SELECT version, applied_at FROM schema_version")
+    before = [tuple(row) for row in await cursor.fetchall()]
+    await first.close()
+
+    second = SQLiteStore(path)
+    await second.open()
+    try:
+        cursor = await second.db.execute("SELECT version, applied_at FROM schema_version")
+        assert [tuple(row) for row in await cursor.fetchall()] == before
+        assert (await second.get_run("run_1")).id == "run_1"
+    finally:
+        await second.close()
+
+
+async def test_unopened_store_raises_store_error(tmp_path: Path) -> None:
+    """Using a store before open() is a StoreError, not an AttributeError."""
+    unopened = SQLiteStore(str(tmp_path / "herald.db"))
+    with pytest.raises(StoreError, match="not open"):
+        await unopened.ping()
+
+
+async def test_read_only_directory_fails_to_open(tmp_path: Path) -> None:
+    """A store in a directory Herald cannot write is a StoreError naming the path."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: chmod does not stop writes")
+        path = str(locked / "herald.db")
+        with pytest.raises(StoreError, match="cannot open the store at") as info:
+            await SQLiteStore(path).open()
+        assert path in str(info.value)
+    finally:
+        locked.chmod(stat.S_IRWXU)
+
+
+async def test_path_under_a_regular_file_fails_to_open(tmp_path: Path) -> None:
+    """A store whose parent is a regular file is a StoreError, also when running as root."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("", encoding="utf-8")
+    path = str(blocker / "herald.db")
+    with pytest.raises(StoreError, match="cannot open the store at") as info:
+        await SQLiteStore(path).open()
+    assert path in str(info.value)
+    assert isinstance(info.value, OSError)
+
+
+def test_open_store_accepts_a_sqlite_url(tmp_path: Path) -> None:
+    """open_store takes a plain path or a sqlite:// URL and yields a SQLiteStore on that path."""
+    plain = open_store(str(tmp_path / "a.db"))
+    url = open_store(f"sqlite://{tmp_path}/b.db")
+    assert isinstance(plain, SQLiteStore)
+    assert plain.path == str(tmp_path / "a.db")
+    assert isinstance(url, SQLiteStore)
+    assert url.path == f"{tmp_path}/b.db"
+
+
+# Recording runs
+
+
+async def test_record_run_stores_items_and_history(store: SQLiteStore) -> None:
+    """A new run is recorded with its items and an 'accepted' history entry."""
+    await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
+    run = await store.get_run("run_1")
+    assert run.status == "queued"
+    assert run.subject == "Hi"
+    assert [(i.address, i.status) for i in run.items] == [
+        ("a@example.com", "queued"),
+        ("b@example.com", "queued"),
+    ]
+    assert [(h.event, h.detail) for h in run.history] == [("accepted", "2 recipient(s)")]
+
+
+async def test_record_run_is_new(store: SQLiteStore) -> None:
+    """record_run returns the run's id and True the first time."""
+    assert await store.record_run(new_run("run_1", key="event:evt_1")) == ("run_1", True)
+
+
+async def test_same_idempotency_key_returns_first_run(store: SQLiteStore) -> None:
+    """A second run with a taken idempotency key returns the first run's id and False."""
+    await store.record_run(new_run("run_1", key="event:evt_1"))
+    assert await store.record_run(new_run("run_2", key="event:evt_1")) == ("run_1", False)
+    with pytest.raises(NotFoundError):
+        await store.get_run("run_2")
+    assert await store.find_run_id("event:evt_1") == "run_1"
+    # The duplicate queued nothing: only the first run's message can be claimed.
+    claimed = await store.claim("worker", limit=10, lease=60)
+    assert [d.run_id for d in claimed] == ["run_1"]
+
+
+async def test_runs_without_key_are_never_duplicates(store: SQLiteStore) -> None:
+    """Runs without an idempotency key are all recorded."""
+    assert await store.record_run(new_run("run_1")) == ("run_1", True)
+    assert await store.record_run(new_run("run_2")) == ("run_2", True)
+
+
+async def test_reused_run_id_without_key_is_a_store_error(store: SQLiteStore) -> None:
+    """Recording a run id twice without an idempotency key is a StoreError."""
+    await store.record_run(new_run("run_1"))
+    with pytest.raises(StoreError, match="run_1"):
+        await store.record_run(new_run("run_1"))
+
+
+async def test_run_without_content_queues_nothing(store: SQLiteStore) -> None:
+    """A dropped run is recorded with its status and reason but leaves nothing to claim."""
+    run = NewRun(
+        id="run_1",
+        source="test",
+        email_type="invoice.issued",
+        idempotency_key=None,
+        subject="",
+        mail_from="app@example.com",
+        items=[NewItem("ada@example.com", "to", "test", status="skipped", error="customers off")],
+        content=None,
+        status="dropped",
+        error="customers off",
+    )
+    await store.record_run(run)
+    recorded = await store.get_run("run_1")
+    assert recorded.status == "dropped"
+    assert recorded.error == "customers off"
+    assert [(h.event, h.detail) for h in recorded.history] == [("dropped", "customers off")]
+    assert await store.claim("worker", limit=10, lease=60) == []
+    assert await store.next_due() is None
+
+
+# Claiming
+
+
+async def test_claim_leases_due_messages(store: SQLiteStore) -> None:
+    """claim returns each due message with its content and pending recipients."""
+    await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
+    [delivery] = await store.claim("worker-1", limit=10, lease=60)
+    assert delivery.run_id == "run_1"
+    assert delivery.content == CONTENT
+    assert delivery.mail_from == "app@example.com"
+    assert [address for _, address in delivery.recipients] == ["a@example.com", "b@example.com"]
+    assert delivery.attempts == 0
+
+
+async def test_second_claim_gets_nothing_while_leased(store: SQLiteStore) -> None:
+    """A leased message is not handed to another claim until the lease runs out."""
+    await store.record_run(new_run("run_1"))
+    assert len(await store.claim("worker-1", limit=10, lease=60)) == 1
+    assert await store.claim("worker-2", limit=10, lease=60) == []
+
+
+async def test_claim_respects_limit(store: SQLiteStore) -> None:
+    """claim hands out at most `limit` messages; the rest stay for the next claim."""
+    for n in range(3):
+        await store.record_run(new_run(f"run_{n}"))
+    assert len(await store.claim("worker-1", limit=2, lease=60)) == 2
+    assert len(await store.claim("worker-2", limit=2, lease=60)) == 1
+
+
+async def test_expired_lease_is_claimable_again(store: SQLiteStore) -> None:
+    """When a lease expires without an attempt being recorded, the message is claimed again."""
+    await store.record_run(new_run("run_1"))
+    [first] = await store.claim("worker-1", limit=10, lease=0.01)
+    await asyncio.sleep(0.05)
+    [again] = await store.claim("worker-2", limit=10, lease=60)
+    assert again.message_id == first.message_id
+
+
+async def test_skipped_items_are_not_delivered(store: SQLiteStore) -> None:
+    """Only queued items of a run are recipients of its message; skipped ones are left out."""
+    items = [
+        NewItem("a@example.com", "to", "test"),
+        NewItem("b@example.com", "to", "test", status="skipped", error="suppressed"),
+    ]
+    await store.record_run(new_run("run_1", items=items))
+    [delivery] = await store.claim("worker", limit=10, lease=60)
+    assert [address for _, address in delivery.recipients] == ["a@example.com"]
+
+
+# Recording attempts
+
+
+async def test_mixed_outcome_keeps_only_the_deferred_recipient_queued(store: SQLiteStore) -> None:
+    """After one recipient is sent and one deferred, only the deferred one is delivered again."""
+    await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
+    [delivery] = await store.claim("worker", limit=10, lease=60)
+    (a_id, _), (b_id, _) = delivery.recipients
+    await store.record_attempt(
+        delivery,
+        [
+            Outcome(a_id, "sent", reply="250 2.0.0 Ok"),
+            Outcome(b_id, "deferred", error="451 4.2.0 try later"),
+        ],
+        retry_at=time.time(),
+    )
+    run = await store.get_run("run_1")
+    assert run.status == "deferred"
+    assert [(i.address, i.status, i.attempts) for i in run.items] == [
+        ("a@example.com", "sent", 1),
+        ("b@example.com", "deferred", 1),
+    ]
+    assert run.items[0].reply == "250 2.0.0 Ok"
+    assert run.items[1].error == "451 4.2.0 try later"
+    assert [h.event for h in run.history] == ["accepted", "sent", "deferred"]
+
+    [retry] = await store.claim("worker", limit=10, lease=60)
+    assert retry.message_id == delivery.message_id
+    assert retry.recipients == [(b_id, "b@example.com")]
+    assert retry.attempts == 1
+
+    await store.record_attempt(retry, [Outcome(b_id, "sent", reply="250 ok")], retry_at=None)
+    assert (await store.get_run("run_1")).status == "sent"
+    assert await store.claim("worker", limit=10, lease=60) == []
+
+
+async def test_deferred_message_waits_until_retry_at(store: SQLiteStore) -> None:
+    """A deferred message is not due before retry_at, and next_due reports that time."""
+    await store.record_run(new_run("run_1"))
+    [delivery] = await store.claim("worker", limit=10, lease=60)
+    retry_at = time.time() + 600
+    [(item_id, _)] = delivery.recipients
+    await store.record_attempt(delivery, [Outcome(item_id, "deferred")], retry_at=retry_at)
+    assert await store.claim("worker", limit=10, lease=60) == []
+    assert await store.next_due() == pytest.approx(retry_at)
+
+
+async def test_failed_recipient_ends_the_message(store: SQLiteStore) -> None:
+    """When every recipient is sent or failed, the run is partial and nothing is left to claim."""
+    await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
+    [delivery] = await store.claim("worker", limit=10, lease=60)
+    (a_id, _), (b_id, _) = delivery.recipients
+    await store.record_attempt(
+        delivery,
+        [Outcome(a_id, "sent"), Outcome(b_id, "failed", error="550 5.1.1 no such user")],
+        retry_at=None,
+    )
+    assert (await store.get_run("run_1")).status == "partial"
+    assert await store.claim("worker", limit=10, lease=60) == []
+    assert await store.next_due() is None
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        (["sent"], "sent"),
+        (["sent", "sent"], "sent"),
+        (["sent", "skipped"], "sent"),
+        (["sent", "failed"], "partial"),
+        (["failed", "sent", "skipped"], "partial"),
+        (["failed"], "failed"),
+        (["failed", "skipped"], "failed"),
+        (["skipped"], "dropped"),
+        (["skipped", "skipped"], "dropped"),
+        ([], "dropped"),
+        (["sent", "deferred"], "deferred"),
+        (["failed", "deferred"], "deferred"),
+        (["queued", "deferred"], "deferred"),
+        (["queued", "sent"], "queued"),
+        (["queued"], "queued"),
+    ],
+)
+def test_run_status(statuses: list[str], expected: str) -> None:
+    """A run's status follows from its recipients: any deferred wins, then queued, then sent."""
+    assert run_status(statuses) == expected
+    assert run_status(iter(statuses)) == expected
+
+
+# Listing and reading runs
+
+
+@pytest.fixture
+async def five_runs(store: SQLiteStore) -> SQLiteStore:
+    """Five runs with ids in creation order, of two types and two statuses."""
+    runs: list[tuple[str, RunStatus]] = [
+        ("invoice.issued", "queued"),
+        ("account.created", "dropped"),
+        ("invoice.issued", "dropped"),
+        ("account.created", "queued"),
+        ("invoice.issued", "queued"),
+    ]
+    for n, (email_type, status) in enumerate(runs, start=1):
+        await store.record_run(
+            new_run(
+                f"run_{n:04d}",
+                email_type=email_type,
+                status=status,
+                content=CONTENT if status == "queued" else None,
+            )
+        )
+    return store
+
+
+async def test_list_runs_newest_first(five_runs: SQLiteStore) -> None:
+    """list_runs returns the newest run first and no cursor when everything fits."""
+    page = await five_runs.list_runs()
+    assert [r.id for r in page.runs] == ["run_0005", "run_0004", "run_0003", "run_0002", "run_0001"]
+    assert page.next_cursor is None
+
+
+async def test_list_runs_filters(five_runs: SQLiteStore) -> None:
+    """list_runs filters by status, by email type, and by both."""
+    by_status = await five_runs.list_runs(status="dropped")
+    assert [r.id for r in by_status.runs] == ["run_0003", "run_0002"]
+    by_type = await five_runs.list_runs(email_type="invoice.issued")
+    assert [r.id for r in by_type.runs] == ["run_0005", "run_0003", "run_0001"]
+    both = await five_runs.list_runs(status="queued", email_type="account.created")
+    assert [r.id for r in both.runs] == ["run_0004"]
+    assert (await five_runs.list_runs(status="sent")).runs == []
+
+
+async def test_list_runs_cursor_pagination(five_runs: SQLiteStore) -> None:
+    """Following next_cursor visits every run once, newest first, and ends with None."""
+    seen: list[str] = []
+    pages = 0
+    cursor = None
+    while True:
+        page = await five_runs.list_runs(limit=2, cursor=cursor)
+        pages += 1
+        seen.extend(r.id for r in page.runs)
+        assert len(page.runs) <= 2
+        if page.next_cursor is None:
+            break
+        assert page.next_cursor == page.runs[-1].id
+        cursor = page.next_cursor
+    assert pages == 3
+    assert seen == ["run_0005", "run_0004", "run_0003", "run_0002", "run_0001"]
+
+
+async def test_list_runs_exact_page_has_no_cursor(five_runs: SQLiteStore) -> None:
+    """A page that holds exactly the remaining runs has no next cursor."""
+    page = await five_runs.list_runs(limit=3, email_type="invoice.issued")
+    assert [r.id for r in page.runs] == ["run_0005", "run_0003", "run_0001"]
+    assert page.next_cursor is None
+
+
+async def test_list_runs_cursor_with_filter(five_runs: SQLiteStore) -> None:
+    """A cursor combines with a filter."""
+    first = await five_runs.list_runs(limit=1, email_type="invoice.issued")
+    assert first.next_cursor == "run_0005"
+    second = await five_runs.list_runs(limit=5, email_type="invoice.issued", cursor="run_0005")
+    assert [r.id for r in second.runs] == ["run_0003", "run_0001"]
+
+
+async def test_get_unknown_run_raises_not_found(store: SQLiteStore) -> None:
+    """get_run of an id that was never recorded raises NotFoundError."""
+    with pytest.raises(NotFoundError, match="run_missing"):
+        await store.get_run("run_missing")
+
+
+def test_new_ids_are_unique_and_prefixed() -> None:
+    """new_id gives distinct ids that start with the prefix."""
+    ids = {new_id("run") for _ in range(200)}
+    assert len(ids) == 200
+    assert all(i.startswith("run_") for i in ids)
+
+
+def test_new_ids_sort_in_creation_order_within_a_millisecond(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ids made one after another sort in creation order even within the same millisecond."""
+    frozen = types.SimpleNamespace(time_ns=lambda: 1_767_225_600_123_456_789)
+    monkeypatch.setattr(store_module, "time", frozen)
+    ids = [new_id("run") for _ in range(20)]
+    assert ids == sorted(ids)
+
+
+async def test_store_file_is_sqlite_in_wal_mode(store: SQLiteStore, tmp_path: Path) -> None:
+    """The store is a SQLite database in WAL mode, so readers do not block the writer."""
+    cursor = await store.db.execute("PRAGMA journal_mode")
+    row = await cursor.fetchone()
+    assert row is not None
+    assert row[0] == "wal"
+    with contextlib.closing(sqlite3.connect(tmp_path / "state" / "herald.db")) as other:
+        assert other.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
