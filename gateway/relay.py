@@ -166,4 +166,7 @@ class MaildirCapture:
         return _all(recipients, Result("sent", reply=f"250 2.0.0 captured as {key}"))
 
     def _add(self, data: bytes) -> str:
+        # Maildir creates only its own folder; the state directory above it
+        # may not exist yet when the store lives elsewhere.
+        self.directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return mailbox.Maildir(self.directory, create=True).add(data)

@@ -264,3 +264,11 @@ async def test_captured_message_is_readable_as_mail(tmp_path: Path) -> None:
 def test_capture_describes_its_directory(tmp_path: Path) -> None:
     """describe() names the Maildir that stands in for the upstream."""
     assert MaildirCapture(tmp_path).describe() == f"maildir:{tmp_path}"
+
+
+async def test_capture_creates_missing_parent_directories(tmp_path: Path) -> None:
+    """The Maildir is made even when the folders above it do not exist yet."""
+    outbox = tmp_path / "state" / "deeper" / "outbox"
+    results = await MaildirCapture(outbox).send(MAIL_FROM, ["ada@example.com"], CONTENT)
+    assert results["ada@example.com"].verdict == "sent"
+    assert len(list((outbox / "new").iterdir())) == 1
