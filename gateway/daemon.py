@@ -14,7 +14,7 @@ from gateway.config import Config
 from gateway.intake import Intake
 from gateway.pipeline import Pipeline, Services
 from gateway.qmgr import QueueManager
-from gateway.store import Store, open_store
+from gateway.store import Store, open_store, redact_url
 from gateway.templating import Templates
 from gateway.webhook import Webhook
 
@@ -73,7 +73,7 @@ async def serve(config: Config) -> None:
         "herald_started",
         smtp=str(config.smtp_listen),
         http=str(config.http_listen),
-        store=config.store_url,
+        store=redact_url(config.store_url),
         upstream=gateway.qmgr.relay.describe(),
         templates=str(config.templates_dir),
         stages=[stage.name for stage in gateway.pipeline.stages],

@@ -21,6 +21,10 @@ class StoreError(GatewayError, OSError):
     """The store could not be read or written."""
 
 
+class ConflictError(StoreError):
+    """A write collided with a unique key (an idempotency key, say)."""
+
+
 class NotFoundError(GatewayError, LookupError):
     """A run, message or setting does not exist."""
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 RunStatus = Literal["queued", "deferred", "sent", "partial", "failed", "dropped", "rejected"]
 ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
@@ -236,9 +237,22 @@ class Store(abc.ABC):
         """The sender for a from key; ``NotFoundError`` if unknown."""
 
 
+def redact_url(url: str) -> str:
+    """``url`` with any password masked, fit for logs and ``herald check``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def open_store(url: str) -> Store:
-    """The store for ``url``: a SQLite file path (or ``sqlite:///path``)."""
+    """The store for ``url``: ``postgresql://...`` for PostgreSQL, else a
+    SQLite file path (or ``sqlite:///path``)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from gateway._postgres import PostgresStore
+
+        return PostgresStore(url)
     from gateway._sqlite import SQLiteStore
 
-    path = url.removeprefix("sqlite://") if url.startswith("sqlite://") else url
-    return SQLiteStore(path)
+    return SQLiteStore(url.removeprefix("sqlite://"))

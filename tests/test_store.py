@@ -1,4 +1,5 @@
-"""Tests for the store: gateway/_sqlite.py SQLiteStore on a real file, and gateway/store.py."""
+"""Tests for the store (gateway/_sql.py on SQLite files or PostgreSQL, as
+``HERALD_TEST_STORE`` says) and gateway/store.py."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from gateway import store as store_module
-from gateway._sqlite import SQLiteStore, migrations
+from gateway._sql import SQLStore, migrations
+from gateway._sqlite import SQLiteStore
 from gateway.errors import NotFoundError, StoreError
 from gateway.store import NewItem, NewRun, Outcome, RunStatus, new_id, open_store, run_status
+from tests import stores
 
 CONTENT = b"From: app@example.com\r\nTo: ada@example.com\r\nSubject: Hi\r\n\r\nHello\r\n"
 
@@ -46,7 +49,18 @@ def new_run(
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+async def store(tmp_path: Path) -> AsyncIterator[SQLStore]:
+    opened = open_store(stores.url_for(tmp_path))
+    assert isinstance(opened, SQLStore)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     opened = SQLiteStore(str(tmp_path / "state" / "herald.db"))
     await opened.open()
     try:
@@ -58,8 +72,9 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 # Opening and migrations
 
 
-async def test_migrations_are_applied(store: SQLiteStore, tmp_path: Path) -> None:
+async def test_migrations_are_applied(sqlite_store: SQLStore, tmp_path: Path) -> None:
     """Opening a new file creates it and records every shipped migration in schema_version."""
+    store = sqlite_store
     assert (tmp_path / "state" / "herald.db").is_file()
     cursor = await store.db.execute("SELECT version FROM schema_version ORDER BY version")
     versions = [row[0] for row in await cursor.fetchall()]
@@ -137,7 +152,7 @@ def test_open_store_accepts_a_sqlite_url(tmp_path: Path) -> None:
 # Recording runs
 
 
-async def test_record_run_stores_items_and_history(store: SQLiteStore) -> None:
+async def test_record_run_stores_items_and_history(store: SQLStore) -> None:
     """A new run is recorded with its items and an 'accepted' history entry."""
     await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
     run = await store.get_run("run_1")
@@ -150,12 +165,12 @@ async def test_record_run_stores_items_and_history(store: SQLiteStore) -> None:
     assert [(h.event, h.detail) for h in run.history] == [("accepted", "2 recipient(s)")]
 
 
-async def test_record_run_is_new(store: SQLiteStore) -> None:
+async def test_record_run_is_new(store: SQLStore) -> None:
     """record_run returns the run's id and True the first time."""
     assert await store.record_run(new_run("run_1", key="event:evt_1")) == ("run_1", True)
 
 
-async def test_same_idempotency_key_returns_first_run(store: SQLiteStore) -> None:
+async def test_same_idempotency_key_returns_first_run(store: SQLStore) -> None:
     """A second run with a taken idempotency key returns the first run's id and False."""
     await store.record_run(new_run("run_1", key="event:evt_1"))
     assert await store.record_run(new_run("run_2", key="event:evt_1")) == ("run_1", False)
@@ -167,20 +182,20 @@ async def test_same_idempotency_key_returns_first_run(store: SQLiteStore) -> Non
     assert [d.run_id for d in claimed] == ["run_1"]
 
 
-async def test_runs_without_key_are_never_duplicates(store: SQLiteStore) -> None:
+async def test_runs_without_key_are_never_duplicates(store: SQLStore) -> None:
     """Runs without an idempotency key are all recorded."""
     assert await store.record_run(new_run("run_1")) == ("run_1", True)
     assert await store.record_run(new_run("run_2")) == ("run_2", True)
 
 
-async def test_reused_run_id_without_key_is_a_store_error(store: SQLiteStore) -> None:
+async def test_reused_run_id_without_key_is_a_store_error(store: SQLStore) -> None:
     """Recording a run id twice without an idempotency key is a StoreError."""
     await store.record_run(new_run("run_1"))
     with pytest.raises(StoreError, match="run_1"):
         await store.record_run(new_run("run_1"))
 
 
-async def test_run_without_content_queues_nothing(store: SQLiteStore) -> None:
+async def test_run_without_content_queues_nothing(store: SQLStore) -> None:
     """A dropped run is recorded with its status and reason but leaves nothing to claim."""
     run = NewRun(
         id="run_1",
@@ -206,7 +221,7 @@ async def test_run_without_content_queues_nothing(store: SQLiteStore) -> None:
 # Claiming
 
 
-async def test_claim_leases_due_messages(store: SQLiteStore) -> None:
+async def test_claim_leases_due_messages(store: SQLStore) -> None:
     """claim returns each due message with its content and pending recipients."""
     await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
     [delivery] = await store.claim("worker-1", limit=10, lease=60)
@@ -217,14 +232,14 @@ async def test_claim_leases_due_messages(store: SQLiteStore) -> None:
     assert delivery.attempts == 0
 
 
-async def test_second_claim_gets_nothing_while_leased(store: SQLiteStore) -> None:
+async def test_second_claim_gets_nothing_while_leased(store: SQLStore) -> None:
     """A leased message is not handed to another claim until the lease runs out."""
     await store.record_run(new_run("run_1"))
     assert len(await store.claim("worker-1", limit=10, lease=60)) == 1
     assert await store.claim("worker-2", limit=10, lease=60) == []
 
 
-async def test_claim_respects_limit(store: SQLiteStore) -> None:
+async def test_claim_respects_limit(store: SQLStore) -> None:
     """claim hands out at most `limit` messages; the rest stay for the next claim."""
     for n in range(3):
         await store.record_run(new_run(f"run_{n}"))
@@ -232,7 +247,7 @@ async def test_claim_respects_limit(store: SQLiteStore) -> None:
     assert len(await store.claim("worker-2", limit=2, lease=60)) == 1
 
 
-async def test_expired_lease_is_claimable_again(store: SQLiteStore) -> None:
+async def test_expired_lease_is_claimable_again(store: SQLStore) -> None:
     """When a lease expires without an attempt being recorded, the message is claimed again."""
     await store.record_run(new_run("run_1"))
     [first] = await store.claim("worker-1", limit=10, lease=0.01)
@@ -241,7 +256,7 @@ async def test_expired_lease_is_claimable_again(store: SQLiteStore) -> None:
     assert again.message_id == first.message_id
 
 
-async def test_skipped_items_are_not_delivered(store: SQLiteStore) -> None:
+async def test_skipped_items_are_not_delivered(store: SQLStore) -> None:
     """Only queued items of a run are recipients of its message; skipped ones are left out."""
     items = [
         NewItem("a@example.com", "to", "test"),
@@ -255,7 +270,7 @@ async def test_skipped_items_are_not_delivered(store: SQLiteStore) -> None:
 # Recording attempts
 
 
-async def test_mixed_outcome_keeps_only_the_deferred_recipient_queued(store: SQLiteStore) -> None:
+async def test_mixed_outcome_keeps_only_the_deferred_recipient_queued(store: SQLStore) -> None:
     """After one recipient is sent and one deferred, only the deferred one is delivered again."""
     await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
     [delivery] = await store.claim("worker", limit=10, lease=60)
@@ -288,7 +303,7 @@ async def test_mixed_outcome_keeps_only_the_deferred_recipient_queued(store: SQL
     assert await store.claim("worker", limit=10, lease=60) == []
 
 
-async def test_deferred_message_waits_until_retry_at(store: SQLiteStore) -> None:
+async def test_deferred_message_waits_until_retry_at(store: SQLStore) -> None:
     """A deferred message is not due before retry_at, and next_due reports that time."""
     await store.record_run(new_run("run_1"))
     [delivery] = await store.claim("worker", limit=10, lease=60)
@@ -299,7 +314,7 @@ async def test_deferred_message_waits_until_retry_at(store: SQLiteStore) -> None
     assert await store.next_due() == pytest.approx(retry_at)
 
 
-async def test_failed_recipient_ends_the_message(store: SQLiteStore) -> None:
+async def test_failed_recipient_ends_the_message(store: SQLStore) -> None:
     """When every recipient is sent or failed, the run is partial and nothing is left to claim."""
     await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
     [delivery] = await store.claim("worker", limit=10, lease=60)
@@ -344,7 +359,7 @@ def test_run_status(statuses: list[str], expected: str) -> None:
 
 
 @pytest.fixture
-async def five_runs(store: SQLiteStore) -> SQLiteStore:
+async def five_runs(store: SQLStore) -> SQLStore:
     """Five runs with ids in creation order, of two types and two statuses."""
     runs: list[tuple[str, RunStatus]] = [
         ("invoice.issued", "queued"),
@@ -365,14 +380,14 @@ async def five_runs(store: SQLiteStore) -> SQLiteStore:
     return store
 
 
-async def test_list_runs_newest_first(five_runs: SQLiteStore) -> None:
+async def test_list_runs_newest_first(five_runs: SQLStore) -> None:
     """list_runs returns the newest run first and no cursor when everything fits."""
     page = await five_runs.list_runs()
     assert [r.id for r in page.runs] == ["run_0005", "run_0004", "run_0003", "run_0002", "run_0001"]
     assert page.next_cursor is None
 
 
-async def test_list_runs_filters(five_runs: SQLiteStore) -> None:
+async def test_list_runs_filters(five_runs: SQLStore) -> None:
     """list_runs filters by status, by email type, and by both."""
     by_status = await five_runs.list_runs(status="dropped")
     assert [r.id for r in by_status.runs] == ["run_0003", "run_0002"]
@@ -383,7 +398,7 @@ async def test_list_runs_filters(five_runs: SQLiteStore) -> None:
     assert (await five_runs.list_runs(status="sent")).runs == []
 
 
-async def test_list_runs_cursor_pagination(five_runs: SQLiteStore) -> None:
+async def test_list_runs_cursor_pagination(five_runs: SQLStore) -> None:
     """Following next_cursor visits every run once, newest first, and ends with None."""
     seen: list[str] = []
     pages = 0
@@ -401,14 +416,14 @@ async def test_list_runs_cursor_pagination(five_runs: SQLiteStore) -> None:
     assert seen == ["run_0005", "run_0004", "run_0003", "run_0002", "run_0001"]
 
 
-async def test_list_runs_exact_page_has_no_cursor(five_runs: SQLiteStore) -> None:
+async def test_list_runs_exact_page_has_no_cursor(five_runs: SQLStore) -> None:
     """A page that holds exactly the remaining runs has no next cursor."""
     page = await five_runs.list_runs(limit=3, email_type="invoice.issued")
     assert [r.id for r in page.runs] == ["run_0005", "run_0003", "run_0001"]
     assert page.next_cursor is None
 
 
-async def test_list_runs_cursor_with_filter(five_runs: SQLiteStore) -> None:
+async def test_list_runs_cursor_with_filter(five_runs: SQLStore) -> None:
     """A cursor combines with a filter."""
     first = await five_runs.list_runs(limit=1, email_type="invoice.issued")
     assert first.next_cursor == "run_0005"
@@ -416,7 +431,7 @@ async def test_list_runs_cursor_with_filter(five_runs: SQLiteStore) -> None:
     assert [r.id for r in second.runs] == ["run_0003", "run_0001"]
 
 
-async def test_get_unknown_run_raises_not_found(store: SQLiteStore) -> None:
+async def test_get_unknown_run_raises_not_found(store: SQLStore) -> None:
     """get_run of an id that was never recorded raises NotFoundError."""
     with pytest.raises(NotFoundError, match="run_missing"):
         await store.get_run("run_missing")
@@ -439,9 +454,9 @@ def test_new_ids_sort_in_creation_order_within_a_millisecond(
     assert ids == sorted(ids)
 
 
-async def test_store_file_is_sqlite_in_wal_mode(store: SQLiteStore, tmp_path: Path) -> None:
+async def test_store_file_is_sqlite_in_wal_mode(sqlite_store: SQLStore, tmp_path: Path) -> None:
     """The store is a SQLite database in WAL mode, so readers do not block the writer."""
-    cursor = await store.db.execute("PRAGMA journal_mode")
+    cursor = await sqlite_store.db.execute("PRAGMA journal_mode")
     row = await cursor.fetchone()
     assert row is not None
     assert row[0] == "wal"

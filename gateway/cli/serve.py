@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from gateway import logs, pipeline
 from gateway.config import Config
+from gateway.store import redact_url
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
@@ -37,7 +38,7 @@ def _check(config: Config, args: argparse.Namespace) -> int:
     print(f"configuration: {config.source or 'built-in defaults'}")
     print(f"smtp listener: {config.smtp_listen}")
     print(f"http listener: {config.http_listen}")
-    print(f"store:         {config.store_url}")
+    print(f"store:         {redact_url(config.store_url)}")
     print(f"upstream:      {config.upstream or f'none: capture to Maildir {config.capture_dir}'}")
     print(f"templates:     {config.templates_dir}")
     print("pipeline:")

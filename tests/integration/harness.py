@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests import stores
 from tests.capture import LOOPBACK, Capture, Captured, free_port, wait_until
 
 __all__ = ["LOOPBACK", "Capture", "Captured", "Herald", "free_port", "wait_until"]
@@ -68,6 +69,7 @@ class Herald:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HERALD_")},
             "HERALD_STATE_DIR": str(workdir / "state"),
+            "HERALD_STORE": stores.url_for(workdir),
             "HERALD_SMTP_LISTEN": f"{LOOPBACK}:{self.smtp_port}",
             "HERALD_HTTP_LISTEN": f"{LOOPBACK}:{self.http_port}",
             "HERALD_WEBHOOK_SECRET": self.SECRET,

@@ -340,7 +340,7 @@ def test_start_up_log_says_where_everything_is(herald: Herald, capture: Capture)
     started = next(e for e in herald.log_events() if e.get("event") == "herald_started")
     assert started["smtp"] == f"127.0.0.1:{herald.smtp_port}"
     assert started["http"] == f"127.0.0.1:{herald.http_port}"
-    assert started["store"].endswith("herald.db")
+    assert started["store"] == herald.env["HERALD_STORE"]
     assert started["upstream"] == f"smtp://127.0.0.1:{capture.port}"
     assert started["stages"] == ["render-template", "delivery-policy"]
     assert Herald.SECRET not in herald.log()

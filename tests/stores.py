@@ -1,0 +1,53 @@
+"""Which store the tests run against: SQLite files, or PostgreSQL.
+
+With ``HERALD_TEST_STORE=postgresql`` the session creates a fresh database
+(``tests/conftest.py``) and every store a test opens, directly or through a
+daemon, gets its own schema in it, so tests stay apart as with SQLite files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+KIND = os.environ.get("HERALD_TEST_STORE", "sqlite")
+# The local superuser, as on the development and CI machines.
+SERVER = os.environ.get("HERALD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+DATABASE_VARIABLE = "HERALD_TEST_DATABASE"
+
+
+def url_for(workdir: Path) -> str:
+    """A new, empty store for one test or daemon."""
+    database = os.environ.get(DATABASE_VARIABLE)
+    if KIND == "postgresql":
+        assert database, "the session's PostgreSQL database was not created"
+        return f"{database}?schema=t_{secrets.token_hex(6)}"
+    return str(workdir / "state" / "herald.db")
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(SERVER)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def create_database() -> str:
+    name = f"herald_test_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    return with_database(SERVER, name)
+
+
+def drop_database(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
