@@ -124,6 +124,19 @@ class PostgresStore(SQLStore):
         except (asyncpg.PostgresError, OSError) as exc:
             raise StoreError(f"store error: {exc}") from exc
 
+    async def imported(self) -> None:
+        """Move each identity column's sequence past the ids copied in."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE is_identity = 'YES' AND table_schema = current_schema()"
+            )
+            for table, column in await cursor.fetchall():
+                await db.execute(
+                    f"SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'),"  # noqa: S608 -- names come from the catalog
+                    f' (SELECT coalesce(max("{column}"), 0) + 1 FROM "{table}"), false)'
+                )
+
     async def _migrate(self) -> None:
         async with self.pool.acquire() as connection, connection.transaction():
             # Nodes that start together queue here; the first applies what is

@@ -79,6 +79,34 @@ class SQLiteStore(SQLStore):
             except sqlite3.Error as exc:
                 raise StoreError(f"store error: {exc}") from exc
 
+    async def tables(self) -> list[tuple[str, list[str]]]:
+        """Every table Herald keeps, in the order they were created, with its columns."""
+        tables = await self._read(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite_%' AND name != 'schema_version' ORDER BY rowid"
+        )
+        result = []
+        for (name,) in tables:
+            columns = await self._read(f'PRAGMA table_info("{name}")')
+            result.append((str(name), [str(column["name"]) for column in columns]))
+        return result
+
+    async def export_rows(
+        self, table: str, columns: Sequence[str], *, chunk: int = 500
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The rows of ``table`` in chunks, never the whole table in memory."""
+        names = ", ".join(f'"{column}"' for column in columns)
+        last = -1
+        while True:
+            rows = await self._read(
+                f'SELECT rowid, {names} FROM "{table}" WHERE rowid > ? ORDER BY rowid LIMIT ?',  # noqa: S608 -- names come from the store's own schema
+                (last, chunk),
+            )
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [tuple(row)[1:] for row in rows]
+
     async def _migrate(self) -> None:
         db = self.db
         await db.execute(

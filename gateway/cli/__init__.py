@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gateway.cli import runs, senders, serve
+    from gateway.cli import runs, senders, serve, store
 
     parser = argparse.ArgumentParser(prog="herald", description="Herald email gateway")
     parser.add_argument("--version", action="version", version=f"herald {__version__}")
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--config", metavar="FILE", help="configuration file (default: $HERALD_CONFIG)"
     )
     commands = parser.add_subparsers(metavar="COMMAND")
-    for module in (serve, runs, senders):
+    for module in (serve, runs, senders, store):
         module.register(commands, common)
     return parser
 
