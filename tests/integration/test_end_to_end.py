@@ -432,3 +432,22 @@ def test_sigterm_stops_the_daemon_cleanly(tmp_path: Path) -> None:
 
 def _fast_queue() -> str:
     return '[queue]\nretry_initial = "0.3s"\nretry_max = "1s"\npoll_interval = "0.2s"\n'
+
+
+def test_systemd_hears_ready_then_stopping(tmp_path: Path) -> None:
+    """Under systemd (Type=notify) Herald reports READY=1 once it listens, and
+    STOPPING=1 on SIGTERM."""
+    import socket
+
+    notify = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(notify))
+        listener.settimeout(10)
+        daemon = Herald(tmp_path, upstream=None, config="")
+        daemon.env["NOTIFY_SOCKET"] = str(notify)
+        daemon.start()
+        ready = listener.recv(4096).decode()
+        assert "READY=1" in ready.splitlines()
+        assert daemon.request("GET", "/healthz").status == 200
+        assert daemon.stop() == 0
+        assert listener.recv(4096).decode() == "STOPPING=1"
