@@ -8,14 +8,16 @@ share; a backend supplies transactions and reads (``_transaction``,
 from __future__ import annotations
 
 import abc
+import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from typing import Any, ClassVar, Protocol
 
 from gateway.errors import ConflictError, NotFoundError, StoreError
 from gateway.store import (
+    AuditEntry,
     Delivery,
     HistoryEntry,
     Item,
@@ -25,6 +27,7 @@ from gateway.store import (
     RunPage,
     SenderIdentity,
     Store,
+    masked,
     new_id,
     run_status,
 )
@@ -306,6 +309,73 @@ class SQLStore(Store):
         if not rows:
             raise NotFoundError(f"no sender with from key {key!r}")
         return SenderIdentity(**dict(rows[0]))
+
+    async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
+        rows = await self._read(
+            "SELECT key, value FROM settings WHERE key = ? OR substr(key, 1, ?) = ?",
+            (prefix, len(prefix) + 1, prefix + "/"),
+        )
+        return {row["key"]: json.loads(row["value"]) for row in rows}
+
+    async def write_setting(
+        self,
+        key: str,
+        value: Mapping[str, Any] | None,
+        *,
+        actor: str,
+        secret_fields: Collection[str] = (),
+    ) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            cursor = await db.execute("SELECT value FROM settings WHERE key = ?", (key,))
+            row = await cursor.fetchone()
+            old = json.loads(row["value"]) if row else None
+            new = dict(value) if value is not None else None
+            if old == new:
+                return
+            if new is None:
+                await db.execute("DELETE FROM settings WHERE key = ?", (key,))
+            else:
+                await db.execute(
+                    "INSERT INTO settings (key, value, updated_at) VALUES (?,?,?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
+                    (key, json.dumps(new, sort_keys=True), now),
+                )
+            shown_old, shown_new = masked(old, new, secret_fields)
+            await db.execute(
+                "INSERT INTO settings_audit (at, actor, setting, old_value, new_value)"
+                " VALUES (?,?,?,?,?)",
+                (
+                    now,
+                    actor,
+                    key,
+                    None if shown_old is None else json.dumps(shown_old, sort_keys=True),
+                    None if shown_new is None else json.dumps(shown_new, sort_keys=True),
+                ),
+            )
+
+    async def list_audit(self, *, limit: int = 50, setting: str | None = None) -> list[AuditEntry]:
+        where, params = "", []
+        if setting is not None:
+            where = "WHERE setting = ? OR substr(setting, 1, ?) = ?"
+            params = [setting, len(setting) + 1, setting + "/"]
+        columns = "id, at, actor, setting, old_value, new_value"
+        rows = await self._read(
+            f"SELECT {columns} FROM settings_audit {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- a fixed clause, values are bound
+            (*params, limit),
+        )
+        return [
+            AuditEntry(
+                id=row["id"],
+                at=row["at"],
+                actor=row["actor"],
+                setting=row["setting"],
+                old=json.loads(row["old_value"]) if row["old_value"] else None,
+                new=json.loads(row["new_value"]) if row["new_value"] else None,
+            )
+            for row in rows
+        ]
 
 
 def _run(row: Row, **details: Any) -> Run:

@@ -7,6 +7,7 @@ second command (CR, LF and NUL are refused outright).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
@@ -16,6 +17,7 @@ _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*
 _LABEL = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
 _DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])"
 _MAILBOX = re.compile(rf"^{_LOCAL}@{_DOMAIN}$")
+_HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 
 
 def check_header_text(value: str, what: str = "value") -> str:
@@ -32,3 +34,17 @@ def check_address(value: str, what: str = "address") -> str:
     if len(value) > 254 or not _MAILBOX.match(value):
         raise ValueError(f"{what} {value!r} is not a valid email address")
     return value
+
+
+def check_host(value: str, what: str = "host") -> str:
+    """Return ``value`` when it is a host name or an IP address, nothing more."""
+    check_header_text(value, what)
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        if len(value) > 253 or not _HOST.match(value):
+            raise ValueError(
+                f"{what} {value!r} is not a host name or an IP address (give no scheme or port)"
+            ) from None
+        return value
+    return value.strip("[]")

@@ -55,6 +55,7 @@ class Upstream:
     verify: bool = True
     ca_file: Path | None = None
     timeout: float = 30.0
+    connect_timeout: float | None = None  # None: the same as timeout
 
     @classmethod
     def from_url(cls, url: str, *, where: str) -> Upstream:
@@ -146,6 +147,11 @@ class Config:
     @property
     def admin_token_file(self) -> Path:
         return self.state_dir / "admin-token"
+
+    @property
+    def settings_key_file(self) -> Path:
+        """The key that seals secrets saved in the store (``gateway.vault``)."""
+        return self.state_dir / "settings-key"
 
 
 DEFAULT_BRAND: Mapping[str, Any] = {
@@ -390,6 +396,9 @@ def _upstream(section: _Section, env: Mapping[str, str], where: str) -> Upstream
     verify = section.boolean("verify", True)
     ca_file = section.string("ca_file")
     timeout = section.duration("timeout", 30)
+    connect_timeout = (
+        section.duration("connect_timeout", 30) if "connect_timeout" in section.data else None
+    )
     password_file = section.string("password_file")
     if not url:
         return None
@@ -409,6 +418,7 @@ def _upstream(section: _Section, env: Mapping[str, str], where: str) -> Upstream
         verify=verify,
         ca_file=Path(ca_file) if ca_file else None,
         timeout=timeout,
+        connect_timeout=connect_timeout,
     )
 
 

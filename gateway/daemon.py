@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway import _systemd, admin, problems, relay, smtpd
 from gateway.config import Config
+from gateway.errors import GatewayError
 from gateway.intake import Intake
 from gateway.pipeline import Pipeline, Services
 from gateway.qmgr import QueueManager
@@ -40,12 +41,12 @@ class Gateway:
         templates = Templates(config.templates_dir, config.brand)
         services = Services(config=config, store=store, templates=templates)
         pipeline = Pipeline.build(services)
-        qmgr = QueueManager(store, relay.for_config(config), config.queue)
+        qmgr = QueueManager(store, relay.Router(config, store), config.queue)
         intake = Intake(store, pipeline, on_queued=qmgr.wake)
         app = web.Application(middlewares=[problems.middleware], client_max_size=MAX_BODY)
         app.add_routes(Webhook(intake, config.webhook_secrets, config.sender.address).routes())
         token = admin.admin_token(config.admin_token, config.admin_token_file)
-        app.add_routes(admin.routes(admin.Api(services, token)))
+        app.add_routes(admin.routes(admin.Api(services, token, pipeline)))
         return cls(config, store, pipeline, qmgr, intake, app)
 
 
@@ -68,16 +69,21 @@ async def serve(config: Config) -> None:
         port=config.smtp_listen.port,
     )
     queue = asyncio.create_task(gateway.qmgr.run(), name="qmgr")
+    try:
+        upstream = (await gateway.qmgr.router.relay_for(config.sender.address)).describe()
+    except GatewayError as exc:
+        upstream = f"unusable: {exc}"
 
     log.info(
         "herald_started",
         smtp=str(config.smtp_listen),
         http=str(config.http_listen),
         store=redact_url(config.store_url),
-        upstream=gateway.qmgr.relay.describe(),
+        upstream=upstream,
         templates=str(config.templates_dir),
         stages=[stage.name for stage in gateway.pipeline.stages],
         admin_token_file=None if config.admin_token else str(config.admin_token_file),
+        settings_key_file=str(config.settings_key_file),
         webhook_signatures="required" if config.webhook_secrets else "off",
         config=str(config.source) if config.source else "defaults",
     )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.addresses import check_address, check_header_text
-from gateway.context import Event, EventRecipient
+from gateway.context import Context, Event, EventRecipient
 
 _KINDS = ("customer", "reseller")
 
@@ -89,3 +89,12 @@ def parse_event(body: Any) -> Event:
         ),
         data=data,
     )
+
+
+def context_for(event: Event, *, run_id: str, mail_from: str) -> Context:
+    """The pipeline's ``Context`` for ``event``: its recipient is the To."""
+    ctx = Context(
+        source="webhook", email_type=event.type, run_id=run_id, mail_from=mail_from, event=event
+    )
+    ctx.add_recipient(event.recipient.email, "to", f"event.recipient ({event.recipient.kind})")
+    return ctx

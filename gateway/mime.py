@@ -43,6 +43,14 @@ def compose(
     return message
 
 
+def readdress(message: EmailMessage, to: Sequence[Address]) -> None:
+    """Address ``message`` to ``to`` alone (an empty group when there is
+    nobody to name): To is replaced and Cc removed."""
+    del message["To"]
+    del message["Cc"]
+    message["To"] = to if to else "undisclosed-recipients:;"
+
+
 def finalize(message: EmailMessage, *, message_id: str) -> None:
     """Prepare ``message`` to leave Herald: drop Bcc and control headers,
     and add the Date and Message-ID that RFC 5322 §3.6 asks for."""

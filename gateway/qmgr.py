@@ -16,7 +16,8 @@ import time
 import structlog
 
 from gateway.config import QueueSettings
-from gateway.relay import Relay, Result
+from gateway.errors import GatewayError
+from gateway.relay import Result, Router
 from gateway.store import Delivery, Outcome, Store
 
 log = structlog.get_logger(__name__)
@@ -38,9 +39,9 @@ def backoff(settings: QueueSettings, attempts: int) -> float:
 
 
 class QueueManager:
-    def __init__(self, store: Store, relay: Relay, settings: QueueSettings) -> None:
+    def __init__(self, store: Store, router: Router, settings: QueueSettings) -> None:
         self.store = store
-        self.relay = relay
+        self.router = router
         self.settings = settings
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._wakeup = asyncio.Event()
@@ -113,8 +114,16 @@ class QueueManager:
             await self.store.record_attempt(delivery, [], retry_at=None)
             return
         started = time.monotonic()
+        upstream = "unknown"
         try:
-            results = await self.relay.send(delivery.mail_from, addresses, delivery.content)
+            relay = await self.router.relay_for(delivery.mail_from)
+            upstream = relay.describe()
+            results = await relay.send(delivery.mail_from, addresses, delivery.content)
+        except GatewayError as exc:
+            # The settings cannot be read or their password opened: the
+            # operator fixes them and the retry goes through.
+            log_.warning("relay_unavailable", error=str(exc))
+            results = {a: Result("deferred", error=str(exc)) for a in addresses}
         except Exception as exc:
             log_.exception("relay_crashed")
             results = {a: Result("deferred", error=f"relay error: {exc}") for a in addresses}
@@ -137,7 +146,7 @@ class QueueManager:
             log_.info(
                 _LOG_EVENTS.get(outcome.status, "message_attempted"),
                 recipient=address,
-                upstream=self.relay.describe(),
+                upstream=upstream,
                 reply=outcome.reply,
                 error=outcome.error,
                 attempt=attempts,

@@ -1,25 +1,37 @@
 """The one place that talks to the upstream.
 
-``SMTPRelay`` hands messages to the operator's SMTP server with aiosmtplib.
-``MaildirCapture`` stands in for it while no upstream is configured, so a
-newcomer can read what would have been sent. Both answer per recipient.
+``Router`` picks, for each delivery, where the message goes from the
+settings in force at that moment (``gateway.smtp_settings``): the sender's
+own upstream, the saved SMTP settings, the configured upstream, or, with
+none of them, ``MaildirCapture``, which stands in so a newcomer can read what
+would have been sent. ``SMTPRelay`` hands messages over with aiosmtplib and
+answers per recipient. ``diagnose`` runs one test transaction and says which
+step failed and why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import mailbox
+import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from types import TracebackType
+from typing import Any, Literal, Protocol
 
 import aiosmtplib
 
+from gateway import mime, smtp_settings
+from gateway.addresses import check_address, check_header_text
 from gateway.config import Config, Upstream
+from gateway.errors import InvalidInput
+from gateway.store import Store, new_id
 
 Verdict = Literal["sent", "deferred", "failed"]
+Step = Literal["connect", "starttls", "auth", "mail", "rcpt", "data"]
 
 
 @dataclass(frozen=True)
@@ -39,10 +51,37 @@ class Relay(Protocol):
     ) -> dict[str, Result]: ...
 
 
-def for_config(config: Config) -> Relay:
-    if config.upstream is None:
-        return MaildirCapture(config.capture_dir)
-    return SMTPRelay(config.upstream, local_hostname=config.hostname)
+class Router:
+    """Chooses the way out for each delivery from the settings in force."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.vault = smtp_settings.vault_for(config)
+        self.capture = MaildirCapture(config.capture_dir)
+
+    async def settings_for(self, mail_from: str) -> tuple[dict[str, Any] | None, str]:
+        """The saved form of the upstream for a message from ``mail_from``
+        and where it comes from (``smtp_settings.chosen``)."""
+        saved = await self.store.read_settings(smtp_settings.SETTING)
+        senders: list[str] = []
+        if any(key != smtp_settings.SETTING for key in saved):
+            # Some sender has its own upstream: is this message from one?
+            senders = [
+                identity.key
+                for identity in await self.store.list_senders()
+                if identity.address.lower() == mail_from.lower()
+            ]
+        return smtp_settings.chosen(saved, self.config, senders)
+
+    async def relay_for(self, mail_from: str) -> Relay:
+        """The relay for a message from ``mail_from``: read at every delivery,
+        so a saved change applies to the next message without a restart."""
+        form, source = await self.settings_for(mail_from)
+        if form is None:
+            return self.capture
+        upstream = smtp_settings.upstream(form, source, self.config, self.vault)
+        return SMTPRelay(upstream, local_hostname=self.config.hostname)
 
 
 def _reply(code: int, message: str) -> str:
@@ -58,11 +97,60 @@ def _all(recipients: Sequence[str], result: Result) -> dict[str, Result]:
     return dict.fromkeys(recipients, result)
 
 
+class _Session:
+    """One SMTP session with the upstream: connect, STARTTLS, AUTH as the
+    settings ask. ``step`` says how far it got, for ``diagnose``."""
+
+    def __init__(self, upstream: Upstream, local_hostname: str) -> None:
+        self.upstream = upstream
+        self.local_hostname = local_hostname
+        self.step: Step = "connect"
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def __aenter__(self) -> aiosmtplib.SMTP:
+        up = self.upstream
+        self.client = aiosmtplib.SMTP(
+            hostname=up.host,
+            port=up.port,
+            local_hostname=self.local_hostname,
+            timeout=up.timeout,
+            use_tls=up.security == "tls",
+            start_tls=False,
+            validate_certs=up.verify,
+            tls_context=_tls_context(up) if up.security != "none" else None,
+        )
+        await self.client.connect(timeout=up.connect_timeout or up.timeout)
+        try:
+            if up.security == "starttls":
+                self.step = "starttls"
+                await self.client.starttls()
+            if up.username is not None:
+                self.step = "auth"
+                await self.client.login(up.username, up.password or "")
+            if self.client.last_ehlo_response is None:
+                # Extensions are known only after EHLO; aiosmtplib sends it lazily.
+                await self.client.ehlo()
+        except BaseException:
+            # No __aexit__ follows a failed __aenter__: close the connection here.
+            self.client.close()
+            raise
+        self.step = "mail"
+        return self.client
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.client is not None:
+            await self.client.__aexit__(exc_type, exc, traceback)
+
+
 class SMTPRelay:
     def __init__(self, upstream: Upstream, *, local_hostname: str) -> None:
         self.upstream = upstream
         self.local_hostname = local_hostname
-        self.tls_context = _tls_context(upstream) if upstream.security != "none" else None
 
     def describe(self) -> str:
         return str(self.upstream)
@@ -70,21 +158,8 @@ class SMTPRelay:
     async def send(
         self, mail_from: str, recipients: Sequence[str], content: bytes
     ) -> dict[str, Result]:
-        up = self.upstream
-        client = aiosmtplib.SMTP(
-            hostname=up.host,
-            port=up.port,
-            username=up.username,
-            password=up.password,
-            local_hostname=self.local_hostname,
-            timeout=up.timeout,
-            use_tls=up.security == "tls",
-            start_tls=up.security == "starttls",
-            validate_certs=up.verify,
-            tls_context=self.tls_context,
-        )
         try:
-            async with client:
+            async with _Session(self.upstream, self.local_hostname) as client:
                 return await self._transaction(client, mail_from, recipients, content)
         except aiosmtplib.SMTPResponseException as exc:
             # Refused sender, refused data, refused login: the same for everyone.
@@ -104,17 +179,7 @@ class SMTPRelay:
         self, client: aiosmtplib.SMTP, mail_from: str, recipients: Sequence[str], content: bytes
     ) -> dict[str, Result]:
         """MAIL, one RCPT per recipient, DATA: so each recipient gets its own answer."""
-        if client.last_ehlo_response is None:
-            # Extensions are known only after EHLO; aiosmtplib sends it lazily.
-            await client.ehlo()
-        options = []
-        if client.supports_extension("8bitmime") and any(byte > 127 for byte in content):
-            options.append("BODY=8BITMIME")
-        if client.supports_extension("smtputf8") and not all(
-            address.isascii() for address in (mail_from, *recipients)
-        ):
-            options.append("SMTPUTF8")
-        await client.mail(mail_from, options=options)
+        await client.mail(mail_from, options=_mail_options(client, mail_from, recipients, content))
         results: dict[str, Result] = {}
         accepted = []
         for address in recipients:
@@ -139,12 +204,154 @@ class SMTPRelay:
         return results
 
 
+def _mail_options(
+    client: aiosmtplib.SMTP, mail_from: str, recipients: Sequence[str], content: bytes
+) -> list[str]:
+    options = []
+    if client.supports_extension("8bitmime") and any(byte > 127 for byte in content):
+        options.append("BODY=8BITMIME")
+    if client.supports_extension("smtputf8") and not all(
+        address.isascii() for address in (mail_from, *recipients)
+    ):
+        options.append("SMTPUTF8")
+    return options
+
+
 def _tls_context(upstream: Upstream) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(upstream.ca_file) if upstream.ca_file else None)
-    if not upstream.verify:
+    ca_file = str(upstream.ca_file) if upstream.ca_file else None
+    # Loading CA certificates is slow and settings are read per delivery:
+    # contexts are kept per CA file version and verification setting.
+    stamp = upstream.ca_file.stat().st_mtime_ns if upstream.ca_file else 0
+    return _cached_context(ca_file, stamp, upstream.verify)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_context(ca_file: str | None, stamp: int, verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)
+    if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+Outcome = Literal[
+    "accepted",
+    "name-not-resolved",
+    "connection-refused",
+    "connection-failed",
+    "timeout",
+    "tls-failed",
+    "certificate-untrusted",
+    "auth-refused",
+    "sender-refused",
+    "recipient-refused",
+    "message-refused",
+    "server-refused",
+    "disconnected",
+]
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What one test transaction with the upstream came to."""
+
+    outcome: Outcome
+    detail: str
+    step: Step
+    upstream: str
+    reply: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "accepted"
+
+
+async def diagnose(
+    upstream: Upstream, *, local_hostname: str, mail_from: str, to: str, content: bytes
+) -> Diagnosis:
+    """Send one message to one recipient and say precisely what happened."""
+    session = _Session(upstream, local_hostname)
+    try:
+        async with session as client:
+            await client.mail(mail_from, options=_mail_options(client, mail_from, [to], content))
+            session.step = "rcpt"
+            await client.rcpt(to)
+            session.step = "data"
+            response = await client.data(content)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        return classify(exc, session.step, upstream)
+    reply = _reply(response.code, response.message)
+    return Diagnosis(
+        "accepted", f"the upstream accepted the message: {reply}", "data", str(upstream), reply
+    )
+
+
+def classify(exc: BaseException, step: Step, upstream: Upstream) -> Diagnosis:
+    """The readable outcome of a failed test transaction at ``step``."""
+    where = f"{upstream.host} port {upstream.port}"
+    causes = _chain(exc)
+
+    def found(kind: type[BaseException]) -> BaseException | None:
+        return next((c for c in causes if isinstance(c, kind)), None)
+
+    def result(outcome: Outcome, detail: str, reply: str | None = None) -> Diagnosis:
+        return Diagnosis(outcome, detail, step, str(upstream), reply)
+
+    if (error := found(socket.gaierror)) is not None:
+        return result(
+            "name-not-resolved", f"the name {upstream.host!r} cannot be resolved: {error}"
+        )
+    if upstream.ca_file and (error := found(FileNotFoundError)) is not None:
+        return result("tls-failed", f"the CA file {upstream.ca_file} cannot be read: {error}")
+    if (error := found(ssl.SSLCertVerificationError)) is not None:
+        reason = getattr(error, "verify_message", "") or str(error)
+        return result(
+            "certificate-untrusted",
+            f"the certificate of {where} is not trusted: {reason}",
+        )
+    if (error := found(ssl.SSLError)) is not None:
+        return result("tls-failed", f"the TLS handshake with {where} failed: {error}")
+    if found(ConnectionRefusedError) is not None:
+        return result("connection-refused", f"{where} refused the connection")
+    if found(TimeoutError) is not None:
+        return result("timeout", f"{where} did not answer in time, at step {step}: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reply = _reply(exc.code, exc.message)
+        outcome: Outcome = {
+            "auth": "auth-refused",
+            "mail": "sender-refused",
+            "rcpt": "recipient-refused",
+            "data": "message-refused",
+            "starttls": "tls-failed",
+        }.get(step, "server-refused")  # type: ignore[assignment]
+        return result(outcome, f"the upstream refused {_STEP_NAMES[step]}: {reply}", reply)
+    if step == "starttls":
+        return result("tls-failed", f"STARTTLS with {where} failed: {exc}")
+    if step == "auth":
+        return result("auth-refused", f"the login was not possible: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return result("disconnected", f"{where} closed the connection ({_STEP_NAMES[step]})")
+    return result("connection-failed", f"cannot talk to {where}: {exc}")
+
+
+_STEP_NAMES: dict[Step, str] = {
+    "connect": "while connecting",
+    "starttls": "STARTTLS",
+    "auth": "the login",
+    "mail": "the sender",
+    "rcpt": "the recipient",
+    "data": "the message",
+}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception that caused it."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 class MaildirCapture:
@@ -170,3 +377,59 @@ class MaildirCapture:
         # may not exist yet when the store lives elsewhere.
         self.directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return mailbox.Maildir(self.directory, create=True).add(data)
+
+
+async def send_test(
+    store: Store,
+    config: Config,
+    *,
+    mail_from: Any,
+    to: Any,
+    subject: Any = "Herald test message",
+    text: Any = "This is a test message from Herald.",
+    proposed: Mapping[str, Any] | None = None,
+) -> Diagnosis:
+    """Send a test message with the settings the relay would use for
+    ``mail_from``, or with ``proposed`` changes to them, saved or not.
+
+    Raises ``InvalidInput`` naming a bad field before anything is sent.
+    """
+    sender = _field("from", mail_from, check_address)
+    recipient = _field("to", to, check_address)
+    title = _field("subject", subject, check_header_text)
+    if not isinstance(text, str):
+        raise InvalidInput("#/text", "must be a string")
+    router = Router(config, store)
+    vault = router.vault
+    form, source = await router.settings_for(sender)
+    if proposed:
+        if source == "configuration" or form is None:
+            form = smtp_settings.saved_form(config.upstream, vault)
+        form, source = smtp_settings.apply(form, proposed, vault), "proposed"
+    if form is None:
+        raise InvalidInput("#/host", "no upstream is set: save one or propose a host")
+    upstream = smtp_settings.upstream(form, source, config, vault)
+    message = mime.compose(
+        sender=mime.mailbox(sender),
+        to=[mime.mailbox(recipient)],
+        subject=title,
+        text=text,
+        html=None,
+        message_id=f"<{new_id('test')}@{config.hostname}>",
+    )
+    return await diagnose(
+        upstream,
+        local_hostname=config.hostname,
+        mail_from=sender,
+        to=recipient,
+        content=mime.to_bytes(message),
+    )
+
+
+def _field(name: str, value: Any, check: Callable[[str, str], str]) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"#/{name}", "is required")
+    try:
+        return check(value, f"the {name} value")
+    except ValueError as exc:
+        raise InvalidInput(f"#/{name}", str(exc)) from exc

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -155,6 +155,42 @@ class SenderIdentity:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change of a setting: who made it, when, the value before and after."""
+
+    id: int
+    at: float
+    actor: str
+    setting: str
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+
+MASK = "********"
+
+
+def masked(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, secret_fields: Collection[str]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``old`` and ``new`` as the audit log keeps them: a secret shows only
+    that it is set, and whether this change replaced it."""
+
+    def hide(value: Mapping[str, Any] | None, changed: bool) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        shown = dict(value)
+        for name in secret_fields:
+            if shown.get(name) is not None:
+                shown[name] = f"{MASK} (changed)" if changed else MASK
+        return shown
+
+    return hide(old, False), hide(
+        new,
+        any((old or {}).get(n) != (new or {}).get(n) and (new or {}).get(n) for n in secret_fields),
+    )
+
+
 def rfc3339(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -171,6 +207,11 @@ def as_json(run: Run) -> dict[str, Any]:
     body["items"] = body["items"] or None
     body["history"] = body["history"] or None
     return {k: v for k, v in body.items() if v is not None or k == "error"}
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    """A setting change as the admin API and ``herald audit --json`` present it."""
+    return {**asdict(entry), "at": rfc3339(entry.at)}
 
 
 class Store(abc.ABC):
@@ -235,6 +276,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_sender(self, key: str) -> SenderIdentity:
         """The sender for a from key; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Saved settings whose key is ``prefix`` or starts with ``prefix/``."""
+
+    @abc.abstractmethod
+    async def write_setting(
+        self,
+        key: str,
+        value: Mapping[str, Any] | None,
+        *,
+        actor: str,
+        secret_fields: Collection[str] = (),
+    ) -> None:
+        """Save ``value`` under ``key`` (``None`` deletes it) and, when it
+        changed, append the change to the audit log in the same transaction,
+        with ``secret_fields`` masked (see ``masked``)."""
+
+    @abc.abstractmethod
+    async def list_audit(self, *, limit: int = 50, setting: str | None = None) -> list[AuditEntry]:
+        """Setting changes, newest first; only ``setting`` and its sub-keys when given."""
 
 
 def redact_url(url: str) -> str:

@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 import structlog
 from aiohttp import web
 
-from gateway.context import Context
 from gateway.errors import Defer, Reject, StageError, StoreError
-from gateway.events import InvalidEvent, parse_event
+from gateway.events import InvalidEvent, context_for, parse_event
 from gateway.intake import Intake
 from gateway.problems import problem
 from gateway.store import new_id
@@ -100,14 +99,7 @@ class Webhook:
             )
         run_id = new_id("run")
         structlog.contextvars.bind_contextvars(run_id=run_id)
-        ctx = Context(
-            source="webhook",
-            email_type=event.type,
-            run_id=run_id,
-            mail_from=self.mail_from,
-            event=event,
-        )
-        ctx.add_recipient(event.recipient.email, "to", f"event.recipient ({event.recipient.kind})")
+        ctx = context_for(event, run_id=run_id, mail_from=self.mail_from)
         try:
             accepted = await self.intake.submit(ctx, idempotency_key=f"event:{event.id}")
         except Reject as exc:

@@ -1,10 +1,14 @@
-"""``delivery-policy``: who receives each email type, per the operator's settings."""
+"""``delivery-policy``: who receives each email type, from the settings in force.
+
+The settings are read at every message (``gateway.delivery``), so what an
+admin saves applies to the next message without a restart.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from gateway.config import DeliverySettings
+from gateway import delivery, mime
 from gateway.context import Context
 from gateway.pipeline import Services
 
@@ -16,15 +20,21 @@ class DeliveryPolicy:
     )
 
     def __init__(self, services: Services) -> None:
-        self.settings: DeliverySettings = services.config.delivery
+        self.store = services.store
+        self.config = services.config
 
     async def process(self, ctx: Context) -> None:
-        policy = self.settings.policy(ctx.email_type)
-        admin = self.settings.admin
+        settings, _ = await delivery.current(self.store, self.config)
+        policy = settings.policy(ctx.email_type)
+        admin = settings.admin
         if not policy.customers:
             for recipient in ctx.recipients:
                 if recipient.role != "bcc" or recipient.rule == "envelope":
                     ctx.suppress(recipient, f"delivery.{ctx.email_type}.customers is off")
+            # The copies that still go out are the admin's: addressed to the
+            # admin, they show no customer address.
+            if ctx.message is not None:
+                mime.readdress(ctx.message, [mime.mailbox(admin)] if admin else [])
         if policy.bcc_admin and admin:
             ctx.add_recipient(admin, "bcc", "delivery.bcc_admin")
         for address in policy.bcc:

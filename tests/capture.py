@@ -5,17 +5,25 @@ It stands in for the operator's upstream, on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import datetime
 import email
 import email.policy
+import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 LOOPBACK = "127.0.0.1"
 
@@ -46,6 +54,8 @@ class Captured:
     mail_options: list[str]
     rcpt_tos: list[str]
     content: bytes
+    tls: bool = False
+    login: str | None = None
 
     @property
     def message(self) -> EmailMessage:
@@ -87,6 +97,8 @@ class _Recorder:
                     mail_options=list(envelope.mail_options),
                     rcpt_tos=list(envelope.rcpt_tos),
                     content=envelope.original_content or b"",
+                    tls=session.ssl is not None,
+                    login=session.auth_data.login.decode() if session.authenticated else None,
                 )
             )
         return reply
@@ -95,18 +107,47 @@ class _Recorder:
 class Capture:
     """The upstream. Script it with ``mail_reply``, ``rcpt_replies`` (address
     substring -> reply), ``data_replies`` (used once each, in order) and
-    ``data_reply`` (the answer after those)."""
+    ``data_reply`` (the answer after those).
 
-    def __init__(self, port: int | None = None) -> None:
+    With ``tls`` it offers STARTTLS and requires it; with ``logins`` (login to
+    password) it also requires AUTH, which it offers only over TLS.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        logins: dict[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.received: list[Captured] = []
         self.mail_reply: str | None = None
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: list[str] = []
         self.data_reply = "250 2.0.0 Ok: captured"
+        self.logins = logins or {}
+        secure: dict[str, Any] = {}
+        if tls is not None:
+            secure = {"tls_context": tls, "require_starttls": True}
+        if logins:
+            secure |= {"authenticator": self._authenticate, "auth_required": True}
         self.controller = Controller(
-            _Recorder(self), hostname=LOOPBACK, port=self.port, server_hostname="capture.test"
+            _Recorder(self),
+            hostname=LOOPBACK,
+            port=self.port,
+            server_hostname="capture.test",
+            **secure,
         )
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and self.logins.get(data.login.decode()) == data.password.decode()
+        )
+        return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
 
     @property
     def url(self) -> str:
@@ -128,3 +169,83 @@ class Capture:
             timeout,
             f"{count} message(s) of {run_id} upstream",
         )
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """A throw-away CA and a certificate it signed for 127.0.0.1, made per test run."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> CertificateAuthority:
+        now = datetime.datetime.now(datetime.UTC)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Herald Test CA")])
+        ca_cert = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address(LOOPBACK)), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        ca = cls(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+        ca.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+        ca.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        ca.key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return ca
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context

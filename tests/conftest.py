@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from gateway.store import Store, open_store
 from tests import stores
 
 
@@ -21,3 +23,12 @@ def test_database() -> Iterator[str | None]:
     finally:
         del os.environ[stores.DATABASE_VARIABLE]
         stores.drop_database(url)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real, empty store of the kind this session tests, every migration applied."""
+    opened = open_store(stores.url_for(tmp_path))
+    await opened.open()
+    yield opened
+    await opened.close()

@@ -393,6 +393,17 @@ def test_upstream_settings_from_the_file(tmp_path: Path) -> None:
     )
 
 
+def test_connect_timeout_defaults_to_the_command_timeout(tmp_path: Path) -> None:
+    """[upstream] connect_timeout is optional; unset, connecting waits as long as a command."""
+    url = '[upstream]\nurl = "smtp://mail.example.com"\n'
+    unset = load_toml(tmp_path, url).upstream
+    assert unset is not None
+    assert unset.connect_timeout is None
+    given = load_toml(tmp_path, url + 'connect_timeout = "5s"\n').upstream
+    assert given is not None
+    assert given.connect_timeout == 5.0
+
+
 def test_password_file_replaces_the_url_password(tmp_path: Path) -> None:
     """[upstream] password_file is read, stripped of its newline, and wins over the URL."""
     secret = tmp_path / "password"

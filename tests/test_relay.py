@@ -1,16 +1,24 @@
-"""Tests for gateway/relay.py: SMTPRelay against a real aiosmtpd server, and MaildirCapture."""
+"""Tests for gateway/relay.py: SMTPRelay against a real aiosmtpd server, MaildirCapture,
+choosing the upstream per delivery, and what a test transaction came to."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import mailbox
+import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 
+from gateway import config as configuration
+from gateway import relay, smtp_settings
 from gateway.config import Upstream
 from gateway.relay import MaildirCapture, Result, SMTPRelay, Verdict
+from gateway.store import SenderIdentity, Store
 from tests.capture import LOOPBACK, Capture, free_port
 
 MAIL_FROM = "herald@herald.test"
@@ -272,3 +280,128 @@ async def test_capture_creates_missing_parent_directories(tmp_path: Path) -> Non
     results = await MaildirCapture(outbox).send(MAIL_FROM, ["ada@example.com"], CONTENT)
     assert results["ada@example.com"].verdict == "sent"
     assert len(list((outbox / "new").iterdir())) == 1
+
+
+UPSTREAM = Upstream(host="mail.example.test", port=587, security="starttls")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> configuration.Config:
+    return configuration.load(
+        None, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "herald.test"}
+    )
+
+
+def test_an_unresolvable_name_is_named_as_such() -> None:
+    """socket.gaierror under aiosmtplib's connect error is 'name-not-resolved'."""
+    try:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except socket.gaierror as cause:
+            raise aiosmtplib.SMTPConnectError("Error connecting") from cause
+    except aiosmtplib.SMTPConnectError as exc:
+        diagnosis = relay.classify(exc, "connect", UPSTREAM)
+    assert diagnosis.outcome == "name-not-resolved"
+    assert "'mail.example.test' cannot be resolved" in diagnosis.detail
+    assert not diagnosis.ok
+
+
+@pytest.mark.parametrize(
+    ("error", "step", "outcome"),
+    [
+        (ssl.SSLError(1, "wrong version number"), "starttls", "tls-failed"),
+        (aiosmtplib.SMTPException("STARTTLS extension not supported"), "starttls", "tls-failed"),
+        (aiosmtplib.SMTPAuthenticationError(535, "5.7.8 bad credentials"), "auth", "auth-refused"),
+        (aiosmtplib.SMTPException("AUTH extension not supported"), "auth", "auth-refused"),
+        (
+            aiosmtplib.SMTPSenderRefused(553, "5.7.1 not yours", "a@b.test"),
+            "mail",
+            "sender-refused",
+        ),
+        (aiosmtplib.SMTPDataError(554, "5.6.0 refused"), "data", "message-refused"),
+        (aiosmtplib.SMTPConnectResponseError(554, "go away"), "connect", "server-refused"),
+        (aiosmtplib.SMTPServerDisconnected("gone"), "mail", "disconnected"),
+        (OSError(113, "No route to host"), "connect", "connection-failed"),
+    ],
+)
+def test_each_failure_has_its_own_outcome(error: Exception, step: relay.Step, outcome: str) -> None:
+    """Every kind of failure maps to one distinct, readable outcome."""
+    diagnosis = relay.classify(error, step, UPSTREAM)
+    assert diagnosis.outcome == outcome
+    assert diagnosis.step == step
+    assert diagnosis.detail
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never says a word."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+async def test_an_upstream_that_never_greets_times_out(silent_port: int) -> None:
+    """A server that accepts the connection but never greets is a 'timeout'."""
+    upstream = Upstream(host="127.0.0.1", port=silent_port, timeout=0.2, connect_timeout=0.2)
+    diagnosis = await relay.diagnose(
+        upstream, local_hostname="herald.test", mail_from="a@b.test", to="c@d.test", content=b""
+    )
+    assert diagnosis.outcome == "timeout"
+    assert diagnosis.step == "connect"
+
+
+async def test_nothing_saved_and_no_upstream_means_the_maildir_capture(
+    store: Store, config: configuration.Config
+) -> None:
+    """Without saved settings or a configured upstream, mail is captured."""
+    way = await relay.Router(config, store).relay_for("a@b.test")
+    assert isinstance(way, relay.MaildirCapture)
+
+
+async def test_saved_settings_win_over_the_configuration_at_the_next_delivery(
+    store: Store, config: configuration.Config
+) -> None:
+    """The router reads the settings at each call: a save applies at once."""
+    config = dataclasses.replace(config, upstream=UPSTREAM)
+    router = relay.Router(config, store)
+    assert (await router.relay_for("a@b.test")).describe() == str(UPSTREAM)
+    vault = router.vault
+    value = smtp_settings.apply(
+        smtp_settings.saved_form(None, vault),
+        {"host": "relay.example.test", "login": "me", "password": "pw"},
+        vault,
+    )
+    await smtp_settings.save(store, smtp_settings.SETTING, value, actor="test")
+    way = await router.relay_for("a@b.test")
+    assert isinstance(way, relay.SMTPRelay)
+    assert way.upstream.host == "relay.example.test"
+    assert way.upstream.password == "pw"
+
+
+async def test_a_senders_own_upstream_is_picked_by_its_address(
+    store: Store, config: configuration.Config
+) -> None:
+    """Mail whose envelope sender is a sender's address (any case) takes its upstream."""
+    router = relay.Router(config, store)
+    await store.put_sender(SenderIdentity("billing", "billing@acme.test"))
+    value = smtp_settings.apply(
+        smtp_settings.saved_form(None, router.vault), {"host": "billing-relay.test"}, router.vault
+    )
+    await smtp_settings.save(store, smtp_settings.sender_setting("billing"), value, actor="t")
+    assert (
+        await router.relay_for("Billing@ACME.test")
+    ).describe() == "smtp://billing-relay.test:25"
+    assert isinstance(await router.relay_for("other@acme.test"), relay.MaildirCapture)
+
+
+async def test_a_missing_ca_file_is_a_tls_failure_not_a_crash(tmp_path: Path) -> None:
+    """A CA file removed after it was saved is reported, before any connection."""
+    upstream = Upstream(
+        host="127.0.0.1", port=1, security="starttls", ca_file=tmp_path / "gone.pem"
+    )
+    diagnosis = await relay.diagnose(
+        upstream, local_hostname="herald.test", mail_from="a@b.test", to="c@d.test", content=b""
+    )
+    assert diagnosis.outcome == "tls-failed"
+    assert "gone.pem cannot be read" in diagnosis.detail

@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from gateway.errors import InvalidInput
-from gateway.pipeline import Services
+from gateway.pipeline import Pipeline, Services
 from gateway.problems import Handler, problem
 from gateway.store import Store
 
@@ -44,6 +44,10 @@ class Api:
 
     services: Services
     token: str
+    pipeline: Pipeline
+
+    #: Who the audit log names for changes made through the API.
+    actor = "admin-api"
 
     @property
     def store(self) -> Store:
@@ -81,7 +85,27 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def routes(api: Api) -> list[web.RouteDef]:
-    from gateway.admin import health, runs, senders
+def page_limit(request: web.Request, maximum: int) -> int | web.Response:
+    """The ``limit`` query parameter (default 50), or a 400 problem naming it."""
+    text = request.query.get("limit", "50")
+    if text.isdigit() and 1 <= int(text) <= maximum:
+        return int(text)
+    return problem(
+        400,
+        f"limit must be a whole number from 1 to {maximum}",
+        kind="invalid-query",
+        errors=[("limit", f"got {text!r}")],
+    )
 
-    return [*health.routes(api), *runs.routes(api), *senders.routes(api)]
+
+def routes(api: Api) -> list[web.RouteDef]:
+    from gateway.admin import audit, delivery, health, runs, senders, smtp
+
+    return [
+        *health.routes(api),
+        *runs.routes(api),
+        *senders.routes(api),
+        *smtp.routes(api),
+        *delivery.routes(api),
+        *audit.routes(api),
+    ]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.admin import Api
-from gateway.problems import problem
+from gateway.admin import Api, page_limit
 from gateway.store import as_json
 
 MAX_PAGE = 200
@@ -14,18 +13,13 @@ MAX_PAGE = 200
 def routes(api: Api) -> list[web.RouteDef]:
     async def list_runs(request: web.Request) -> web.Response:
         query = request.query
-        limit_text = query.get("limit", "50")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
-            return problem(
-                400,
-                f"limit must be a whole number from 1 to {MAX_PAGE}",
-                kind="invalid-query",
-                errors=[("limit", f"got {limit_text!r}")],
-            )
+        limit = page_limit(request, MAX_PAGE)
+        if isinstance(limit, web.Response):
+            return limit
         page = await api.store.list_runs(
             status=query.get("status"),
             email_type=query.get("type"),
-            limit=int(limit_text),
+            limit=limit,
             cursor=query.get("cursor"),
         )
         body: dict[str, object] = {"runs": [as_json(run) for run in page.runs]}

@@ -6,13 +6,22 @@ from dataclasses import asdict
 
 from aiohttp import web
 
+from gateway import smtp_settings
 from gateway.admin import Api, read_json
 from gateway.senders import sender
 
 
 def routes(api: Api) -> list[web.RouteDef]:
     async def list_senders(request: web.Request) -> web.Response:
-        return web.json_response({"senders": [asdict(s) for s in await api.store.list_senders()]})
+        upstreams = await smtp_settings.sender_upstreams(api.store)
+        return web.json_response(
+            {
+                "senders": [
+                    {**asdict(s), "upstream": upstreams.get(s.key)}
+                    for s in await api.store.list_senders()
+                ]
+            }
+        )
 
     async def put_sender(request: web.Request) -> web.Response:
         body = await read_json(request)

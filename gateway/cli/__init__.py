@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gateway.cli import runs, senders, serve, store
+    from gateway.cli import audit, delivery, runs, senders, serve, smtp, store
 
     parser = argparse.ArgumentParser(prog="herald", description="Herald email gateway")
     parser.add_argument("--version", action="version", version=f"herald {__version__}")
@@ -50,9 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--config", metavar="FILE", help="configuration file (default: $HERALD_CONFIG)"
     )
     commands = parser.add_subparsers(metavar="COMMAND")
-    for module in (serve, runs, senders, store):
+    for module in (serve, runs, senders, smtp, delivery, audit, store):
         module.register(commands, common)
     return parser
+
+
+def actor() -> str:
+    """Who the audit log names for a change made with the CLI."""
+    return f"cli:{getpass.getuser()}"
+
+
+def on_off(text: str) -> bool:
+    return text == "on"
 
 
 def with_store(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from gateway import smtp_settings
 from gateway.cli import with_store
 from gateway.config import Config
 from gateway.senders import sender
@@ -39,8 +40,10 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 def _list(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
+        upstreams = await smtp_settings.sender_upstreams(store)
         for identity in await store.list_senders():
-            print(f"{identity.key:<20} {identity.name} <{identity.address}>")
+            own = f"  via {upstreams[identity.key]}" if identity.key in upstreams else ""
+            print(f"{identity.key:<20} {identity.name} <{identity.address}>{own}")
         return 0
 
     return with_store(config, action)

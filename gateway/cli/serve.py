@@ -40,6 +40,7 @@ def _check(config: Config, args: argparse.Namespace) -> int:
     print(f"http listener: {config.http_listen}")
     print(f"store:         {redact_url(config.store_url)}")
     print(f"upstream:      {config.upstream or f'none: capture to Maildir {config.capture_dir}'}")
+    print("               (settings saved at run time win: herald smtp show)")
     print(f"templates:     {config.templates_dir}")
     print("pipeline:")
     for number, factory in enumerate(factories, 1):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Capture, Herald
+from tests.integration.harness import Capture, CertificateAuthority, Herald
 
 # Fast retries so that tests see a deferral turn into a delivery in seconds.
 CONFIG = """
@@ -48,3 +48,9 @@ def herald(tmp_path_factory: pytest.TempPathFactory, capture: Capture) -> Iterat
     daemon = Herald(workdir, upstream=capture.url, config=CONFIG).start()
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
+    """A CA made for this test run, and a certificate it signed for 127.0.0.1."""
+    return CertificateAuthority.make(tmp_path_factory.mktemp("ca"))

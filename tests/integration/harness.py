@@ -24,9 +24,24 @@ from pathlib import Path
 from typing import Any
 
 from tests import stores
-from tests.capture import LOOPBACK, Capture, Captured, free_port, wait_until
+from tests.capture import (
+    LOOPBACK,
+    Capture,
+    Captured,
+    CertificateAuthority,
+    free_port,
+    wait_until,
+)
 
-__all__ = ["LOOPBACK", "Capture", "Captured", "Herald", "free_port", "wait_until"]
+__all__ = [
+    "LOOPBACK",
+    "Capture",
+    "Captured",
+    "CertificateAuthority",
+    "Herald",
+    "free_port",
+    "wait_until",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,6 +168,15 @@ class Herald:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self.request("GET", path, headers=headers)
 
+    def admin_send(self, method: str, path: str, body: Any) -> Response:
+        """An admin API call with a JSON body."""
+        return self.request(
+            method,
+            path,
+            json.dumps(body).encode(),
+            {"Authorization": f"Bearer {self.TOKEN}", "Content-Type": "application/json"},
+        )
+
     def run(self, run_id: str) -> dict[str, Any]:
         answer = self.admin(f"/v1/runs/{run_id}")
         assert answer.status == 200, answer.body
@@ -174,11 +198,12 @@ class Herald:
             yield client
 
     def cli(
-        self, *args: str, env: dict[str, str] | None = None
+        self, *args: str, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "gateway", *args],
             cwd=ROOT,
+            input=input,
             env={**self.env, "HERALD_CONFIG": str(self.config_file), **(env or {})},
             capture_output=True,
             text=True,

@@ -25,7 +25,12 @@ def test_cli_sets_and_lists_senders_in_the_daemons_store(herald: Herald) -> None
     assert result.returncode == 0, result.stderr
     assert "billing" in herald.cli("senders", "list").stdout
     listed = herald.admin("/v1/senders").json["senders"]
-    assert {"key": "billing", "address": "billing@acme.test", "name": "Acme Billing"} in listed
+    assert {
+        "key": "billing",
+        "address": "billing@acme.test",
+        "name": "Acme Billing",
+        "upstream": None,
+    } in listed
 
 
 def test_api_puts_a_sender_and_refuses_header_injection(herald: Herald) -> None:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
+from gateway import delivery, mime
 from gateway.context import Context, Recipient
+from gateway.templating import Templates
 from plugins.delivery_policy import DeliveryPolicy
 from tests.plugins import make_services
+
+MakeStage = Callable[..., Awaitable[DeliveryPolicy]]
 
 POLICIES = """
 [delivery]
@@ -29,8 +36,21 @@ bcc = ["Ada@Example.com", "billing@example.com"]
 """
 
 
-def make_stage(tmp_path: Path, toml: str = POLICIES) -> DeliveryPolicy:
-    return DeliveryPolicy(make_services(tmp_path, toml))
+@pytest.fixture
+async def make_stage(tmp_path: Path) -> AsyncIterator[MakeStage]:
+    """Builds the stage on a configuration holding ``toml``, its store open
+    (the stage reads the saved settings at every message)."""
+    stages: list[DeliveryPolicy] = []
+
+    async def make(toml: str = POLICIES) -> DeliveryPolicy:
+        services = make_services(tmp_path, toml)
+        await services.store.open()
+        stages.append(DeliveryPolicy(services))
+        return stages[-1]
+
+    yield make
+    for stage in stages:
+        await stage.store.close()
 
 
 def event_context(email_type: str) -> Context:
@@ -41,10 +61,10 @@ def event_context(email_type: str) -> Context:
     return ctx
 
 
-async def test_bcc_admin_adds_the_admin(tmp_path: Path) -> None:
+async def test_bcc_admin_adds_the_admin(make_stage: MakeStage) -> None:
     """bcc_admin adds [delivery] admin as a bcc recipient with rule delivery.bcc_admin."""
     ctx = event_context("account.created")
-    await make_stage(tmp_path).process(ctx)
+    await (await make_stage()).process(ctx)
     assert ctx.recipients == [
         Recipient("ada@example.com", "to", "event.recipient (customer)"),
         Recipient("ops@example.com", "bcc", "delivery.bcc_admin"),
@@ -52,18 +72,18 @@ async def test_bcc_admin_adds_the_admin(tmp_path: Path) -> None:
     assert [r.address for r in ctx.deliverable] == ["ada@example.com", "ops@example.com"]
 
 
-async def test_bcc_admin_without_an_admin_adds_nobody(tmp_path: Path) -> None:
+async def test_bcc_admin_without_an_admin_adds_nobody(make_stage: MakeStage) -> None:
     """bcc_admin without a configured admin address adds no recipient."""
-    stage = make_stage(tmp_path, '[delivery.types."account.created"]\nbcc_admin = true\n')
+    stage = await make_stage('[delivery.types."account.created"]\nbcc_admin = true\n')
     ctx = event_context("account.created")
     await stage.process(ctx)
     assert [r.address for r in ctx.recipients] == ["ada@example.com"]
 
 
-async def test_bcc_adds_extra_addresses(tmp_path: Path) -> None:
+async def test_bcc_adds_extra_addresses(make_stage: MakeStage) -> None:
     """bcc adds each listed address as a bcc recipient with rule delivery.bcc, after the admin."""
     ctx = event_context("invoice.issued")
-    await make_stage(tmp_path).process(ctx)
+    await (await make_stage()).process(ctx)
     assert [(r.address, r.role, r.rule) for r in ctx.recipients] == [
         ("ada@example.com", "to", "event.recipient (customer)"),
         ("ops@example.com", "bcc", "delivery.bcc_admin"),
@@ -73,20 +93,20 @@ async def test_bcc_adds_extra_addresses(tmp_path: Path) -> None:
     assert all(r.suppressed is None for r in ctx.recipients)
 
 
-async def test_bcc_of_an_existing_recipient_is_not_duplicated(tmp_path: Path) -> None:
+async def test_bcc_of_an_existing_recipient_is_not_duplicated(make_stage: MakeStage) -> None:
     """A bcc address already among the recipients (in any case) is not added twice."""
     ctx = event_context("billing.updated")
-    await make_stage(tmp_path).process(ctx)
+    await (await make_stage()).process(ctx)
     assert [(r.address, r.role) for r in ctx.recipients] == [
         ("ada@example.com", "to"),
         ("billing@example.com", "bcc"),
     ]
 
 
-async def test_customers_off_suppresses_the_event_recipient(tmp_path: Path) -> None:
+async def test_customers_off_suppresses_the_event_recipient(make_stage: MakeStage) -> None:
     """customers = false suppresses the event's recipient with a reason; the admin still gets it."""
     ctx = event_context("system.alert")
-    await make_stage(tmp_path).process(ctx)
+    await (await make_stage()).process(ctx)
     ada, ops = ctx.recipients
     assert ada.address == "ada@example.com"
     assert ada.suppressed == "delivery.system.alert.customers is off"
@@ -94,7 +114,7 @@ async def test_customers_off_suppresses_the_event_recipient(tmp_path: Path) -> N
     assert ctx.deliverable == [ops]
 
 
-async def test_customers_off_suppresses_every_envelope_recipient(tmp_path: Path) -> None:
+async def test_customers_off_suppresses_every_envelope_recipient(make_stage: MakeStage) -> None:
     """customers = false also suppresses SMTP envelope recipients, Bcc ones included."""
     ctx = Context(
         source="smtp", email_type="system.alert", run_id="run_0002", mail_from="app@example.com"
@@ -103,7 +123,7 @@ async def test_customers_off_suppresses_every_envelope_recipient(tmp_path: Path)
     ctx.add_recipient("carol@example.com", "cc", "envelope")
     ctx.add_recipient("hidden@example.com", "bcc", "envelope")
     ctx.add_recipient("compliance@example.com", "bcc", "stage.archive")
-    await make_stage(tmp_path).process(ctx)
+    await (await make_stage()).process(ctx)
     suppressed = {r.address: r.suppressed for r in ctx.recipients}
     assert suppressed == {
         "bob@example.com": "delivery.system.alert.customers is off",
@@ -114,35 +134,35 @@ async def test_customers_off_suppresses_every_envelope_recipient(tmp_path: Path)
     }
 
 
-async def test_customers_off_without_bcc_leaves_nobody(tmp_path: Path) -> None:
+async def test_customers_off_without_bcc_leaves_nobody(make_stage: MakeStage) -> None:
     """With customers = false and no bcc, no recipient is left to deliver to."""
-    stage = make_stage(tmp_path, '[delivery.types."system.alert"]\ncustomers = false\n')
+    stage = await make_stage('[delivery.types."system.alert"]\ncustomers = false\n')
     ctx = event_context("system.alert")
     await stage.process(ctx)
     assert len(ctx.recipients) == 1
     assert ctx.deliverable == []
 
 
-async def test_type_without_policy_changes_nothing(tmp_path: Path) -> None:
+async def test_type_without_policy_changes_nothing(make_stage: MakeStage) -> None:
     """An email type with no [delivery.types] entry keeps its recipients exactly as they were."""
     ctx = event_context("subscription.activated")
     ctx.add_recipient("bob@example.com", "cc", "envelope")
     before = copy.deepcopy(ctx.recipients)
-    await make_stage(tmp_path).process(ctx)
+    await (await make_stage()).process(ctx)
     assert ctx.recipients == before
 
 
-async def test_policy_applies_to_its_own_type_only(tmp_path: Path) -> None:
+async def test_policy_applies_to_its_own_type_only(make_stage: MakeStage) -> None:
     """The invoice policy's bcc list is not applied to another type."""
     ctx = event_context("account.created")
-    await make_stage(tmp_path).process(ctx)
+    await (await make_stage()).process(ctx)
     assert "finance@example.com" not in [r.address for r in ctx.recipients]
 
 
-async def test_stage_leaves_the_message_alone(tmp_path: Path) -> None:
+async def test_stage_leaves_the_message_alone(make_stage: MakeStage) -> None:
     """The stage decides recipients only; it neither composes nor changes the message."""
     ctx = event_context("invoice.issued")
-    await make_stage(tmp_path).process(ctx)
+    await (await make_stage()).process(ctx)
     assert ctx.message is None
     assert ctx.subject == ""
 
@@ -151,3 +171,49 @@ def test_stage_identity() -> None:
     """The stage's name matches its module and its entry point."""
     assert DeliveryPolicy.name == "delivery-policy"
     assert DeliveryPolicy.description
+
+
+def with_message(ctx: Context) -> Context:
+    ctx.message = mime.compose(
+        sender=mime.mailbox("herald@herald.test"),
+        to=[mime.mailbox("ada@example.com", "Ada")],
+        subject="s",
+        text="t",
+        html=None,
+        message_id="<m@herald.test>",
+    )
+    return ctx
+
+
+async def test_a_saved_change_applies_to_the_next_message(make_stage: MakeStage) -> None:
+    """The same stage instance sees settings saved after it was built, and the
+    copies that still go out with customers off are addressed to the admin."""
+    stage = await make_stage("")
+    first = with_message(event_context("invoice.issued"))
+    await stage.process(first)
+    assert [r.address for r in first.deliverable] == ["ada@example.com"]
+
+    await delivery.set_admin(stage.store, "ops@x.test", actor="t")
+    await delivery.set_type(
+        stage.store, stage.config, Templates(stage.config.templates_dir, {}), "invoice.issued",
+        {"customers": False, "bcc_admin": True}, actor="t",
+    )  # fmt: skip
+    second = with_message(event_context("invoice.issued"))
+    await stage.process(second)
+    [admin] = second.deliverable
+    assert (admin.address, admin.rule) == ("ops@x.test", "delivery.bcc_admin")
+    assert second.recipients[0].suppressed == "delivery.invoice.issued.customers is off"
+    assert second.message is not None
+    assert second.message["To"] == "ops@x.test"
+
+
+async def test_customers_off_without_an_admin_names_nobody(make_stage: MakeStage) -> None:
+    """With no admin address, the copies go out to an empty group, not to the customer."""
+    stage = await make_stage(
+        '[delivery.types."invoice.issued"]\ncustomers = false\nbcc = ["audit@x.test"]\n'
+    )
+    ctx = with_message(event_context("invoice.issued"))
+    await stage.process(ctx)
+    assert [r.address for r in ctx.deliverable] == ["audit@x.test"]
+    assert ctx.message is not None
+    assert ctx.message["To"] == "undisclosed-recipients:;"

@@ -1,0 +1,61 @@
+"""``/v1/delivery``: who receives each email type, changed at run time, and
+the dry run that says who would receive an event."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from gateway import delivery
+from gateway.admin import Api, read_json
+from gateway.events import InvalidEvent
+from gateway.problems import problem
+
+
+def routes(api: Api) -> list[web.RouteDef]:
+    config = api.services.config
+    templates = api.services.templates
+
+    async def show(request: web.Request) -> web.Response:
+        return web.json_response(await delivery.overview(api.store, config, templates))
+
+    async def change_type(request: web.Request) -> web.Response:
+        email_type = request.match_info["type"]
+        changes = await read_json(request)
+        policy = await delivery.set_type(
+            api.store, config, templates, email_type, changes, actor=api.actor
+        )
+        return web.json_response(
+            {
+                "type": email_type,
+                "customers": policy.customers,
+                "bcc_admin": policy.bcc_admin,
+                "bcc": list(policy.bcc),
+                "source": "saved",
+            }
+        )
+
+    async def change_admin(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        address = await delivery.set_admin(api.store, body.get("address"), actor=api.actor)
+        return web.json_response({"admin": address})
+
+    async def dry_run(request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+            answer = await delivery.dry_run(api.pipeline, body, mail_from=config.sender.address)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return problem(400, f"the body is not valid JSON: {exc}", kind="malformed-body")
+        except InvalidEvent as exc:
+            return problem(
+                422, f"the event is invalid: {exc}", kind="invalid-event", errors=exc.errors
+            )
+        return web.json_response(answer)
+
+    return [
+        web.get("/v1/delivery", api.protect(show)),
+        web.patch("/v1/delivery/types/{type}", api.protect(change_type)),
+        web.put("/v1/delivery/admin", api.protect(change_admin)),
+        web.post("/v1/delivery/dry-run", api.protect(dry_run)),
+    ]

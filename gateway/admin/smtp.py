@@ -1,0 +1,79 @@
+"""``/v1/smtp``: how Herald reaches the mail server, changed at run time,
+and ``/v1/senders/{key}/smtp``: a sender's own upstream."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from gateway import relay, smtp_settings
+from gateway.admin import Api, read_json
+from gateway.errors import InvalidInput
+
+
+def routes(api: Api) -> list[web.RouteDef]:
+    config = api.services.config
+    vault = smtp_settings.vault_for(config)
+
+    async def setting_key(request: web.Request) -> str:
+        key = request.match_info.get("key")
+        if key is None:
+            return smtp_settings.SETTING
+        await api.store.get_sender(key)  # 404 for an unknown sender
+        return smtp_settings.sender_setting(key)
+
+    async def show(request: web.Request) -> web.Response:
+        key = await setting_key(request)
+        saved = await api.store.read_settings(key)
+        if key in saved:
+            return web.json_response(smtp_settings.public(saved[key], "saved"))
+        if key != smtp_settings.SETTING:
+            return web.json_response(smtp_settings.public(None, "none"))
+        form, source = smtp_settings.chosen(saved, config, [])
+        return web.json_response(smtp_settings.public(form, source))
+
+    async def change(request: web.Request) -> web.Response:
+        key = await setting_key(request)
+        changes = await read_json(request)
+        base = await smtp_settings.editable(api.store, config, vault, key)
+        value = smtp_settings.apply(base, changes, vault)
+        await smtp_settings.save(api.store, key, value, actor=api.actor)
+        return web.json_response(smtp_settings.public(value, "saved"))
+
+    async def reset(request: web.Request) -> web.Response:
+        key = await setting_key(request)
+        await smtp_settings.save(api.store, key, None, actor=api.actor)
+        return await show(request)
+
+    async def test(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        proposed: Any = body.get("settings")
+        if proposed is not None and not isinstance(proposed, dict):
+            raise InvalidInput("#/settings", "must be an object of SMTP settings")
+        try:
+            diagnosis = await relay.send_test(
+                api.store,
+                config,
+                mail_from=body.get("from"),
+                to=body.get("to"),
+                subject=body.get("subject", "Herald test message"),
+                text=body.get("text", "This is a test message from Herald."),
+                proposed=proposed,
+            )
+        except InvalidInput as exc:
+            if exc.field.removeprefix("#/") in smtp_settings.CHANGEABLE:
+                raise InvalidInput(f"#/settings/{exc.field[2:]}", exc.detail) from exc
+            raise
+        return web.json_response({"ok": diagnosis.ok, **asdict(diagnosis)})
+
+    return [
+        web.get("/v1/smtp", api.protect(show)),
+        web.patch("/v1/smtp", api.protect(change)),
+        web.delete("/v1/smtp", api.protect(reset)),
+        web.post("/v1/smtp/test", api.protect(test)),
+        web.get("/v1/senders/{key}/smtp", api.protect(show)),
+        web.patch("/v1/senders/{key}/smtp", api.protect(change)),
+        web.delete("/v1/senders/{key}/smtp", api.protect(reset)),
+    ]

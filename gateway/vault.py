@@ -1,0 +1,64 @@
+"""Secrets at rest: the one module that imports ``cryptography``.
+
+Secrets saved in the store (the upstream SMTP password) are sealed with
+Fernet (AES-128-CBC and HMAC-SHA256) under a key kept beside the store, in
+``<state_dir>/settings-key``, made readable by Herald's user only on first
+use. A copy of the database alone reveals no secret; back up the key file
+with the database, or set the passwords again after a restore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from gateway.errors import GatewayError
+
+
+class SecretError(GatewayError, ValueError):
+    """A sealed secret cannot be opened with the key file at hand."""
+
+
+class Vault:
+    def __init__(self, key_file: Path) -> None:
+        self.key_file = key_file
+        self._fernet: Fernet | None = None
+
+    def seal(self, secret: str) -> str:
+        return self._key().encrypt(secret.encode()).decode("ascii")
+
+    def open(self, sealed: str) -> str:
+        try:
+            return self._key().decrypt(sealed.encode("ascii")).decode()
+        except (InvalidToken, ValueError) as exc:
+            raise SecretError(
+                f"a saved secret cannot be decrypted with {self.key_file}: the key file"
+                " was replaced or lost; set the password again"
+            ) from exc
+
+    def _key(self) -> Fernet:
+        if self._fernet is None:
+            self._fernet = Fernet(self._read_or_make())
+        return self._fernet
+
+    def _read_or_make(self) -> bytes:
+        try:
+            return self.key_file.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        self.key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Written aside and linked into place, so that two processes making
+        # the key at once both end up with the one that won.
+        fd, temporary = tempfile.mkstemp(dir=self.key_file.parent, prefix=".settings-key-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(Fernet.generate_key() + b"\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, self.key_file)
+        finally:
+            os.unlink(temporary)
+        return self.key_file.read_bytes().strip()
