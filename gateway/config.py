@@ -127,6 +127,8 @@ class Config:
     source: Path | None
     hostname: str
     state_dir: Path
+    # The key that seals secrets saved in the store (``gateway.vault``).
+    settings_key_file: Path
     smtp_listen: Listen
     http_listen: Listen
     store_url: str
@@ -147,11 +149,6 @@ class Config:
     @property
     def admin_token_file(self) -> Path:
         return self.state_dir / "admin-token"
-
-    @property
-    def settings_key_file(self) -> Path:
-        """The key that seals secrets saved in the store (``gateway.vault``)."""
-        return self.state_dir / "settings-key"
 
 
 DEFAULT_BRAND: Mapping[str, Any] = {
@@ -306,6 +303,8 @@ def _build(
     state_dir = Path(state_value).expanduser() if state_value else default_state_dir(env)
     if env.get("HERALD_STATE_DIR"):
         state_dir = default_state_dir(env)
+    key_value = server.overridden("settings_key_file", env, "HERALD_SETTINGS_KEY_FILE")[0]
+    settings_key_file = Path(key_value).expanduser() if key_value else state_dir / "settings-key"
 
     smtp = sections["smtp"]
     smtp_listen = parse_listen(
@@ -372,6 +371,7 @@ def _build(
         source=source,
         hostname=hostname,
         state_dir=state_dir,
+        settings_key_file=settings_key_file,
         smtp_listen=smtp_listen,
         http_listen=http_listen,
         store_url=store_url,

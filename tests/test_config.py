@@ -585,3 +585,16 @@ def test_shipped_example_configuration_loads() -> None:
     cfg = config.load(example, env={})
     assert cfg.stages == DEFAULT_STAGES
     assert cfg.queue.lease == 300.0
+
+
+def test_the_settings_key_file_lives_in_the_state_directory_unless_moved(
+    tmp_path: Path,
+) -> None:
+    """Default <state_dir>/settings-key; [server] settings_key_file moves it, and
+    HERALD_SETTINGS_KEY_FILE wins over the file."""
+    state = {"HERALD_STATE_DIR": str(tmp_path / "state")}
+    assert load_toml(tmp_path, "", **state).settings_key_file == tmp_path / "state" / "settings-key"
+    toml = '[server]\nsettings_key_file = "/etc/herald/key"\n'
+    assert load_toml(tmp_path, toml, **state).settings_key_file == Path("/etc/herald/key")
+    moved = load_toml(tmp_path, toml, HERALD_SETTINGS_KEY_FILE="/run/key", **state)
+    assert moved.settings_key_file == Path("/run/key")

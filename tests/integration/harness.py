@@ -64,6 +64,10 @@ class Response:
     body: bytes
 
     @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
     def json(self) -> Any:
         return json.loads(self.body)
 

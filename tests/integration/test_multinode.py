@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from tests import stores
-from tests.integration.harness import LOOPBACK, Capture, Herald, free_port, wait_until
+from tests.integration.harness import (
+    LOOPBACK,
+    Capture,
+    CertificateAuthority,
+    Herald,
+    free_port,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(
     stores.KIND != "postgresql", reason="runs in the PostgreSQL pass (HERALD_TEST_STORE=postgresql)"
@@ -166,3 +173,47 @@ def test_migrate_store_moves_every_run_onto_postgresql(tmp_path: Path) -> None:
     finally:
         node.stop()
         upstream.stop()
+
+
+def test_settings_saved_through_one_node_apply_on_another(
+    tmp_path: Path, test_ca: CertificateAuthority
+) -> None:
+    """Two nodes share the store and the key file: an upstream with a password and
+    a delivery setting saved through node 0 apply to node 1's next message."""
+    plain = Capture().start()
+    secure = Capture(tls=test_ca.server_context(), logins={"herald": "pw-" + uuid.uuid4().hex})
+    secure.start()
+    store = stores.url_for(tmp_path)
+    nodes = []
+    for number in range(2):
+        workdir = tmp_path / f"node{number}"
+        workdir.mkdir()
+        node = Herald(workdir, upstream=plain.url, config=NODE_CONFIG)
+        node.env["HERALD_STORE"] = store
+        node.env["HERALD_SETTINGS_KEY_FILE"] = str(tmp_path / "settings-key")
+        nodes.append(node.start())
+    try:
+        [password] = secure.logins.values()
+        settings = {
+            "host": LOOPBACK,
+            "port": secure.port,
+            "security": "starttls",
+            "ca_file": str(test_ca.ca_file),
+            "login": "herald",
+            "password": password,
+        }
+        assert nodes[0].admin_send("PATCH", "/v1/smtp", settings).status == 200
+        assert nodes[0].admin_send("PUT", "/v1/delivery/admin", {"address": "ops@x.test"}).ok
+        policy = {"customers": False, "bcc_admin": True}
+        assert nodes[0].admin_send("PATCH", "/v1/delivery/types/account.created", policy).ok
+        answer = nodes[1].post_event(account_created(f"evt_{uuid.uuid4().hex}"))
+        assert answer.status == 202, answer.body
+        [mail] = secure.wait_for_run(answer.json["run_id"])
+        assert mail.login == "herald"
+        assert mail.rcpt_tos == ["ops@x.test"]
+        assert not plain.received
+    finally:
+        for node in nodes:
+            node.stop()
+        plain.stop()
+        secure.stop()
