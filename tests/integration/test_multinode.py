@@ -48,20 +48,29 @@ def account_created(event_id: str) -> dict[str, Any]:
     }
 
 
+def start_nodes(tmp_path: Path, count: int, upstream: Capture, **env: str) -> list[Herald]:
+    """``count`` nodes on one new store, each with its own state directory."""
+    store = stores.url_for(tmp_path)
+    nodes = []
+    for number in range(count):
+        workdir = tmp_path / f"node{number}"
+        workdir.mkdir()
+        node = Herald(workdir, upstream=upstream.url, config=NODE_CONFIG)
+        node.env |= {
+            "HERALD_STORE": store,
+            "HERALD_HOSTNAME": f"node{number}.herald.test",
+            **env,
+        }
+        nodes.append(node.start())
+    return nodes
+
+
 def test_three_nodes_share_one_queue_and_survive_a_kill(tmp_path: Path) -> None:
     """Three nodes take a mixed burst; one is killed with -9 mid-way; every accepted
     message arrives, duplicates stay within what the killed node had in flight,
     and every run completes."""
     upstream = Capture().start()
-    store = stores.url_for(tmp_path)
-    nodes = []
-    for number in range(3):
-        workdir = tmp_path / f"node{number}"
-        workdir.mkdir()
-        node = Herald(workdir, upstream=upstream.url, config=NODE_CONFIG)
-        node.env["HERALD_STORE"] = store
-        node.env["HERALD_HOSTNAME"] = f"node{number}.herald.test"
-        nodes.append(node.start())
+    nodes = start_nodes(tmp_path, 3, upstream)
     accepted: list[str] = []
     lock = threading.Lock()
 
@@ -183,15 +192,7 @@ def test_settings_saved_through_one_node_apply_on_another(
     plain = Capture().start()
     secure = Capture(tls=test_ca.server_context(), logins={"herald": "pw-" + uuid.uuid4().hex})
     secure.start()
-    store = stores.url_for(tmp_path)
-    nodes = []
-    for number in range(2):
-        workdir = tmp_path / f"node{number}"
-        workdir.mkdir()
-        node = Herald(workdir, upstream=plain.url, config=NODE_CONFIG)
-        node.env["HERALD_STORE"] = store
-        node.env["HERALD_SETTINGS_KEY_FILE"] = str(tmp_path / "settings-key")
-        nodes.append(node.start())
+    nodes = start_nodes(tmp_path, 2, plain, HERALD_SETTINGS_KEY_FILE=str(tmp_path / "settings-key"))
     try:
         [password] = secure.logins.values()
         settings = {
