@@ -27,6 +27,9 @@ from gateway.store import (
     RunPage,
     SenderIdentity,
     Store,
+    TemplateAction,
+    TemplateParts,
+    TemplateVersion,
     masked,
     new_id,
     run_status,
@@ -376,6 +379,101 @@ class SQLStore(Store):
             )
             for row in rows
         ]
+
+    async def add_template_version(
+        self,
+        email_type: str,
+        action: TemplateAction,
+        parts: TemplateParts | None,
+        note: str = "",
+    ) -> TemplateVersion:
+        now = time.time()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT coalesce(max(version), 0) + 1 FROM template_versions WHERE email_type = ?",
+                (email_type,),
+            )
+            row = await cursor.fetchone()
+            version = int(row[0]) if row else 1
+            await db.execute(
+                "INSERT INTO template_versions (email_type, version, action, subject, html, text,"
+                " note, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    email_type,
+                    version,
+                    action,
+                    parts.subject if parts else None,
+                    parts.html if parts else None,
+                    parts.text if parts else None,
+                    note,
+                    now,
+                ),
+            )
+        return TemplateVersion(email_type, version, action, parts, note, now)
+
+    async def template_versions(self, email_type: str) -> list[TemplateVersion]:
+        rows = await self._read(
+            f"SELECT {_VERSION_COLUMNS} FROM template_versions WHERE email_type = ?"  # noqa: S608 -- a fixed column list
+            " ORDER BY version DESC",
+            (email_type,),
+        )
+        return [_version(row) for row in rows]
+
+    async def template_version(self, email_type: str, version: int) -> TemplateVersion:
+        rows = await self._read(
+            f"SELECT {_VERSION_COLUMNS} FROM template_versions"  # noqa: S608 -- a fixed column list
+            " WHERE email_type = ? AND version = ?",
+            (email_type, version),
+        )
+        if not rows:
+            raise NotFoundError(f"no version {version} of the {email_type} template")
+        return _version(rows[0])
+
+    async def current_template(self, email_type: str) -> TemplateVersion | None:
+        rows = await self._read(
+            f"SELECT {_VERSION_COLUMNS} FROM template_versions WHERE email_type = ?"  # noqa: S608 -- a fixed column list
+            " ORDER BY version DESC LIMIT 1",
+            (email_type,),
+        )
+        current = _version(rows[0]) if rows else None
+        return current if current is not None and current.parts is not None else None
+
+    async def brand_settings(self) -> dict[str, Any]:
+        rows = await self._read("SELECT key, value FROM brand_settings ORDER BY key")
+        return {row["key"]: json.loads(row["value"]) for row in rows}
+
+    async def update_brand(self, changes: Mapping[str, Any]) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            for key, value in changes.items():
+                if value is None:
+                    await db.execute("DELETE FROM brand_settings WHERE key = ?", (key,))
+                else:
+                    await db.execute(
+                        "INSERT INTO brand_settings (key, value, updated_at) VALUES (?,?,?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                        " updated_at = excluded.updated_at",
+                        (key, json.dumps(value), now),
+                    )
+
+
+_VERSION_COLUMNS = "email_type, version, action, subject, html, text, note, created_at"
+
+
+def _version(row: Row) -> TemplateVersion:
+    parts = (
+        TemplateParts(subject=row["subject"], html=row["html"], text=row["text"] or "")
+        if row["action"] != "reset"
+        else None
+    )
+    return TemplateVersion(
+        email_type=row["email_type"],
+        version=row["version"],
+        action=row["action"],
+        parts=parts,
+        note=row["note"],
+        created_at=row["created_at"],
+    )
 
 
 def _run(row: Row, **details: Any) -> Run:

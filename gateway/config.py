@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from gateway import brand as brand_settings
 from gateway.addresses import check_address
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, InvalidInput
 
 Security = Literal["none", "starttls", "tls"]
 
@@ -141,7 +142,11 @@ class Config:
     stages: tuple[str, ...]
     stage_timeout: float
     templates_dir: Path
+    render_timeout: float
+    max_render_size: int
+    brand_layout: tuple[str, ...]
     brand: Mapping[str, Any]
+    logo: brand_settings.Logo | None = field(repr=False)
     delivery: DeliverySettings
     max_message_size: int
     raw: Mapping[str, Any] = field(repr=False)
@@ -151,17 +156,7 @@ class Config:
         return self.state_dir / "admin-token"
 
 
-DEFAULT_BRAND: Mapping[str, Any] = {
-    "name": "Herald",
-    "logo_url": "",
-    "primary_color": "#2563eb",
-    "background_color": "#f4f5f7",
-    "text_color": "#1f2937",
-    "footer": "",
-    "support_email": "",
-    "website": "",
-    "links": [],
-}
+DEFAULT_BRAND = brand_settings.DEFAULTS
 
 
 class _Section:
@@ -358,9 +353,11 @@ def _build(
     templates = sections["templates"]
     templates_value = templates.string("dir")
     templates_dir = Path(templates_value).expanduser() if templates_value else SHIPPED_TEMPLATES
+    render_timeout = templates.duration("render_timeout", 2)
+    max_render_size = templates.integer("max_render_size", 1_000_000, minimum=1000)
+    brand_layout = templates.strings("brand_layout")
 
-    brand_section = sections["brand"]
-    brand = {key: brand_section.get(key, value) for key, value in DEFAULT_BRAND.items()}
+    brand, logo = _brand(sections["brand"], where)
 
     delivery = _delivery(sections["delivery"], where)
 
@@ -384,7 +381,11 @@ def _build(
         stages=stages,
         stage_timeout=stage_timeout,
         templates_dir=templates_dir,
+        render_timeout=render_timeout,
+        max_render_size=max_render_size,
+        brand_layout=brand_layout,
         brand=brand,
+        logo=logo,
         delivery=delivery,
         max_message_size=max_size,
         raw=data,
@@ -420,6 +421,23 @@ def _upstream(section: _Section, env: Mapping[str, str], where: str) -> Upstream
         timeout=timeout,
         connect_timeout=connect_timeout,
     )
+
+
+def _brand(section: _Section, where: str) -> tuple[dict[str, Any], brand_settings.Logo | None]:
+    values = {key: section.get(key, value) for key, value in DEFAULT_BRAND.items()}
+    try:
+        checked = brand_settings.check(values)
+    except InvalidInput as exc:
+        raise ConfigError(
+            f"{where}: [brand] {exc.field.removeprefix('#/').replace('/', '.')}: {exc.detail}"
+        ) from exc
+    logo_file = section.string("logo_file")
+    if not logo_file:
+        return checked, None
+    try:
+        return checked, brand_settings.load_logo(Path(logo_file).expanduser())
+    except ValueError as exc:
+        raise ConfigError(f"{where}: [brand] logo_file: {exc}") from exc
 
 
 def _delivery(section: _Section, where: str) -> DeliverySettings:

@@ -16,7 +16,6 @@ from gateway.intake import Intake
 from gateway.pipeline import Pipeline, Services
 from gateway.qmgr import QueueManager
 from gateway.store import Store, open_store, redact_url
-from gateway.templating import Templates
 from gateway.webhook import Webhook
 
 log = structlog.get_logger(__name__)
@@ -38,8 +37,7 @@ class Gateway:
 
     @classmethod
     def build(cls, config: Config, store: Store) -> Gateway:
-        templates = Templates(config.templates_dir, config.brand)
-        services = Services(config=config, store=store, templates=templates)
+        services = Services.build(config, store)
         pipeline = Pipeline.build(services)
         qmgr = QueueManager(store, relay.Router(config, store), config.queue)
         intake = Intake(store, pipeline, on_queued=qmgr.wake)

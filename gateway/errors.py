@@ -37,6 +37,7 @@ class InvalidInput(GatewayError, ValueError):
         super().__init__(f"{field.removeprefix('#/')}: {detail}")
         self.field = field
         self.detail = detail
+        self.errors: list[tuple[str, str]] = [(field, detail)]
 
 
 class StageError(GatewayError, RuntimeError):

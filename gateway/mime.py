@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 
+from gateway.brand import LOGO_CID, Logo
+
 # Herald's own control headers: a legacy app sets them to steer the pipeline,
 # and they never leave Herald.
 CONTROL_PREFIX = "x-herald-"
@@ -29,17 +31,22 @@ def compose(
     text: str,
     html: str | None,
     message_id: str,
+    logo: Logo | None = None,
 ) -> EmailMessage:
-    """A new message: a text part, and an HTML alternative when given."""
+    """A new message: a text part, and an HTML alternative when given.
+
+    With a ``logo`` that the HTML references as ``cid:``, the HTML and the
+    image travel together as multipart/related (RFC 2387), so mail clients
+    show the logo without fetching anything:
+    multipart/alternative [text/plain, multipart/related [text/html, image]].
+    """
     message = EmailMessage(policy=email.policy.default)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id
-    message.set_content(text)
-    if html is not None:
-        message.add_alternative(html, subtype="html")
+    set_body(message, text=text, html=html, logo=logo)
     return message
 
 
@@ -49,6 +56,28 @@ def readdress(message: EmailMessage, to: Sequence[Address]) -> None:
     del message["To"]
     del message["Cc"]
     message["To"] = to if to else "undisclosed-recipients:;"
+
+
+def set_body(
+    message: EmailMessage, *, text: str, html: str | None, logo: Logo | None = None
+) -> None:
+    """Replace ``message``'s body with ``text``, an HTML alternative, and the
+    inline logo when the HTML uses it."""
+    message.set_content(text)
+    if html is None:
+        return
+    message.add_alternative(html, subtype="html")
+    if logo is not None and f"cid:{LOGO_CID}" in html:
+        html_part = message.get_body(("html",))
+        assert isinstance(html_part, EmailMessage)
+        html_part.add_related(
+            logo.data,
+            maintype="image",
+            subtype=logo.subtype,
+            cid=f"<{LOGO_CID}>",
+            filename=logo.filename,
+            disposition="inline",
+        )
 
 
 def finalize(message: EmailMessage, *, message_id: str) -> None:

@@ -16,6 +16,7 @@ from typing import ClassVar, Protocol
 import structlog
 
 from gateway import mime
+from gateway.composer import Composer
 from gateway.config import Config
 from gateway.context import Context
 from gateway.errors import ConfigError, Decision, Defer, Drop, StageError
@@ -33,7 +34,15 @@ class Services:
 
     config: Config
     store: Store
-    templates: Templates
+    composer: Composer
+
+    @classmethod
+    def build(cls, config: Config, store: Store) -> Services:
+        return cls(config, store, Composer.for_config(config, store))
+
+    @property
+    def templates(self) -> Templates:
+        return self.composer.templates
 
 
 class Stage(Protocol):

@@ -51,7 +51,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     try:
         return await handler(request)
     except InvalidInput as exc:
-        return problem(422, str(exc), kind="invalid-field", errors=[(exc.field, exc.detail)])
+        return problem(422, str(exc), kind="invalid-field", errors=exc.errors)
     except NotFoundError as exc:
         return problem(404, str(exc), kind="not-found")
     except web.HTTPException as exc:

@@ -191,6 +191,43 @@ def masked(
     )
 
 
+@dataclass(frozen=True)
+class TemplateParts:
+    """A template's three texts; an empty ``text`` means "derive it from the HTML"."""
+
+    subject: str
+    html: str
+    text: str
+
+
+TemplateAction = Literal["save", "rollback", "reset"]
+
+
+@dataclass(frozen=True)
+class TemplateVersion:
+    """One saved state of an email type's template. A ``reset`` version has
+    no parts: from it on, the shipped default applies again."""
+
+    email_type: str
+    version: int
+    action: str
+    parts: TemplateParts | None
+    note: str
+    created_at: float
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.email_type,
+            "version": self.version,
+            "action": self.action,
+            "note": self.note,
+            "created_at": rfc3339(self.created_at),
+        }
+        if self.parts is not None:
+            body |= asdict(self.parts)
+        return body
+
+
 def rfc3339(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -297,6 +334,36 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_audit(self, *, limit: int = 50, setting: str | None = None) -> list[AuditEntry]:
         """Setting changes, newest first; only ``setting`` and its sub-keys when given."""
+
+    @abc.abstractmethod
+    async def add_template_version(
+        self,
+        email_type: str,
+        action: TemplateAction,
+        parts: TemplateParts | None,
+        note: str = "",
+    ) -> TemplateVersion:
+        """Append the next version of ``email_type``'s template and return it."""
+
+    @abc.abstractmethod
+    async def template_versions(self, email_type: str) -> list[TemplateVersion]:
+        """Every version of ``email_type``'s template, newest first."""
+
+    @abc.abstractmethod
+    async def template_version(self, email_type: str, version: int) -> TemplateVersion:
+        """One version; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def current_template(self, email_type: str) -> TemplateVersion | None:
+        """The edited template in force, or None when the shipped default applies."""
+
+    @abc.abstractmethod
+    async def brand_settings(self) -> dict[str, Any]:
+        """The brand values saved over the configured ones."""
+
+    @abc.abstractmethod
+    async def update_brand(self, changes: Mapping[str, Any]) -> None:
+        """Save each value of ``changes``; a None value removes that saved value."""
 
 
 def redact_url(url: str) -> str:

@@ -1,12 +1,13 @@
-"""``render-template``: turn a platform event into a message from its template."""
+"""``render-template``: turn a platform event into a branded message from its template."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 from gateway import mime
+from gateway.composer import event_variables
 from gateway.context import Context
-from gateway.errors import Reject
+from gateway.errors import InvalidInput, NotFoundError, Reject
 from gateway.pipeline import Services
 from gateway.templating import TemplateError
 
@@ -18,40 +19,31 @@ class RenderTemplate:
     )
 
     def __init__(self, services: Services) -> None:
-        self.templates = services.templates
-        self.sender = services.config.sender
+        self.composer = services.composer
 
     async def process(self, ctx: Context) -> None:
-        """Compose the message of an event; raw SMTP messages pass untouched."""
+        """Compose the message of an event; raw SMTP messages pass untouched.
+
+        An event lacking a required tag, or a template failing on the event's
+        values, rejects the event with the tag named (HTTP 422)."""
         event = ctx.event
         if event is None or ctx.message is not None:
             return
-        if not self.templates.has(ctx.email_type):
-            raise Reject(f"no template for email type {ctx.email_type!r}", field="type")
-        variables = {
-            "recipient": {
-                "kind": event.recipient.kind,
-                "id": event.recipient.id,
-                "name": event.recipient.name,
-                "email": event.recipient.email,
-            },
-            "event": {
-                "id": event.id,
-                "type": event.type,
-                "occurred_at": event.occurred_at.isoformat(),
-            },
-            "data": event.data,
-        }
         try:
-            rendered = self.templates.render(ctx.email_type, variables)
+            self.composer.require(ctx.email_type, event.data)
+            composed = await self.composer.compose(
+                ctx.email_type,
+                event_variables(event),
+                to=[mime.mailbox(event.recipient.email, event.recipient.name)],
+                message_id=f"<{ctx.run_id}@{ctx.mail_from.rpartition('@')[2] or 'localhost'}>",
+            )
+        except InvalidInput as exc:
+            raise Reject(str(exc), field=exc.field.removeprefix("#/")) from exc
+        except NotFoundError as exc:
+            raise Reject(str(exc), field="type") from exc
         except TemplateError as exc:
             raise Reject(str(exc), field="data") from exc
-        ctx.subject = rendered.subject
-        ctx.message = mime.compose(
-            sender=mime.mailbox(self.sender.address, self.sender.name),
-            to=[mime.mailbox(event.recipient.email, event.recipient.name)],
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            message_id=f"<{ctx.run_id}@{ctx.mail_from.rpartition('@')[2] or 'localhost'}>",
-        )
+        ctx.subject = composed.subject
+        ctx.message = composed.message
+        if composed.version is not None:
+            ctx.notes["template_version"] = composed.version

@@ -50,7 +50,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _templates(config: Config) -> Templates:
-    return Templates(config.templates_dir, config.brand)
+    return Templates(config.templates_dir)
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
@@ -114,7 +114,7 @@ def _dry_run(config: Config, args: argparse.Namespace) -> int:
         raise InvalidInput("event", f"cannot read the event from {args.event}: {exc}") from exc
 
     async def action(store: Store) -> int:
-        services = Services(config=config, store=store, templates=_templates(config))
+        services = Services.build(config, store)
         try:
             answer = await delivery.dry_run(
                 Pipeline.build(services), body, mail_from=config.sender.address

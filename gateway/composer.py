@@ -1,0 +1,316 @@
+"""From an email type and tag values to a branded message, and the edits behind it.
+
+The ``Composer`` is the one place that knows which template is in force: the
+newest edited version in the store, else the shipped default in templates/.
+It reads the store on every compose, so a change saved by ``herald templates
+set`` in another process applies to the running daemon at once. Compiled
+templates are cached by their text, which a new version always changes.
+
+It also holds the operations the admin API and the CLI share: validate and
+save, history, rollback, reset, preview and send a test.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Any
+
+import css_inline
+import html2text
+
+from gateway import brand as branding
+from gateway import mime, relay
+from gateway.addresses import check_address
+from gateway.catalog import Catalog, EmailType
+from gateway.config import Config
+from gateway.context import Event
+from gateway.errors import InvalidInput, NotFoundError
+from gateway.store import Store, TemplateParts, TemplateVersion
+from gateway.templating import FILES, Limits, TemplateError, Templates
+
+_INLINER = css_inline.CSSInliner(
+    # @media rules cannot be inlined; they stay in a <style> for the clients
+    # that read it, while Gmail and Outlook get the inlined style attributes.
+    keep_at_rules=True,
+    load_remote_stylesheets=False,
+)
+
+
+@dataclass(frozen=True)
+class Composed:
+    email_type: str
+    version: int | None  # the edited version in force; None for the shipped default
+    subject: str
+    html: str
+    text: str
+    message: EmailMessage
+
+
+def event_variables(event: Event) -> dict[str, Any]:
+    """The template variables of a platform event (the brand is added later)."""
+    return {
+        "recipient": {
+            "kind": event.recipient.kind,
+            "id": event.recipient.id,
+            "name": event.recipient.name,
+            "email": event.recipient.email,
+        },
+        "event": {
+            "id": event.id,
+            "type": event.type,
+            "occurred_at": event.occurred_at.isoformat(),
+        },
+        "data": event.data,
+    }
+
+
+def inline_css(html: str) -> str:
+    """``html`` with its stylesheet copied into ``style`` attributes."""
+    try:
+        inlined: str = _INLINER.inline(html)
+    except ValueError as exc:
+        raise TemplateError(f"the CSS could not be inlined: {exc}") from exc
+    return inlined
+
+
+def text_from_html(html: str) -> str:
+    """A plain-text part for a template that has none."""
+    converter = html2text.HTML2Text()
+    converter.body_width = 78
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    return str(converter.handle(html)).strip() + "\n"
+
+
+class Composer:
+    def __init__(self, config: Config, store: Store, templates: Templates, catalog: Catalog):
+        self.config = config
+        self.store = store
+        self.templates = templates
+        self.catalog = catalog
+
+    @classmethod
+    def for_config(cls, config: Config, store: Store) -> Composer:
+        limits = Limits(render_timeout=config.render_timeout, max_output=config.max_render_size)
+        return cls(
+            config,
+            store,
+            Templates(config.templates_dir, limits),
+            Catalog.load(config.templates_dir),
+        )
+
+    # Brand
+
+    async def brand(self) -> dict[str, Any]:
+        """The configured brand with the saved values over it, as templates see it."""
+        values = {**self.config.brand, **await self.store.brand_settings()}
+        if self.config.logo is not None:
+            values["logo"] = f"cid:{branding.LOGO_CID}"
+        else:
+            values["logo"] = values.get("logo_url", "")
+        return values
+
+    async def update_brand(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and save brand values (None forgets a saved value)."""
+        await self.store.update_brand(branding.check(changes))
+        return await self.brand()
+
+    # Rendering
+
+    def entry(self, email_type: str) -> EmailType:
+        return self.catalog.get(email_type)
+
+    async def parts(self, email_type: str) -> tuple[TemplateParts, int | None]:
+        """The template in force and its version (None: the shipped default)."""
+        current = await self.store.current_template(email_type)
+        if current is not None and current.parts is not None:
+            return current.parts, current.version
+        if not self.templates.has(email_type):
+            raise NotFoundError(f"no template for email type {email_type!r}")
+        return self.templates.shipped(email_type), None
+
+    def require(self, email_type: str, data: Mapping[str, Any]) -> None:
+        """``InvalidInput`` naming the first required data tag ``data`` lacks."""
+        entry = self.catalog.types.get(email_type)
+        missing = entry.missing(data) if entry else []
+        if missing:
+            names = ", ".join(tag.name for tag in missing)
+            raise InvalidInput(
+                f"#/data/{missing[0].field}", f"the required tag {names} has no value"
+            )
+
+    def sample(self, email_type: str, supplied: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Variables from the catalog's examples; ``supplied`` (an event-shaped
+        object) replaces the data and overrides recipient and event fields."""
+        variables = self.entry(email_type).sample()
+        if supplied is None:
+            return variables
+        if not isinstance(supplied, Mapping):
+            raise InvalidInput("#", "the data must be a JSON object")
+        for key in ("data", "recipient"):
+            if not isinstance(supplied.get(key, {}), Mapping):
+                raise InvalidInput(f"#/{key}", "must be an object")
+        if "data" in supplied:
+            variables["data"] = dict(supplied["data"])
+        variables["recipient"] |= dict(supplied.get("recipient", {}))
+        for key in ("id", "occurred_at"):
+            if key in supplied:
+                variables["event"][key] = supplied[key]
+        self.require(email_type, variables["data"])
+        return variables
+
+    async def compose(
+        self,
+        email_type: str,
+        variables: Mapping[str, Any],
+        *,
+        to: list[Address],
+        message_id: str,
+        parts: TemplateParts | None = None,
+    ) -> Composed:
+        """Render ``email_type`` (or the given draft ``parts``) into a message."""
+        version = None
+        if parts is None:
+            parts, version = await self.parts(email_type)
+        values = {**variables, "brand": await self.brand()}
+        rendered = self.templates.render(email_type, parts, values)
+        html = inline_css(rendered.html)
+        text = rendered.text or text_from_html(html)
+        sender = self.config.sender
+        message = mime.compose(
+            sender=mime.mailbox(sender.address, sender.name),
+            to=to,
+            subject=rendered.subject,
+            text=text,
+            html=html,
+            message_id=message_id,
+            logo=self.config.logo,
+        )
+        return Composed(email_type, version, rendered.subject, html, text, message)
+
+    async def wrap(self, variables: Mapping[str, Any], *, html: str, text: str) -> tuple[str, str]:
+        """Legacy content inside the brand layout: its HTML (markup kept) and text."""
+        values = {**variables, "brand": await self.brand(), "content": html}
+        with self.templates.budget():
+            wrapped_html = self.templates.render_string(
+                "brand-layout.html",
+                '{% extends "_layout.html" %}{% block content %}{{ content|safe }}{% endblock %}',
+                values,
+            )
+            wrapped_text = self.templates.render_string(
+                "brand-layout.txt",
+                '{% extends "_layout.txt" %}{% block content %}{{ content }}{% endblock %}',
+                {**values, "content": text},
+            )
+        return inline_css(wrapped_html), wrapped_text
+
+    # Editing
+
+    async def save(
+        self,
+        email_type: str,
+        *,
+        subject: str | None = None,
+        html: str | None = None,
+        text: str | None = None,
+        note: str = "",
+    ) -> TemplateVersion:
+        """Validate the template with the given parts changed and save it as
+        a new version; ``InvalidTemplate`` and nothing saved when it is bad."""
+        if subject is None and html is None and text is None:
+            raise InvalidInput("#", "give at least one of subject, html and text")
+        current, _ = await self.parts(email_type)
+        draft = TemplateParts(
+            subject=current.subject if subject is None else subject,
+            html=current.html if html is None else html,
+            text=current.text if text is None else text,
+        )
+        self.templates.check(self.entry(email_type), draft)
+        return await self.store.add_template_version(email_type, "save", draft, note)
+
+    async def history(self, email_type: str) -> list[TemplateVersion]:
+        self.entry(email_type)
+        return await self.store.template_versions(email_type)
+
+    async def rollback(self, email_type: str, version: int) -> TemplateVersion:
+        """Bring back ``version`` as a new version (history is never rewritten)."""
+        old = await self.store.template_version(email_type, version)
+        if old.parts is None:
+            return await self.reset(email_type)
+        # A catalog change since may have retired a tag the old version uses.
+        self.templates.check(self.entry(email_type), old.parts)
+        return await self.store.add_template_version(
+            email_type, "rollback", old.parts, f"rollback to version {version}"
+        )
+
+    async def reset(self, email_type: str) -> TemplateVersion:
+        """Back to the shipped default; the edited versions stay in the history."""
+        self.entry(email_type)
+        if not self.templates.has(email_type):
+            raise NotFoundError(f"email type {email_type!r} has no shipped template")
+        return await self.store.add_template_version(email_type, "reset", None, "reset to default")
+
+    async def preview(
+        self,
+        email_type: str,
+        supplied: Mapping[str, Any] | None = None,
+        draft: Mapping[str, str | None] | None = None,
+    ) -> Composed:
+        """The message ``email_type`` makes with sample (or supplied) data;
+        a ``draft`` of changed parts is validated and previewed unsaved."""
+        parts = None
+        if draft and any(draft.get(part) is not None for part in FILES):
+            current, _ = await self.parts(email_type)
+            parts = TemplateParts(
+                **{part: draft.get(part) or getattr(current, part) for part in FILES}
+            )
+            self.templates.check(self.entry(email_type), parts)
+        variables = self.sample(email_type, supplied)
+        recipient = variables["recipient"]
+        to = _recipient_address(recipient)
+        return await self.compose(
+            email_type,
+            variables,
+            to=[to],
+            message_id=f"<preview.{secrets.token_hex(8)}@{self.config.hostname}>",
+            parts=parts,
+        )
+
+    async def send_test(
+        self, email_type: str, to: str, supplied: Mapping[str, Any] | None = None
+    ) -> relay.Result:
+        """Compose ``email_type`` for ``to`` and hand it to the configured
+        upstream; the upstream's answer, or the exact failure."""
+        try:
+            check_address(to)
+        except ValueError as exc:
+            raise InvalidInput("#/to", str(exc)) from exc
+        variables = self.sample(email_type, supplied)
+        variables["recipient"]["email"] = to
+        variables["event"].setdefault("occurred_at", datetime.now(UTC).isoformat())
+        composed = await self.compose(
+            email_type,
+            variables,
+            to=[mime.mailbox(to)],
+            message_id=f"<test.{secrets.token_hex(8)}@{self.config.hostname}>",
+        )
+        way_out = await relay.Router(self.config, self.store).relay_for(self.config.sender.address)
+        results = await way_out.send(
+            self.config.sender.address, [to], mime.to_bytes(composed.message)
+        )
+        result: relay.Result = results[to]
+        return result
+
+
+def _recipient_address(recipient: Mapping[str, Any]) -> Address:
+    email = str(recipient.get("email") or "")
+    try:
+        check_address(email)
+    except ValueError as exc:
+        raise InvalidInput("#/recipient/email", str(exc)) from exc
+    return mime.mailbox(email, str(recipient.get("name") or ""))
