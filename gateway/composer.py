@@ -271,15 +271,8 @@ class Composer:
             )
             self.templates.check(self.entry(email_type), parts)
         variables = self.sample(email_type, supplied)
-        recipient = variables["recipient"]
-        to = _recipient_address(recipient)
-        return await self.compose(
-            email_type,
-            variables,
-            to=[to],
-            message_id=f"<preview.{secrets.token_hex(8)}@{self.config.hostname}>",
-            parts=parts,
-        )
+        to = _recipient_address(variables["recipient"])
+        return await self._compose_sample(email_type, variables, to, "preview", parts)
 
     async def send_test(
         self, email_type: str, to: str, supplied: Mapping[str, Any] | None = None
@@ -293,18 +286,34 @@ class Composer:
         variables = self.sample(email_type, supplied)
         variables["recipient"]["email"] = to
         variables["event"].setdefault("occurred_at", datetime.now(UTC).isoformat())
-        composed = await self.compose(
-            email_type,
-            variables,
-            to=[mime.mailbox(to)],
-            message_id=f"<test.{secrets.token_hex(8)}@{self.config.hostname}>",
-        )
+        composed = await self._compose_sample(email_type, variables, mime.mailbox(to), "test")
         way_out = await relay.Router(self.config, self.store).relay_for(self.config.sender.address)
         results = await way_out.send(
             self.config.sender.address, [to], mime.to_bytes(composed.message)
         )
         result: relay.Result = results[to]
         return result
+
+    async def _compose_sample(
+        self,
+        email_type: str,
+        variables: Mapping[str, Any],
+        to: Address,
+        purpose: str,
+        parts: TemplateParts | None = None,
+    ) -> Composed:
+        """Compose with admin-chosen values: a failing render is the admin's
+        input at fault (422), not a crash."""
+        try:
+            return await self.compose(
+                email_type,
+                variables,
+                to=[to],
+                message_id=f"<{purpose}.{secrets.token_hex(8)}@{self.config.hostname}>",
+                parts=parts,
+            )
+        except TemplateError as exc:
+            raise InvalidInput("#/event", str(exc)) from exc
 
 
 def _recipient_address(recipient: Mapping[str, Any]) -> Address:

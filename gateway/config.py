@@ -23,7 +23,7 @@ from gateway.errors import ConfigError, InvalidInput
 
 Security = Literal["none", "starttls", "tls"]
 
-DEFAULT_STAGES = ("render-template", "delivery-policy")
+DEFAULT_STAGES = ("render-template", "substitute-tags", "delivery-policy")
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

@@ -80,6 +80,19 @@ def set_body(
         )
 
 
+def replace_body(
+    message: EmailMessage, *, text: str, html: str | None, logo: Logo | None = None
+) -> None:
+    """Give ``message`` a new text/HTML body, keeping its headers and attachments."""
+    attachments = list(message.iter_attachments()) if message.is_multipart() else []
+    message.clear_content()
+    set_body(message, text=text, html=html, logo=logo)
+    if attachments:
+        message.make_mixed()
+        for attachment in attachments:
+            message.attach(attachment)
+
+
 def finalize(message: EmailMessage, *, message_id: str) -> None:
     """Prepare ``message`` to leave Herald: drop Bcc and control headers,
     and add the Date and Message-ID that RFC 5322 §3.6 asks for."""

@@ -283,7 +283,7 @@ class Templates:
         self, email_type: str, parts: TemplateParts, variables: Mapping[str, Any]
     ) -> Rendered:
         """Render the subject, HTML and text (empty when the template has none)."""
-        values = {root: TagValues.wrap(variables.get(root, {}), root) for root in ROOTS}
+        values = self.tag_values(variables)
         with self.budget():
             subject, html, text = (
                 self.render_string(f"{email_type}/{FILES[part]}", getattr(parts, part), values)
@@ -292,6 +292,11 @@ class Templates:
                 for part in FILES
             )
         return Rendered(subject=" ".join(subject.split()), html=html, text=text)
+
+    @staticmethod
+    def tag_values(variables: Mapping[str, Any]) -> dict[str, TagValues]:
+        """Template variables whose missing tags are reported by their names."""
+        return {root: TagValues.wrap(variables.get(root, {}), root) for root in ROOTS}
 
     @contextmanager
     def budget(self) -> Iterator[None]:
@@ -350,17 +355,7 @@ class Templates:
         did-you-mean), and any error of a trial render with the catalog's samples."""
         errors: list[tuple[str, str]] = []
         for part, file in FILES.items():
-            source = getattr(parts, part)
-            try:
-                tree = self.env.parse(source, name=file)
-            except jinja2.TemplateSyntaxError as exc:
-                errors.append((f"#/{part}", f"{file}, line {exc.lineno}: {exc.message}"))
-                continue
-            for tag, line in self.tags(tree):
-                if entry.tag(tag) is None and tag not in ROOTS:
-                    close = entry.suggest(tag)
-                    hint = f"; did you mean {close}?" if close else ""
-                    errors.append((f"#/{part}", f"{file}, line {line}: unknown tag {tag}{hint}"))
+            errors += self.lint(entry, f"#/{part}", file, getattr(parts, part))
         if not parts.subject.strip():
             errors.append(("#/subject", "the subject must not be empty"))
         if not parts.html.strip():
@@ -374,6 +369,21 @@ class Templates:
                 (p for p, f in FILES.items() if str(exc).startswith(f"{entry.name}/{f}")), ""
             )
             raise InvalidTemplate([(f"#/{part or 'html'}", str(exc))]) from exc
+
+    def lint(self, entry: EmailType, pointer: str, file: str, source: str) -> list[tuple[str, str]]:
+        """The syntax error, or the tags the catalog does not offer ``entry``,
+        in one template text, as (pointer, detail) pairs."""
+        try:
+            tree = self.env.parse(source, name=file)
+        except jinja2.TemplateSyntaxError as exc:
+            return [(pointer, f"{file}, line {exc.lineno}: {exc.message}")]
+        errors = []
+        for tag, line in self.tags(tree):
+            if entry.tag(tag) is None and tag not in ROOTS:
+                close = entry.suggest(tag)
+                hint = f"; did you mean {close}?" if close else ""
+                errors.append((pointer, f"{file}, line {line}: unknown tag {tag}{hint}"))
+        return errors
 
     def tags(self, tree: nodes.Template) -> list[tuple[str, int]]:
         """The tags a parsed template uses, with their line numbers: names

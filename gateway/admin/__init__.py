@@ -99,7 +99,7 @@ def page_limit(request: web.Request, maximum: int) -> int | web.Response:
 
 
 def routes(api: Api) -> list[web.RouteDef]:
-    from gateway.admin import audit, delivery, health, runs, senders, smtp
+    from gateway.admin import audit, brand, delivery, health, runs, senders, smtp, templates
 
     return [
         *health.routes(api),
@@ -108,4 +108,6 @@ def routes(api: Api) -> list[web.RouteDef]:
         *smtp.routes(api),
         *delivery.routes(api),
         *audit.routes(api),
+        *templates.routes(api),
+        *brand.routes(api),
     ]

@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gateway.cli import audit, delivery, runs, senders, serve, smtp, store
+    from gateway.cli import audit, brand, delivery, runs, senders, serve, smtp, store, templates
 
     parser = argparse.ArgumentParser(prog="herald", description="Herald email gateway")
     parser.add_argument("--version", action="version", version=f"herald {__version__}")
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--config", metavar="FILE", help="configuration file (default: $HERALD_CONFIG)"
     )
     commands = parser.add_subparsers(metavar="COMMAND")
-    for module in (serve, runs, senders, smtp, delivery, audit, store):
+    for module in (serve, runs, senders, smtp, delivery, audit, store, templates, brand):
         module.register(commands, common)
     return parser
 

@@ -342,7 +342,7 @@ def test_start_up_log_says_where_everything_is(herald: Herald, capture: Capture)
     assert started["http"] == f"127.0.0.1:{herald.http_port}"
     assert started["store"] == herald.env["HERALD_STORE"]
     assert started["upstream"] == f"smtp://127.0.0.1:{capture.port}"
-    assert started["stages"] == ["render-template", "delivery-policy"]
+    assert started["stages"] == ["render-template", "substitute-tags", "delivery-policy"]
     assert Herald.SECRET not in herald.log()
     assert Herald.TOKEN not in herald.log()
 
@@ -417,8 +417,8 @@ def test_check_prints_the_resolved_pipeline(tmp_path: Path) -> None:
     result = daemon.cli("check")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    stages = [line.split()[1] for line in lines if line.strip()[:2] in ("1.", "2.")]
-    assert stages == ["render-template", "delivery-policy"]
+    stages = [line.split()[1] for line in lines if line.strip()[:2] in ("1.", "2.", "3.")]
+    assert stages == ["render-template", "substitute-tags", "delivery-policy"]
     assert "record the run" in result.stdout
 
 

@@ -1,0 +1,131 @@
+"""``/v1/tags`` and ``/v1/templates``: the tag catalog, template edits,
+versions, previews and test sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway import mime
+from gateway.admin import Api, read_json
+from gateway.composer import Composed
+from gateway.errors import InvalidInput
+from gateway.templating import FILES
+
+
+def routes(api: Api) -> list[web.RouteDef]:
+    composer = api.services.composer
+
+    async def list_tags(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"types": [entry.as_json() for entry in composer.catalog.types.values()]}
+        )
+
+    async def type_tags(request: web.Request) -> web.Response:
+        return web.json_response(composer.entry(request.match_info["type"]).as_json())
+
+    async def list_templates(request: web.Request) -> web.Response:
+        listed = []
+        for name in composer.catalog.names():
+            current = await api.store.current_template(name)
+            listed.append(
+                {
+                    "type": name,
+                    "shipped": composer.templates.has(name),
+                    "version": current.version if current else None,
+                }
+            )
+        return web.json_response({"templates": listed})
+
+    async def show_template(request: web.Request) -> web.Response:
+        email_type = request.match_info["type"]
+        composer.entry(email_type)
+        parts, version = await composer.parts(email_type)
+        body = {"type": email_type, "version": version, **{p: getattr(parts, p) for p in FILES}}
+        return web.json_response(body)
+
+    async def put_template(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        draft = _draft(body)
+        note = body.get("note", "")
+        if not isinstance(note, str):
+            raise InvalidInput("#/note", "must be a string")
+        version = await composer.save(request.match_info["type"], note=note, **draft)
+        return web.json_response(version.as_json())
+
+    async def versions(request: web.Request) -> web.Response:
+        found = await composer.history(request.match_info["type"])
+        return web.json_response({"versions": [version.as_json() for version in found]})
+
+    async def rollback(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        number = body.get("version")
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise InvalidInput("#/version", "must be a version number")
+        version = await composer.rollback(request.match_info["type"], number)
+        return web.json_response(version.as_json())
+
+    async def reset(request: web.Request) -> web.Response:
+        version = await composer.reset(request.match_info["type"])
+        return web.json_response(version.as_json())
+
+    async def preview(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        composed = await composer.preview(
+            request.match_info["type"], _supplied(body), draft=_draft(body)
+        )
+        return web.json_response(_preview_json(composed))
+
+    async def send_test(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        to = body.get("to")
+        if not isinstance(to, str):
+            raise InvalidInput("#/to", "must be an email address")
+        result = await composer.send_test(request.match_info["type"], to, _supplied(body))
+        answer = {"to": to, "verdict": result.verdict, "reply": result.reply, "error": result.error}
+        return web.json_response(answer, status=200 if result.verdict == "sent" else 502)
+
+    return [
+        web.get("/v1/tags", api.protect(list_tags)),
+        web.get("/v1/tags/{type}", api.protect(type_tags)),
+        web.get("/v1/templates", api.protect(list_templates)),
+        web.get("/v1/templates/{type}", api.protect(show_template)),
+        web.put("/v1/templates/{type}", api.protect(put_template)),
+        web.get("/v1/templates/{type}/versions", api.protect(versions)),
+        web.post("/v1/templates/{type}/rollback", api.protect(rollback)),
+        web.post("/v1/templates/{type}/reset", api.protect(reset)),
+        web.post("/v1/templates/{type}/preview", api.protect(preview)),
+        web.post("/v1/templates/{type}/send-test", api.protect(send_test)),
+    ]
+
+
+def _draft(body: dict[str, Any]) -> dict[str, str]:
+    """The template parts a request changes."""
+    draft = {}
+    for part in FILES:
+        value = body.get(part)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"#/{part}", "must be a string")
+        if value is not None:
+            draft[part] = value
+    return draft
+
+
+def _supplied(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Event-shaped sample values from a request, or None for the catalog's."""
+    event = body.get("event")
+    if event is not None and not isinstance(event, dict):
+        raise InvalidInput("#/event", "must be an object with data and recipient")
+    return event
+
+
+def _preview_json(composed: Composed) -> dict[str, Any]:
+    return {
+        "type": composed.email_type,
+        "version": composed.version,
+        "subject": composed.subject,
+        "html": composed.html,
+        "text": composed.text,
+        "mime": mime.to_bytes(composed.message).decode("utf-8", "replace"),
+    }

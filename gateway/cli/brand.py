@@ -1,0 +1,72 @@
+"""``herald brand``: the brand every email wears, saved over the [brand] configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from gateway.cli import with_store
+from gateway.composer import Composer
+from gateway.config import Config
+from gateway.errors import InvalidInput
+from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.cli import Subcommands
+
+
+def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    brand = commands.add_parser("brand", help="show and change the brand")
+    actions = brand.add_subparsers(metavar="ACTION", required=True)
+    show = actions.add_parser("show", parents=[common], help="the brand in force")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(command=_show)
+    put = actions.add_parser("set", parents=[common], help="save one brand setting")
+    put.add_argument("key", metavar="KEY", help="e.g. name, primary_color, footer, links")
+    put.add_argument("value", metavar="VALUE", help="the value; links take a JSON list")
+    put.set_defaults(command=_set)
+    unset = actions.add_parser(
+        "unset", parents=[common], help="forget a saved setting (the configured one applies)"
+    )
+    unset.add_argument("key", metavar="KEY")
+    unset.set_defaults(command=_unset)
+
+
+def _show(config: Config, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        _print(await Composer.for_config(config, store).brand(), as_json=args.json)
+        return 0
+
+    return with_store(config, action)
+
+
+def _set(config: Config, args: argparse.Namespace) -> int:
+    value: Any = args.value
+    if args.key == "links":
+        try:
+            value = json.loads(args.value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput("links", f"expected a JSON list ({exc})") from exc
+    return _update(config, {args.key: value})
+
+
+def _unset(config: Config, args: argparse.Namespace) -> int:
+    return _update(config, {args.key: None})
+
+
+def _update(config: Config, changes: dict[str, Any]) -> int:
+    async def action(store: Store) -> int:
+        _print(await Composer.for_config(config, store).update_brand(changes), as_json=False)
+        return 0
+
+    return with_store(config, action)
+
+
+def _print(values: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(values, indent=2))
+        return
+    for key, value in values.items():
+        shown = json.dumps(value) if not isinstance(value, str) else value
+        print(f"{key:<17} {shown}")
