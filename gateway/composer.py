@@ -84,6 +84,7 @@ def text_from_html(html: str) -> str:
     converter.body_width = 78
     converter.ignore_images = True
     converter.ignore_emphasis = True
+    converter.ignore_tables = True
     return str(converter.handle(html)).strip() + "\n"
 
 
