@@ -284,10 +284,15 @@ class Templates:
     ) -> Rendered:
         """Render the subject, HTML and text (empty when the template has none)."""
         values = self.tag_values(variables)
+        texts = {part: getattr(parts, part) for part in FILES if getattr(parts, part).strip()}
+        # Compile first: the time limit bounds what a template does, not
+        # how long Jinja2 takes to compile it (layouts included).
+        for part, source in texts.items():
+            self.render_string(f"{email_type}/{FILES[part]}", source, None)
         with self.budget():
             subject, html, text = (
-                self.render_string(f"{email_type}/{FILES[part]}", getattr(parts, part), values)
-                if getattr(parts, part).strip()
+                self.render_string(f"{email_type}/{FILES[part]}", texts[part], values)
+                if part in texts
                 else ""
                 for part in FILES
             )
@@ -307,10 +312,18 @@ class Templates:
         finally:
             _deadline.reset(token)
 
-    def render_string(self, name: str, source: str, values: Mapping[str, Any]) -> str:
-        """Render one template text; ``name``'s extension picks autoescaping."""
+    def render_string(self, name: str, source: str, values: Mapping[str, Any] | None) -> str:
+        """Render one template text; ``name``'s extension picks autoescaping.
+        Without ``values``, only compile it (and the layouts it uses)."""
         try:
             template = self._compile(name, source)
+            if values is None:
+                used = (nodes.Extends, nodes.Import, nodes.FromImport, nodes.Include)
+                for node in self.env.parse(source).find_all(used):
+                    layout = getattr(node, "template", None)
+                    if isinstance(layout, nodes.Const) and isinstance(layout.value, str):
+                        self.env.get_template(layout.value)
+                return ""
             size = 0
             chunks = []
             for chunk in template.generate(values):
