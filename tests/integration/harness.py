@@ -172,12 +172,12 @@ class Herald:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self.request("GET", path, headers=headers)
 
-    def admin_send(self, method: str, path: str, body: Any) -> Response:
-        """An admin API call with a JSON body."""
+    def admin_send(self, method: str, path: str, body: Any = None) -> Response:
+        """An admin API call with a JSON body (or none)."""
         return self.request(
             method,
             path,
-            json.dumps(body).encode(),
+            None if body is None else json.dumps(body).encode(),
             {"Authorization": f"Bearer {self.TOKEN}", "Content-Type": "application/json"},
         )
 

@@ -1,0 +1,310 @@
+"""Branded, editable templates end to end: the CLI and admin API edit what the
+running daemon sends, test sends reach the upstream, and legacy mail gets its tags."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import uuid
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import Capture, Captured, Herald, wait_until
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CONFIG = f"""
+[queue]
+poll_interval = "0.2s"
+
+[sender]
+address = "notify@herald.test"
+
+[templates]
+brand_layout = ["newsletter"]
+
+[brand]
+name = "Acme Cloud"
+logo_file = "{FIXTURES / "logo.png"}"
+support_email = "help@acme.test"
+"""
+
+
+@pytest.fixture(scope="module")
+def branded(tmp_path_factory: pytest.TempPathFactory, capture: Capture) -> Iterator[Herald]:
+    daemon = Herald(tmp_path_factory.mktemp("branded"), upstream=capture.url, config=CONFIG)
+    yield daemon.start()
+    daemon.stop()
+
+
+def event(kind: str, **data: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((FIXTURES / "events" / f"{kind}.json").read_text())
+    body["id"] = f"evt_{uuid.uuid4().hex}"
+    body["data"] |= data
+    return body
+
+
+def delivered(herald: Herald, capture: Capture, body: dict[str, Any]) -> EmailMessage:
+    answer = herald.post_event(body)
+    assert answer.status == 202, answer.body
+    [mail] = capture.wait_for_run(answer.json["run_id"])
+    return mail.message
+
+
+def write(directory: Path, name: str, text: str) -> str:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_cli_edit_applies_to_the_running_daemon_and_rolls_back(
+    branded: Herald, capture: Capture, tmp_path: Path
+) -> None:
+    """`herald templates set` changes the next email without a restart;
+    rollback and reset bring earlier versions and the default back."""
+    wrong = write(tmp_path, "wrong.txt", "Bill {{ data.invoice_number }}")
+    assert branded.cli("templates", "set", "billing.updated", "--subject", wrong).returncode == 1
+    first = write(tmp_path, "first.txt", "Billing for {{ brand.name }}")
+    result = branded.cli("templates", "set", "billing.updated", "--subject", first)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "saved billing.updated version 1"
+    second = write(tmp_path, "second.txt", "Billing changed for {{ recipient.name }}")
+    assert branded.cli("templates", "set", "billing.updated", "--subject", second).returncode == 0
+    message = delivered(branded, capture, event("billing.updated"))
+    assert message["Subject"] == "Billing changed for Ada Lovelace"
+
+    history = branded.cli("templates", "history", "billing.updated").stdout.splitlines()
+    assert history[1].startswith("2 ")
+    assert history[1].endswith("(in force)")
+    rolled = branded.cli("templates", "rollback", "billing.updated", "1")
+    assert rolled.returncode == 0, rolled.stderr
+    assert rolled.stdout.strip() == "billing.updated version 3: rollback to version 1"
+    message = delivered(branded, capture, event("billing.updated"))
+    assert message["Subject"] == "Billing for Acme Cloud"
+    assert branded.cli("templates", "reset", "billing.updated").returncode == 0
+    message = delivered(branded, capture, event("billing.updated"))
+    assert message["Subject"] == "Your Acme Cloud billing details were updated"
+
+
+def test_cli_refuses_a_bad_template_with_every_error(branded: Herald, tmp_path: Path) -> None:
+    """An unknown tag and a syntax error are printed, exit 1, and nothing is saved."""
+    subject = write(tmp_path, "s.txt", "Invoice {{ data.invoice_numbr }}")
+    html = write(tmp_path, "b.html", "<p>\n{% for x in %}</p>")
+    result = branded.cli("templates", "set", "invoice.issued", "--subject", subject, "--html", html)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "herald: subject: subject.txt, line 1: unknown tag data.invoice_numbr;"
+        " did you mean data.invoice_number?",
+        "herald: html: body.html, line 2: Expected an expression, got 'end of statement block'",
+        "herald: nothing was saved for invoice.issued",
+    ]
+    versions = branded.admin("/v1/templates/invoice.issued/versions").json["versions"]
+    assert versions == []
+
+
+def test_api_saves_lists_and_rolls_back_versions(branded: Herald) -> None:
+    """PUT validates and saves; versions are listed newest first; rollback is a new version."""
+    path = "/v1/templates/resource.provisioned"
+    refused = branded.admin_send("PUT", path, {"subject": "{{ data.resource_nme }} ready"})
+    assert refused.status == 422
+    assert refused.json["errors"] == [
+        {
+            "pointer": "#/subject",
+            "detail": "subject.txt, line 1: unknown tag data.resource_nme;"
+            " did you mean data.resource_name?",
+        }
+    ]
+    saved = branded.admin_send("PUT", path, {"subject": "{{ data.resource_name }} is up"})
+    assert saved.status == 200, saved.body
+    assert saved.json["version"] == 1
+    assert (
+        branded.admin_send("PUT", path, {"subject": "Up: {{ data.resource_name }}"}).status == 200
+    )
+    assert branded.admin(path).json["subject"] == "Up: {{ data.resource_name }}"
+
+    versions = branded.admin(f"{path}/versions").json["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    back = branded.admin_send("POST", f"{path}/rollback", {"version": 1})
+    assert back.json["version"] == 3
+    assert branded.admin(path).json["subject"] == "{{ data.resource_name }} is up"
+    assert branded.admin_send("POST", f"{path}/rollback", {"version": 42}).status == 404
+    assert branded.admin_send("POST", f"{path}/reset").json["action"] == "reset"
+    assert branded.admin(path).json["version"] is None
+
+
+def test_preview_renders_a_draft_without_saving(branded: Herald) -> None:
+    """A preview shows subject, HTML, text and MIME source for a draft, saving nothing."""
+    answer = branded.admin_send(
+        "POST",
+        "/v1/templates/invoice.issued/preview",
+        {
+            "subject": "Draft {{ data.invoice_number }}",
+            "event": {"data": {"invoice_number": "D-1", "amount": "1.00", "currency": "EUR"}},
+        },
+    )
+    assert answer.status == 200, answer.body
+    preview = answer.json
+    assert preview["subject"] == "Draft D-1"
+    assert "Content-ID: <logo@herald>" in preview["mime"]
+    assert "D-1" in preview["text"]
+    assert branded.admin("/v1/templates/invoice.issued").json["version"] is None
+    bad = branded.admin_send("POST", "/v1/templates/invoice.issued/preview", {"html": "{{"})
+    assert bad.status == 422
+    assert bad.json["errors"][0]["pointer"] == "#/html"
+
+
+def test_event_lacking_a_required_tag_gets_422_naming_it(branded: Herald) -> None:
+    """The webhook refuses an invoice without its number, pointing at #/data/invoice_number."""
+    body = event("invoice.issued")
+    del body["data"]["invoice_number"]
+    answer = branded.post_event(body)
+    assert answer.status == 422
+    assert answer.json["errors"][0]["pointer"] == "#/data/invoice_number"
+    assert "data.invoice_number" in answer.json["detail"]
+    run = branded.run(answer.json["run_id"])
+    assert run["status"] == "rejected"
+    assert "data.invoice_number" in run["error"]
+
+
+def test_tags_are_listed_by_the_cli_and_the_api(branded: Herald) -> None:
+    """`herald tags TYPE --json` and GET /v1/tags/TYPE give the same catalog entry."""
+    result = branded.cli("tags", "invoice.issued", "--json")
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)
+    assert branded.admin("/v1/tags/invoice.issued").json == entry
+    number = next(tag for tag in entry["tags"] if tag["name"] == "data.invoice_number")
+    assert number["required"] is True
+    assert number["example"] == "INV-2026-0042"
+    unknown = branded.cli("tags", "invoice.isued")
+    assert unknown.returncode == 1
+    assert "did you mean 'invoice.issued'?" in unknown.stderr
+
+
+def test_render_prints_the_complete_mime_message(branded: Herald) -> None:
+    """`herald render TYPE --data FILE` prints the message the daemon would send."""
+    result = branded.cli(
+        "render",
+        "subscription.activated",
+        "--data",
+        str(FIXTURES / "events" / "subscription.activated.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Subject: Your Business subscription is now active" in result.stdout
+    assert "Content-Type: multipart/related" in result.stdout
+    assert "Content-ID: <logo@herald>" in result.stdout
+
+
+def test_send_test_arrives_at_the_upstream(branded: Herald, capture: Capture) -> None:
+    """`herald send-test` sends through the configured upstream and prints its reply;
+    the API does the same and shows a refusal exactly."""
+    result = branded.cli("send-test", "invoice.issued", "--to", "qa@acme.test")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("sent: qa@acme.test via smtp://")
+    assert "250 2.0.0 Ok: captured" in result.stdout
+    [mail] = [c for c in capture.received if c.rcpt_tos == ["qa@acme.test"]]
+    assert "INV-2026-0042" in mail.message["Subject"]
+    assert mail.message.get_body(("html",)) is not None
+
+    capture.rcpt_replies["refused@"] = "550 5.1.1 no such user"
+    try:
+        answer = branded.admin_send(
+            "POST", "/v1/templates/invoice.issued/send-test", {"to": "refused@acme.test"}
+        )
+    finally:
+        del capture.rcpt_replies["refused@"]
+    assert answer.status == 502
+    assert answer.json["verdict"] == "failed"
+    assert answer.json["error"] == "550 5.1.1 no such user"
+
+
+def test_brand_saved_over_the_api_applies_to_the_next_email(
+    branded: Herald, capture: Capture
+) -> None:
+    """PATCH /v1/brand changes what the next email wears; bad colours get 422."""
+    bad = branded.admin_send("PATCH", "/v1/brand", {"primary_color": "red;x"})
+    assert bad.status == 422
+    assert bad.json["errors"][0]["pointer"] == "#/primary_color"
+    saved = branded.admin_send("PATCH", "/v1/brand", {"footer": "Acme Cloud Ltd, Springfield"})
+    assert saved.status == 200
+    try:
+        message = delivered(branded, capture, event("account.created"))
+        html = message.get_body(("html",))
+        assert html is not None
+        assert "Acme Cloud Ltd, Springfield" in html.get_content()
+    finally:
+        branded.admin_send("PATCH", "/v1/brand", {"footer": None})
+
+
+def legacy(herald: Herald, capture: Capture, to: str, headers: str, body: str) -> EmailMessage:
+    """Send a raw message over SMTP; the message as the upstream received it."""
+    with herald.smtp() as smtp:
+        refused = smtp.sendmail(
+            "app@example.com",
+            [to],
+            f"From: app@example.com\r\nTo: Bob Stone <{to}>\r\n{headers}\r\n{body}",
+        )
+        assert refused == {}
+    mail: Captured = wait_until(
+        lambda: next((c for c in capture.received if to in c.rcpt_tos), None),
+        what=f"mail to {to} upstream",
+    )
+    return mail.message
+
+
+def test_legacy_message_with_tags_arrives_substituted(branded: Herald, capture: Capture) -> None:
+    """A raw message naming its customer and type has its tags filled in and its
+    control headers removed."""
+    data = json.dumps({"invoice_number": "INV-77", "amount": "12.00", "currency": "EUR"})
+    message = legacy(
+        branded,
+        capture,
+        "legacy-tags@example.com",
+        "X-Herald-Type: invoice.issued\r\nX-Herald-Customer: cus_9\r\n"
+        f"X-Herald-Data: {data}\r\nSubject: Invoice {{{{ data.invoice_number }}}}\r\n",
+        "Hello {{ recipient.name }} ({{ recipient.id }}), you owe {{ data.amount }}"
+        " {{ data.currency }} to {{ brand.name }}.\r\n",
+    )
+    assert message["Subject"] == "Invoice INV-77"
+    assert message.get_content().strip() == (
+        "Hello Bob Stone (cus_9), you owe 12.00 EUR to Acme Cloud."
+    )
+    assert not any(name.lower().startswith("x-herald") for name in message)
+
+
+def test_legacy_message_with_an_unknown_tag_is_refused(branded: Herald) -> None:
+    """An unknown tag in legacy mail gets 550 with a did-you-mean; nothing is queued."""
+    with branded.smtp() as smtp, pytest.raises(smtplib.SMTPDataError) as caught:
+        smtp.sendmail(
+            "app@example.com",
+            ["bob@example.com"],
+            "From: app@example.com\r\nTo: bob@example.com\r\nX-Herald-Type: invoice.issued\r\n"
+            'X-Herald-Customer: cus_9\r\nX-Herald-Data: {"invoice_number": "1", "amount": "1",'
+            ' "currency": "EUR"}\r\nSubject: {{ data.invoice_numbr }}\r\n\r\nHi\r\n',
+        )
+    error = caught.value
+    assert getattr(error, "smtp_code", None) == 550
+    assert b"did you mean data.invoice_number?" in getattr(error, "smtp_error", b"")
+
+
+def test_legacy_type_with_the_brand_layout_is_wrapped(branded: Herald, capture: Capture) -> None:
+    """Mail whose type is in [templates] brand_layout arrives in the brand layout,
+    logo inline, the app's text kept."""
+    message = legacy(
+        branded,
+        capture,
+        "legacy-layout@example.com",
+        "X-Herald-Type: newsletter\r\nSubject: News\r\n",
+        "Our <new> plans are out.\r\n",
+    )
+    assert message["Subject"] == "News"
+    html = message.get_body(("html",))
+    text = message.get_body(("plain",))
+    assert html is not None
+    assert text is not None
+    assert "Our &lt;new&gt; plans are out." in html.get_content()
+    assert 'src="cid:logo@herald"' in html.get_content()
+    assert "Our <new> plans are out." in text.get_content()
+    assert "Acme Cloud" in text.get_content()
