@@ -85,13 +85,14 @@ class Catalog:
         self.types = dict(types)
 
     @classmethod
-    def load(cls, directory: Path) -> Catalog:
-        """Read ``catalog.toml`` from the templates folder; errors name the entry."""
+    def load(cls, directory: Path, fallback: Path | None = None) -> Catalog:
+        """Read ``catalog.toml`` from the templates folder (else from ``fallback``'s);
+        errors name the entry."""
         path = directory / CATALOG_FILE
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return cls({})
+            return cls.load(fallback) if fallback is not None else cls({})
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: cannot be read ({exc})") from exc
         common = [_tag(entry, f"{path}: [[common]]") for entry in data.get("common", [])]

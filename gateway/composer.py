@@ -27,7 +27,7 @@ from gateway import brand as branding
 from gateway import mime, relay
 from gateway.addresses import check_address
 from gateway.catalog import Catalog, EmailType
-from gateway.config import Config
+from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.context import Event
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.store import Store, TemplateParts, TemplateVersion
@@ -102,7 +102,7 @@ class Composer:
             config,
             store,
             Templates(config.templates_dir, limits),
-            Catalog.load(config.templates_dir),
+            Catalog.load(config.templates_dir, fallback=SHIPPED_TEMPLATES),
         )
 
     # Brand

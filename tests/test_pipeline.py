@@ -18,7 +18,6 @@ from gateway._sqlite import SQLiteStore
 from gateway.context import Context
 from gateway.errors import ConfigError, Decision, Defer, Drop, Reject, StageError
 from gateway.pipeline import Pipeline, Services, Stage, available, resolve
-from gateway.templating import Templates
 from plugins.delivery_policy import DeliveryPolicy
 from plugins.render_template import RenderTemplate
 
@@ -138,11 +137,7 @@ def test_build_uses_the_configured_stages(tmp_path: Path) -> None:
     config = config_module.load(
         path, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "herald.test"}
     )
-    services = Services(
-        config=config,
-        store=SQLiteStore(str(tmp_path / "herald.db")),
-        templates=Templates(config.templates_dir, config.brand),
-    )
+    services = Services.build(config, SQLiteStore(str(tmp_path / "herald.db")))
     built = Pipeline.build(services)
     assert [type(stage) for stage in built.stages] == [DeliveryPolicy, RenderTemplate]
     assert built.timeout == 2.0

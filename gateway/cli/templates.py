@@ -16,7 +16,7 @@ from gateway import mime
 from gateway.catalog import Catalog
 from gateway.cli import with_store
 from gateway.composer import Composer
-from gateway.config import Config
+from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.errors import InvalidInput
 from gateway.store import Store, TemplateVersion, rfc3339
 from gateway.templating import InvalidTemplate
@@ -74,7 +74,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _tags(config: Config, args: argparse.Namespace) -> int:
-    catalog = Catalog.load(config.templates_dir)
+    catalog = Catalog.load(config.templates_dir, fallback=SHIPPED_TEMPLATES)
     entries = [catalog.get(args.email_type)] if args.email_type else list(catalog.types.values())
     if args.json:
         body: Any = entries[0].as_json() if args.email_type else [e.as_json() for e in entries]

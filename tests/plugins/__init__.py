@@ -7,7 +7,6 @@ from pathlib import Path
 from gateway import config as config_module
 from gateway._sqlite import SQLiteStore
 from gateway.pipeline import Services
-from gateway.templating import Templates
 
 
 def make_services(tmp_path: Path, toml: str = "") -> Services:
@@ -22,8 +21,4 @@ def make_services(tmp_path: Path, toml: str = "") -> Services:
             "HERALD_HOSTNAME": "herald.test",
         },
     )
-    return Services(
-        config=config,
-        store=SQLiteStore(str(tmp_path / "state" / "herald.db")),
-        templates=Templates(config.templates_dir, config.brand),
-    )
+    return Services.build(config, SQLiteStore(str(tmp_path / "state" / "herald.db")))
