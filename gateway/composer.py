@@ -22,6 +22,7 @@ from typing import Any
 
 import css_inline
 import html2text
+import structlog
 
 from gateway import brand as branding
 from gateway import mime, relay
@@ -32,6 +33,8 @@ from gateway.context import Event
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.store import Store, TemplateParts, TemplateVersion
 from gateway.templating import FILES, Limits, TemplateError, Templates
+
+log = structlog.get_logger(__name__)
 
 _INLINER = css_inline.CSSInliner(
     # @media rules cannot be inlined; they stay in a <style> for the clients
@@ -232,7 +235,17 @@ class Composer:
             text=current.text if text is None else text,
         )
         self.templates.check(self.entry(email_type), draft)
-        return await self.store.add_template_version(email_type, "save", draft, note)
+        return self._saved(await self.store.add_template_version(email_type, "save", draft, note))
+
+    @staticmethod
+    def _saved(version: TemplateVersion) -> TemplateVersion:
+        log.info(
+            "template_saved",
+            email_type=version.email_type,
+            version=version.version,
+            action=version.action,
+        )
+        return version
 
     async def history(self, email_type: str) -> list[TemplateVersion]:
         self.entry(email_type)
@@ -245,8 +258,10 @@ class Composer:
             return await self.reset(email_type)
         # A catalog change since may have retired a tag the old version uses.
         self.templates.check(self.entry(email_type), old.parts)
-        return await self.store.add_template_version(
-            email_type, "rollback", old.parts, f"rollback to version {version}"
+        return self._saved(
+            await self.store.add_template_version(
+                email_type, "rollback", old.parts, f"rollback to version {version}"
+            )
         )
 
     async def reset(self, email_type: str) -> TemplateVersion:
@@ -254,7 +269,9 @@ class Composer:
         self.entry(email_type)
         if not self.templates.has(email_type):
             raise NotFoundError(f"email type {email_type!r} has no shipped template")
-        return await self.store.add_template_version(email_type, "reset", None, "reset to default")
+        return self._saved(
+            await self.store.add_template_version(email_type, "reset", None, "reset to default")
+        )
 
     async def preview(
         self,
@@ -293,6 +310,7 @@ class Composer:
             self.config.sender.address, [to], mime.to_bytes(composed.message)
         )
         result: relay.Result = results[to]
+        log.info("test_email_sent", email_type=email_type, verdict=result.verdict)
         return result
 
     async def _compose_sample(

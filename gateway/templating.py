@@ -318,11 +318,6 @@ class Templates:
         try:
             template = self._compile(name, source)
             if values is None:
-                used = (nodes.Extends, nodes.Import, nodes.FromImport, nodes.Include)
-                for node in self.env.parse(source).find_all(used):
-                    layout = getattr(node, "template", None)
-                    if isinstance(layout, nodes.Const) and isinstance(layout.value, str):
-                        self.env.get_template(layout.value)
                 return ""
             size = 0
             chunks = []
@@ -353,7 +348,14 @@ class Templates:
         key = (name, source)
         template = self._compiled.get(key)
         if template is None:
-            code = self.env.compile(source, name=name, filename=name)
+            tree = self.env.parse(source, name=name, filename=name)
+            # Compile the layouts it uses now too, rather than in the middle of a render.
+            used = (nodes.Extends, nodes.Import, nodes.FromImport, nodes.Include)
+            for node in tree.find_all(used):
+                layout = getattr(node, "template", None)
+                if isinstance(layout, nodes.Const) and isinstance(layout.value, str):
+                    self.env.get_template(layout.value)
+            code = self.env.compile(tree, name=name, filename=name)
             template = self.env.template_class.from_code(
                 self.env, code, self.env.make_globals(None), None
             )

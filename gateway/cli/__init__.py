@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway import __version__
+from gateway import __version__, logs
 from gateway import config as configuration
 from gateway.errors import GatewayError
 from gateway.store import Store, open_store
@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "command"):
         parser.print_help()
         return 2
+    # A command's own output is its stdout; only warnings are logged (to
+    # stderr). ``herald serve`` configures its logs again before it starts.
+    logs.configure(level="warning")
     try:
         config = configuration.load(args.config)
         result: int = args.command(config, args)

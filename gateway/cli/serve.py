@@ -7,7 +7,8 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from gateway import logs, pipeline
-from gateway.config import Config
+from gateway.catalog import Catalog
+from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.store import redact_url
 
 if TYPE_CHECKING:
@@ -35,13 +36,14 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 def _check(config: Config, args: argparse.Namespace) -> int:
     factories = pipeline.resolve(config.stages)
+    catalog = Catalog.load(config.templates_dir, fallback=SHIPPED_TEMPLATES)
     print(f"configuration: {config.source or 'built-in defaults'}")
     print(f"smtp listener: {config.smtp_listen}")
     print(f"http listener: {config.http_listen}")
     print(f"store:         {redact_url(config.store_url)}")
     print(f"upstream:      {config.upstream or f'none: capture to Maildir {config.capture_dir}'}")
     print("               (settings saved at run time win: herald smtp show)")
-    print(f"templates:     {config.templates_dir}")
+    print(f"templates:     {config.templates_dir} (tags for {len(catalog.types)} email types)")
     print("pipeline:")
     for number, factory in enumerate(factories, 1):
         print(f"  {number}. {factory.name:<18} {factory.description}")
