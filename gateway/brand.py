@@ -8,6 +8,7 @@ colour can never carry CSS and a name can never carry a header break.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,8 +32,16 @@ DEFAULTS: Mapping[str, Any] = {
 
 # Where the inline logo is referenced from the HTML (RFC 2392 cid: URL).
 LOGO_CID = "logo@herald"
+# The store key of a logo saved over the admin API or the CLI.
+LOGO_KEY = "logo"
 MAX_LOGO = 512 * 1024
-_IMAGE_TYPES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"RIFF", "webp"),
+)
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
@@ -45,19 +54,42 @@ class Logo:
     subtype: str
     filename: str
 
+    def as_json(self) -> dict[str, str]:
+        return {
+            "subtype": self.subtype,
+            "filename": self.filename,
+            "data": base64.b64encode(self.data).decode(),
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, str]) -> Logo:
+        return cls(base64.b64decode(value["data"]), value["subtype"], value["filename"])
+
+
+def logo_from_bytes(data: bytes, filename: str) -> Logo:
+    """A logo from an image's bytes, its type told by its signature, not its
+    name; ``ValueError`` saying what is wrong."""
+    if not data or len(data) > MAX_LOGO:
+        raise ValueError(f"the logo must be an image of 1 byte to {MAX_LOGO // 1024} KiB")
+    subtype = next((kind for magic, kind in _SIGNATURES if data.startswith(magic)), None)
+    if subtype == "webp" and data[8:12] != b"WEBP":
+        subtype = None
+    if subtype is None:
+        raise ValueError("the logo must be a PNG, JPEG, GIF or WebP image")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:64] or "logo"
+    return Logo(data, subtype, name)
+
 
 def load_logo(path: Path) -> Logo:
     """The image at ``path``; ``ValueError`` saying what is wrong with it."""
-    subtype = _IMAGE_TYPES.get(path.suffix.lower())
-    if subtype is None:
-        raise ValueError(f"{path}: expected a .png, .jpg, .gif or .webp image")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    if not data or len(data) > MAX_LOGO:
-        raise ValueError(f"{path}: must be an image of 1 byte to {MAX_LOGO // 1024} KiB")
-    return Logo(data, subtype, path.name)
+    try:
+        return logo_from_bytes(data, path.name)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def check(values: Mapping[str, Any]) -> dict[str, Any]:

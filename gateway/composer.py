@@ -112,16 +112,34 @@ class Composer:
 
     async def brand(self) -> dict[str, Any]:
         """The configured brand with the saved values over it, as templates see it."""
-        values = {**self.config.brand, **await self.store.brand_settings()}
-        if self.config.logo is not None:
-            values["logo"] = f"cid:{branding.LOGO_CID}"
-        else:
-            values["logo"] = values.get("logo_url", "")
+        values, _ = await self.brand_and_logo()
         return values
+
+    async def brand_and_logo(self) -> tuple[dict[str, Any], branding.Logo | None]:
+        """The brand in force and the logo image (saved, else configured), if any.
+        ``brand.logo`` is what an <img src> needs: the logo's cid, else logo_url."""
+        saved = await self.store.brand_settings()
+        saved_logo = saved.pop(branding.LOGO_KEY, None)
+        logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
+        values = {**self.config.brand, **saved}
+        values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
+        return values, logo
 
     async def update_brand(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and save brand values (None forgets a saved value)."""
         await self.store.update_brand(branding.check(changes))
+        return await self.brand()
+
+    async def update_logo(self, data: bytes | None, filename: str = "logo") -> dict[str, Any]:
+        """Save an image as the logo (``InvalidInput`` if it is none), or with
+        None forget the saved one so that ``[brand] logo_file`` applies again."""
+        value = None
+        if data is not None:
+            try:
+                value = branding.logo_from_bytes(data, filename).as_json()
+            except ValueError as exc:
+                raise InvalidInput("#/logo", str(exc)) from exc
+        await self.store.update_brand({branding.LOGO_KEY: value})
         return await self.brand()
 
     # Rendering
@@ -181,8 +199,8 @@ class Composer:
         version = None
         if parts is None:
             parts, version = await self.parts(email_type)
-        values = {**variables, "brand": await self.brand()}
-        rendered = self.templates.render(email_type, parts, values)
+        brand, logo = await self.brand_and_logo()
+        rendered = self.templates.render(email_type, parts, {**variables, "brand": brand})
         html = inline_css(rendered.html)
         text = rendered.text or text_from_html(html)
         sender = self.config.sender
@@ -193,13 +211,17 @@ class Composer:
             text=text,
             html=html,
             message_id=message_id,
-            logo=self.config.logo,
+            logo=logo,
         )
         return Composed(email_type, version, rendered.subject, html, text, message)
 
-    async def wrap(self, variables: Mapping[str, Any], *, html: str, text: str) -> tuple[str, str]:
-        """Legacy content inside the brand layout: its HTML (markup kept) and text."""
-        values = {**variables, "brand": await self.brand(), "content": html}
+    async def wrap(
+        self, variables: Mapping[str, Any], *, html: str, text: str
+    ) -> tuple[str, str, branding.Logo | None]:
+        """Legacy content inside the brand layout: its HTML (markup kept), its
+        text, and the logo the HTML refers to."""
+        brand, logo = await self.brand_and_logo()
+        values = {**variables, "brand": brand, "content": html}
         with self.templates.budget():
             wrapped_html = self.templates.render_string(
                 "brand-layout.html",
@@ -211,7 +233,7 @@ class Composer:
                 '{% extends "_layout.txt" %}{% block content %}{{ content }}{% endblock %}',
                 {**values, "content": text},
             )
-        return inline_css(wrapped_html), wrapped_text
+        return inline_css(wrapped_html), wrapped_text, logo
 
     # Editing
 

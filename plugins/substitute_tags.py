@@ -143,12 +143,10 @@ class SubstituteTags:
         else:
             return
         text = str(text_part.get_content()) if isinstance(text_part, EmailMessage) else ""
-        branded_html, branded_text = await self.composer.wrap(
+        branded_html, branded_text, logo = await self.composer.wrap(
             variables, html=content, text=text or text_from_html(content)
         )
-        mime.replace_body(
-            message, text=branded_text, html=branded_html, logo=self.composer.config.logo
-        )
+        mime.replace_body(message, text=branded_text, html=branded_html, logo=logo)
 
 
 def _account(message: EmailMessage) -> tuple[str, str] | None:

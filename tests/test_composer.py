@@ -191,3 +191,22 @@ async def test_supplied_data_replaces_the_samples_and_is_checked(composer: Compo
     with pytest.raises(InvalidInput) as caught:
         await composer.preview("invoice.issued", {"data": {"amount": "5.00"}})
     assert caught.value.field == "#/data/invoice_number"
+
+
+async def test_saved_logo_replaces_the_configured_one(composer: Composer) -> None:
+    """A logo saved in the store travels inline instead of [brand] logo_file;
+    forgetting it brings the configured one back; a non-image is refused."""
+    gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+    await composer.update_logo(gif, "new.gif")
+    message = parsed((await composer.preview("account.created")).message)
+    images = [part for part in message.walk() if part.get_content_maintype() == "image"]
+    assert [(image.get_content_type(), image.get_content()) for image in images] == [
+        ("image/gif", gif)
+    ]
+    with pytest.raises(InvalidInput, match="PNG, JPEG, GIF or WebP"):
+        await composer.update_logo(b"<svg/>")
+    await composer.update_logo(None)
+    _, logo = await composer.brand_and_logo()
+    assert logo is not None
+    assert logo.subtype == "png"
+    assert "logo" not in await composer.store.brand_settings()

@@ -1,4 +1,4 @@
-"""``/v1/brand``: the brand every email wears."""
+"""``/v1/brand``: the brand every email wears, and its logo image."""
 
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ def routes(api: Api) -> list[web.RouteDef]:
     async def update(request: web.Request) -> web.Response:
         return web.json_response(await composer.update_brand(await read_json(request)))
 
+    async def put_logo(request: web.Request) -> web.Response:
+        data = await request.read()
+        return web.json_response(await composer.update_logo(data, "logo"))
+
+    async def delete_logo(request: web.Request) -> web.Response:
+        return web.json_response(await composer.update_logo(None))
+
     return [
         web.get("/v1/brand", api.protect(show)),
         web.patch("/v1/brand", api.protect(update)),
+        web.put("/v1/brand/logo", api.protect(put_logo)),
+        web.delete("/v1/brand/logo", api.protect(delete_logo)),
     ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.brand import LOGO_KEY
 from gateway.cli import with_store
 from gateway.composer import Composer
 from gateway.config import Config
@@ -26,10 +28,15 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     put.add_argument("key", metavar="KEY", help="e.g. name, primary_color, footer, links")
     put.add_argument("value", metavar="VALUE", help="the value; links take a JSON list")
     put.set_defaults(command=_set)
+    logo = actions.add_parser(
+        "logo", parents=[common], help="save an image as the logo, sent inline in every email"
+    )
+    logo.add_argument("file", metavar="FILE", help="a PNG, JPEG, GIF or WebP image")
+    logo.set_defaults(command=_logo)
     unset = actions.add_parser(
         "unset", parents=[common], help="forget a saved setting (the configured one applies)"
     )
-    unset.add_argument("key", metavar="KEY")
+    unset.add_argument("key", metavar="KEY", help="a setting, or logo")
     unset.set_defaults(command=_unset)
 
 
@@ -51,7 +58,28 @@ def _set(config: Config, args: argparse.Namespace) -> int:
     return _update(config, {args.key: value})
 
 
+def _logo(config: Config, args: argparse.Namespace) -> int:
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise InvalidInput("FILE", f"cannot read {args.file} ({exc.strerror or exc})") from exc
+
+    async def action(store: Store) -> int:
+        composer = Composer.for_config(config, store)
+        _print(await composer.update_logo(data, Path(args.file).name), as_json=False)
+        return 0
+
+    return with_store(config, action)
+
+
 def _unset(config: Config, args: argparse.Namespace) -> int:
+    if args.key == LOGO_KEY:
+
+        async def forget_logo(store: Store) -> int:
+            _print(await Composer.for_config(config, store).update_logo(None), as_json=False)
+            return 0
+
+        return with_store(config, forget_logo)
     return _update(config, {args.key: None})
 
 

@@ -238,6 +238,23 @@ def test_brand_saved_over_the_api_applies_to_the_next_email(
         branded.admin_send("PATCH", "/v1/brand", {"footer": None})
 
 
+def test_logo_uploaded_over_the_api_travels_inline(branded: Herald, capture: Capture) -> None:
+    """PUT /v1/brand/logo with an image's bytes makes it the inline logo; DELETE forgets it."""
+    gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+    headers = {"Authorization": f"Bearer {Herald.TOKEN}", "Content-Type": "image/gif"}
+    assert branded.request("PUT", "/v1/brand/logo", gif, headers).status == 200
+    refused = branded.request("PUT", "/v1/brand/logo", b"not an image", headers)
+    assert refused.status == 422
+    assert refused.json["errors"][0]["pointer"] == "#/logo"
+    try:
+        message = delivered(branded, capture, event("account.created"))
+        [image] = [part for part in message.walk() if part.get_content_maintype() == "image"]
+        assert image.get_content_type() == "image/gif"
+        assert image["Content-ID"] == "<logo@herald>"
+    finally:
+        assert branded.admin_json("DELETE", "/v1/brand/logo").status == 200
+
+
 def legacy(herald: Herald, capture: Capture, to: str, headers: str, body: str) -> EmailMessage:
     """Send a raw message over SMTP; the message as the upstream received it."""
     with herald.smtp() as smtp:
