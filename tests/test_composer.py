@@ -16,6 +16,7 @@ from gateway.composer import Composer
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.store import Store, open_store
 from gateway.templating import InvalidTemplate, Templates
+from tests import stores
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TYPES = Templates(config.SHIPPED_TEMPLATES).types()
@@ -23,7 +24,7 @@ TYPES = Templates(config.SHIPPED_TEMPLATES).types()
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = open_store(str(tmp_path / "herald.db"))
+    opened = open_store(stores.url_for(tmp_path))
     await opened.open()
     yield opened
     await opened.close()

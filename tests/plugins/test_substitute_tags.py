@@ -16,11 +16,12 @@ from gateway.errors import Reject
 from gateway.pipeline import Services
 from gateway.store import Store, open_store
 from plugins.substitute_tags import SubstituteTags
+from tests import stores
 
 
 @pytest.fixture
 async def stage(tmp_path: Path) -> AsyncIterator[SubstituteTags]:
-    store: Store = open_store(str(tmp_path / "herald.db"))
+    store: Store = open_store(stores.url_for(tmp_path))
     await store.open()
     cfg = config.load(None, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "h.test"})
     yield SubstituteTags(Services.build(cfg, store))
