@@ -12,6 +12,7 @@ save, history, rollback, reset, preview and send a test.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.context import Event
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.store import Store, TemplateParts, TemplateVersion
-from gateway.templating import FILES, Limits, TemplateError, Templates
+from gateway.templating import FILES, Limits, Rendered, TemplateError, Templates
 
 log = structlog.get_logger(__name__)
 
@@ -200,9 +201,11 @@ class Composer:
         if parts is None:
             parts, version = await self.parts(email_type)
         brand, logo = await self.brand_and_logo()
-        rendered = self.templates.render(email_type, parts, {**variables, "brand": brand})
-        html = inline_css(rendered.html)
-        text = rendered.text or text_from_html(html)
+        # Rendering is CPU work bounded by [templates] render_timeout; a worker
+        # thread keeps the listeners answering meanwhile.
+        rendered, html, text = await asyncio.to_thread(
+            self._render, email_type, parts, {**variables, "brand": brand}
+        )
         sender = self.config.sender
         message = mime.compose(
             sender=mime.mailbox(sender.address, sender.name),
@@ -214,6 +217,14 @@ class Composer:
             logo=logo,
         )
         return Composed(email_type, version, rendered.subject, html, text, message)
+
+    def _render(
+        self, email_type: str, parts: TemplateParts, values: Mapping[str, Any]
+    ) -> tuple[Rendered, str, str]:
+        """The rendered parts, the HTML with its CSS inlined, and the text part."""
+        rendered = self.templates.render(email_type, parts, values)
+        html = inline_css(rendered.html)
+        return rendered, html, rendered.text or text_from_html(html)
 
     async def wrap(
         self, variables: Mapping[str, Any], *, html: str, text: str
