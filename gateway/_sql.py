@@ -387,6 +387,23 @@ class SQLStore(Store):
         parts: TemplateParts | None,
         note: str = "",
     ) -> TemplateVersion:
+        # Two saves at once (two nodes, say) may pick the same number; the
+        # primary key refuses the second, which then takes the next one.
+        for attempt in range(5):
+            try:
+                return await self._add_template_version(email_type, action, parts, note)
+            except ConflictError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _add_template_version(
+        self,
+        email_type: str,
+        action: TemplateAction,
+        parts: TemplateParts | None,
+        note: str,
+    ) -> TemplateVersion:
         now = time.time()
         async with self._transaction() as db:
             cursor = await db.execute(

@@ -93,10 +93,14 @@ class TagValues(dict[str, Any]):
     _herald_path: str
 
     @classmethod
-    def wrap(cls, values: Mapping[str, Any], path: str) -> TagValues:
+    def wrap(cls, values: Mapping[str, Any], path: str, depth: int = 0) -> TagValues:
+        # Below a few levels a plain dict will do: deep input must not cost
+        # a recursion per level.
         wrapped = cls(
             {
-                key: cls.wrap(value, f"{path}.{key}") if isinstance(value, Mapping) else value
+                key: cls.wrap(value, f"{path}.{key}", depth + 1)
+                if isinstance(value, Mapping) and depth < 8
+                else value
                 for key, value in values.items()
             }
         )

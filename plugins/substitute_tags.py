@@ -87,7 +87,7 @@ class SubstituteTags:
         if account is not None and DATA_HEADER in message:
             try:
                 data = json.loads(str(message[DATA_HEADER]))
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, RecursionError) as exc:
                 raise Reject(f"{DATA_HEADER} is not valid JSON: {exc}", field="data") from exc
             if not isinstance(data, dict):
                 raise Reject(f"{DATA_HEADER} must be a JSON object", field="data")

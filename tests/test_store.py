@@ -19,7 +19,16 @@ from gateway import store as store_module
 from gateway._sql import SQLStore, migrations
 from gateway._sqlite import SQLiteStore
 from gateway.errors import NotFoundError, StoreError
-from gateway.store import NewItem, NewRun, Outcome, RunStatus, new_id, open_store, run_status
+from gateway.store import (
+    NewItem,
+    NewRun,
+    Outcome,
+    RunStatus,
+    TemplateParts,
+    new_id,
+    open_store,
+    run_status,
+)
 from tests import stores
 
 CONTENT = b"From: app@example.com\r\nTo: ada@example.com\r\nSubject: Hi\r\n\r\nHello\r\n"
@@ -462,3 +471,35 @@ async def test_store_file_is_sqlite_in_wal_mode(sqlite_store: SQLStore, tmp_path
     assert row[0] == "wal"
     with contextlib.closing(sqlite3.connect(tmp_path / "state" / "herald.db")) as other:
         assert other.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_template_versions_are_numbered_in_order_even_when_saved_at_once(
+    store: SQLStore,
+) -> None:
+    """Concurrent saves each get their own version number; the newest is in force
+    until a reset, which keeps the history."""
+    parts = [TemplateParts(subject=f"s{n}", html="<p>h</p>", text="") for n in range(3)]
+    saved = await asyncio.gather(
+        *(store.add_template_version("invoice.issued", "save", p) for p in parts)
+    )
+    assert sorted(v.version for v in saved) == [1, 2, 3]
+    current = await store.current_template("invoice.issued")
+    assert current is not None
+    assert current.version == 3
+    await store.add_template_version("invoice.issued", "reset", None, "reset")
+    assert await store.current_template("invoice.issued") is None
+    assert [v.action for v in await store.template_versions("invoice.issued")][:2] == [
+        "reset",
+        "save",
+    ]
+    assert (await store.template_version("invoice.issued", 2)).parts in parts
+
+
+async def test_brand_settings_are_saved_and_forgotten(store: SQLStore) -> None:
+    """Brand values round-trip as JSON; None forgets one."""
+    await store.update_brand({"name": "Acme", "links": [{"label": "a", "url": "https://a"}]})
+    await store.update_brand({"name": None, "footer": "F"})
+    assert await store.brand_settings() == {
+        "footer": "F",
+        "links": [{"label": "a", "url": "https://a"}],
+    }
