@@ -327,9 +327,9 @@ class Composer:
 
     async def send_test(
         self, email_type: str, to: str, supplied: Mapping[str, Any] | None = None
-    ) -> relay.Result:
-        """Compose ``email_type`` for ``to`` and hand it to the configured
-        upstream; the upstream's answer, or the exact failure."""
+    ) -> tuple[relay.Result, str]:
+        """Compose ``email_type`` for ``to`` and hand it to the upstream in
+        force; its answer (or the exact failure) and which upstream it was."""
         try:
             check_address(to)
         except ValueError as exc:
@@ -344,7 +344,7 @@ class Composer:
         )
         result: relay.Result = results[to]
         log.info("test_email_sent", email_type=email_type, verdict=result.verdict)
-        return result
+        return result, way_out.describe()
 
     async def _compose_sample(
         self,

@@ -82,8 +82,14 @@ def routes(api: Api) -> list[web.RouteDef]:
         to = body.get("to")
         if not isinstance(to, str):
             raise InvalidInput("#/to", "must be an email address")
-        result = await composer.send_test(request.match_info["type"], to, _supplied(body))
-        answer = {"to": to, "verdict": result.verdict, "reply": result.reply, "error": result.error}
+        result, upstream = await composer.send_test(request.match_info["type"], to, _supplied(body))
+        answer = {
+            "to": to,
+            "upstream": upstream,
+            "verdict": result.verdict,
+            "reply": result.reply,
+            "error": result.error,
+        }
         return web.json_response(answer, status=200 if result.verdict == "sent" else 502)
 
     return [

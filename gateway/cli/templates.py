@@ -106,8 +106,7 @@ def _send_test(config: Config, args: argparse.Namespace) -> int:
 
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
-        result = await composer.send_test(args.email_type, args.to, supplied)
-        upstream = str(config.upstream) if config.upstream else f"maildir:{config.capture_dir}"
+        result, upstream = await composer.send_test(args.email_type, args.to, supplied)
         print(f"{result.verdict}: {args.to} via {upstream}: {result.reply or result.error}")
         return 0 if result.verdict == "sent" else 1
 

@@ -252,7 +252,7 @@ def test_logo_uploaded_over_the_api_travels_inline(branded: Herald, capture: Cap
         assert image.get_content_type() == "image/gif"
         assert image["Content-ID"] == "<logo@herald>"
     finally:
-        assert branded.admin_json("DELETE", "/v1/brand/logo").status == 200
+        assert branded.admin_send("DELETE", "/v1/brand/logo").status == 200
 
 
 def legacy(herald: Herald, capture: Capture, to: str, headers: str, body: str) -> EmailMessage:
