@@ -455,24 +455,6 @@ class SQLStore(Store):
         current = _version(rows[0]) if rows else None
         return current if current is not None and current.parts is not None else None
 
-    async def brand_settings(self) -> dict[str, Any]:
-        rows = await self._read("SELECT key, value FROM brand_settings ORDER BY key")
-        return {row["key"]: json.loads(row["value"]) for row in rows}
-
-    async def update_brand(self, changes: Mapping[str, Any]) -> None:
-        now = time.time()
-        async with self._transaction() as db:
-            for key, value in changes.items():
-                if value is None:
-                    await db.execute("DELETE FROM brand_settings WHERE key = ?", (key,))
-                else:
-                    await db.execute(
-                        "INSERT INTO brand_settings (key, value, updated_at) VALUES (?,?,?)"
-                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-                        " updated_at = excluded.updated_at",
-                        (key, json.dumps(value), now),
-                    )
-
 
 _VERSION_COLUMNS = "email_type, version, action, subject, html, text, note, created_at"
 

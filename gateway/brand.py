@@ -32,8 +32,9 @@ DEFAULTS: Mapping[str, Any] = {
 
 # Where the inline logo is referenced from the HTML (RFC 2392 cid: URL).
 LOGO_CID = "logo@herald"
-# The store key of a logo saved over the admin API or the CLI.
-LOGO_KEY = "logo"
+# The saved settings (gateway.store ``write_setting``) of the brand and its logo.
+SETTING = "brand"
+LOGO_SETTING = "brand/logo"
 MAX_LOGO = 512 * 1024
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "png"),

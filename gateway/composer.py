@@ -119,19 +119,25 @@ class Composer:
     async def brand_and_logo(self) -> tuple[dict[str, Any], branding.Logo | None]:
         """The brand in force and the logo image (saved, else configured), if any.
         ``brand.logo`` is what an <img src> needs: the logo's cid, else logo_url."""
-        saved = await self.store.brand_settings()
-        saved_logo = saved.pop(branding.LOGO_KEY, None)
+        saved = await self.store.read_settings(branding.SETTING)
+        saved_logo = saved.get(branding.LOGO_SETTING)
         logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
-        values = {**self.config.brand, **saved}
+        values = {**self.config.brand, **saved.get(branding.SETTING, {})}
         values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
         return values, logo
 
-    async def update_brand(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate and save brand values (None forgets a saved value)."""
-        await self.store.update_brand(branding.check(changes))
+    async def update_brand(self, changes: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
+        """Validate and save brand values (None forgets a saved value); the
+        change goes to the audit log."""
+        checked = branding.check(changes)
+        saved = (await self.store.read_settings(branding.SETTING)).get(branding.SETTING, {})
+        merged = {k: v for k, v in {**saved, **checked}.items() if v is not None}
+        await self.store.write_setting(branding.SETTING, merged or None, actor=actor)
         return await self.brand()
 
-    async def update_logo(self, data: bytes | None, filename: str = "logo") -> dict[str, Any]:
+    async def update_logo(
+        self, data: bytes | None, filename: str = "logo", *, actor: str
+    ) -> dict[str, Any]:
         """Save an image as the logo (``InvalidInput`` if it is none), or with
         None forget the saved one so that ``[brand] logo_file`` applies again."""
         value = None
@@ -140,7 +146,10 @@ class Composer:
                 value = branding.logo_from_bytes(data, filename).as_json()
             except ValueError as exc:
                 raise InvalidInput("#/logo", str(exc)) from exc
-        await self.store.update_brand({branding.LOGO_KEY: value})
+        # The audit log says the image changed without keeping a copy of it.
+        await self.store.write_setting(
+            branding.LOGO_SETTING, value, actor=actor, secret_fields=("data",)
+        )
         return await self.brand()
 
     # Rendering

@@ -357,14 +357,6 @@ class Store(abc.ABC):
     async def current_template(self, email_type: str) -> TemplateVersion | None:
         """The edited template in force, or None when the shipped default applies."""
 
-    @abc.abstractmethod
-    async def brand_settings(self) -> dict[str, Any]:
-        """The brand values saved over the configured ones."""
-
-    @abc.abstractmethod
-    async def update_brand(self, changes: Mapping[str, Any]) -> None:
-        """Save each value of ``changes``; a None value removes that saved value."""
-
 
 def redact_url(url: str) -> str:
     """``url`` with any password masked, fit for logs and ``herald check``."""

@@ -154,13 +154,13 @@ async def test_partial_save_keeps_the_other_parts(composer: Composer) -> None:
 
 async def test_saved_brand_wins_over_the_configured_one(composer: Composer) -> None:
     """Brand values saved in the store apply to the next message; unset restores the default."""
-    await composer.update_brand({"name": "Globex", "footer": "Globex Ltd, 1 Main St"})
+    await composer.update_brand({"name": "Globex", "footer": "Globex Ltd, 1 Main St"}, actor="test")
     message = parsed((await composer.preview("account.created")).message)
     html = message.get_body(("html",))
     assert html is not None
     assert "Globex Ltd, 1 Main St" in html.get_content()
     assert "Globex" in str(message["Subject"])
-    await composer.update_brand({"name": None})
+    await composer.update_brand({"name": None}, actor="test")
     assert (await composer.brand())["name"] == "Acme Cloud"
 
 
@@ -178,9 +178,9 @@ async def test_bad_brand_values_are_refused(
 ) -> None:
     """Colours cannot carry CSS, names cannot break headers, links must be http(s)."""
     with pytest.raises(InvalidInput) as caught:
-        await composer.update_brand(changes)
+        await composer.update_brand(changes, actor="test")
     assert caught.value.field == pointer
-    assert await composer.store.brand_settings() == {}
+    assert await composer.store.read_settings("brand") == {}
 
 
 async def test_supplied_data_replaces_the_samples_and_is_checked(composer: Composer) -> None:
@@ -198,16 +198,16 @@ async def test_saved_logo_replaces_the_configured_one(composer: Composer) -> Non
     """A logo saved in the store travels inline instead of [brand] logo_file;
     forgetting it brings the configured one back; a non-image is refused."""
     gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
-    await composer.update_logo(gif, "new.gif")
+    await composer.update_logo(gif, "new.gif", actor="test")
     message = parsed((await composer.preview("account.created")).message)
     images = [part for part in message.walk() if part.get_content_maintype() == "image"]
     assert [(image.get_content_type(), image.get_content()) for image in images] == [
         ("image/gif", gif)
     ]
     with pytest.raises(InvalidInput, match="PNG, JPEG, GIF or WebP"):
-        await composer.update_logo(b"<svg/>")
-    await composer.update_logo(None)
+        await composer.update_logo(b"<svg/>", actor="test")
+    await composer.update_logo(None, actor="test")
     _, logo = await composer.brand_and_logo()
     assert logo is not None
     assert logo.subtype == "png"
-    assert "logo" not in await composer.store.brand_settings()
+    assert await composer.store.read_settings("brand/logo") == {}

@@ -493,13 +493,3 @@ async def test_template_versions_are_numbered_in_order_even_when_saved_at_once(
         "save",
     ]
     assert (await store.template_version("invoice.issued", 2)).parts in parts
-
-
-async def test_brand_settings_are_saved_and_forgotten(store: SQLStore) -> None:
-    """Brand values round-trip as JSON; None forgets one."""
-    await store.update_brand({"name": "Acme", "links": [{"label": "a", "url": "https://a"}]})
-    await store.update_brand({"name": None, "footer": "F"})
-    assert await store.brand_settings() == {
-        "footer": "F",
-        "links": [{"label": "a", "url": "https://a"}],
-    }

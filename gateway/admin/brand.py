@@ -14,14 +14,16 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(await composer.brand())
 
     async def update(request: web.Request) -> web.Response:
-        return web.json_response(await composer.update_brand(await read_json(request)))
+        return web.json_response(
+            await composer.update_brand(await read_json(request), actor=api.actor)
+        )
 
     async def put_logo(request: web.Request) -> web.Response:
         data = await request.read()
-        return web.json_response(await composer.update_logo(data, "logo"))
+        return web.json_response(await composer.update_logo(data, "logo", actor=api.actor))
 
     async def delete_logo(request: web.Request) -> web.Response:
-        return web.json_response(await composer.update_logo(None))
+        return web.json_response(await composer.update_logo(None, actor=api.actor))
 
     return [
         web.get("/v1/brand", api.protect(show)),

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.brand import LOGO_KEY
-from gateway.cli import with_store
+from gateway.cli import actor, with_store
 from gateway.composer import Composer
 from gateway.config import Config
 from gateway.errors import InvalidInput
@@ -66,17 +65,20 @@ def _logo(config: Config, args: argparse.Namespace) -> int:
 
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
-        _print(await composer.update_logo(data, Path(args.file).name), as_json=False)
+        _print(await composer.update_logo(data, Path(args.file).name, actor=actor()), as_json=False)
         return 0
 
     return with_store(config, action)
 
 
 def _unset(config: Config, args: argparse.Namespace) -> int:
-    if args.key == LOGO_KEY:
+    if args.key == "logo":
 
         async def forget_logo(store: Store) -> int:
-            _print(await Composer.for_config(config, store).update_logo(None), as_json=False)
+            _print(
+                await Composer.for_config(config, store).update_logo(None, actor=actor()),
+                as_json=False,
+            )
             return 0
 
         return with_store(config, forget_logo)
@@ -85,7 +87,10 @@ def _unset(config: Config, args: argparse.Namespace) -> int:
 
 def _update(config: Config, changes: dict[str, Any]) -> int:
     async def action(store: Store) -> int:
-        _print(await Composer.for_config(config, store).update_brand(changes), as_json=False)
+        _print(
+            await Composer.for_config(config, store).update_brand(changes, actor=actor()),
+            as_json=False,
+        )
         return 0
 
     return with_store(config, action)

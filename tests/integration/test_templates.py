@@ -234,6 +234,10 @@ def test_brand_saved_over_the_api_applies_to_the_next_email(
         html = message.get_body(("html",))
         assert html is not None
         assert "Acme Cloud Ltd, Springfield" in html.get_content()
+        audit = branded.admin("/v1/audit?setting=brand").json
+        [change] = [e for e in audit["changes"] if (e["new"] or {}).get("footer")][:1]
+        assert change["actor"] == "admin-api"
+        assert change["new"]["footer"] == "Acme Cloud Ltd, Springfield"
     finally:
         branded.admin_send("PATCH", "/v1/brand", {"footer": None})
 

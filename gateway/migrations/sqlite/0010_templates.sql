@@ -13,9 +13,3 @@ CREATE TABLE template_versions (
     PRIMARY KEY (email_type, version)
 );
 
--- Brand values saved over the [brand] configuration, one JSON value per key.
-CREATE TABLE brand_settings (
-    key         TEXT PRIMARY KEY,
-    value       TEXT NOT NULL,
-    updated_at  REAL NOT NULL
-);
