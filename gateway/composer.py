@@ -22,11 +22,11 @@ from email.message import EmailMessage
 from typing import Any
 
 import css_inline
-import html2text
 import structlog
 
 from gateway import brand as branding
 from gateway import mime, relay
+from gateway._html_text import text_from_html
 from gateway.addresses import check_address
 from gateway.catalog import Catalog, EmailType
 from gateway.config import SHIPPED_TEMPLATES, Config
@@ -80,16 +80,6 @@ def inline_css(html: str) -> str:
     except ValueError as exc:
         raise TemplateError(f"the CSS could not be inlined: {exc}") from exc
     return inlined
-
-
-def text_from_html(html: str) -> str:
-    """A plain-text part for a template that has none."""
-    converter = html2text.HTML2Text()
-    converter.body_width = 78
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.ignore_tables = True
-    return str(converter.handle(html)).strip() + "\n"
 
 
 class Composer:

@@ -32,8 +32,9 @@ from email.message import EmailMessage
 from typing import Any, ClassVar
 
 from gateway import mime
+from gateway._html_text import text_from_html
 from gateway.catalog import EmailType
-from gateway.composer import Composer, text_from_html
+from gateway.composer import Composer
 from gateway.context import Context
 from gateway.errors import NotFoundError, Reject
 from gateway.pipeline import Services
