@@ -10,21 +10,29 @@ from __future__ import annotations
 import abc
 import json
 import time
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, replace
 from importlib import resources
 from typing import Any, ClassVar, Protocol
 
 from gateway.errors import ConflictError, NotFoundError, StoreError
 from gateway.store import (
+    PENDING,
     AuditEntry,
+    Customer,
+    Definition,
     Delivery,
     HistoryEntry,
     Item,
+    NewBatchRun,
+    NewMessage,
     NewRun,
     Outcome,
     Run,
     RunPage,
+    Schedule,
     SenderIdentity,
     Store,
     TemplateAction,
@@ -41,8 +49,10 @@ Row = Any
 
 _RUN_COLUMNS = (
     "id, source, email_type, status, subject, mail_from, created_at, updated_at, error,"
-    " idempotency_key"
+    " idempotency_key, definition, batch_id, invoices_dir, feed_cursor, fed_at, finished_at,"
+    " expected"
 )
+_ITEM_COLUMNS = "id, address, role, rule, status, reply, attempts, error, updated_at, customer_id"
 
 
 class Cursor(Protocol):
@@ -153,6 +163,7 @@ class SQLStore(Store):
                         for item in run.items
                     ],
                 )
+                await _count(db, run.id, Counter(item.status for item in run.items))
                 detail = run.error or f"{len(run.items)} recipient(s)"
                 await db.execute(
                     "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
@@ -208,38 +219,51 @@ class SQLStore(Store):
     ) -> None:
         now = time.time()
         async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT definition, status FROM runs WHERE id = ?", (delivery.run_id,)
+            )
+            run = await cursor.fetchone()
+            if run is not None and run["status"] == "cancelled":
+                # Cancelled while out with the relay: what went stays sent,
+                # what would be retried is not.
+                outcomes = [
+                    replace(o, status="skipped", error="run cancelled")
+                    if o.status == "deferred"
+                    else o
+                    for o in outcomes
+                ]
+            before = await _statuses(db, [o.item_id for o in outcomes])
             await db.executemany(
                 "UPDATE items SET status = ?, reply = ?, error = ?, attempts = attempts + 1,"
                 " updated_at = ? WHERE id = ?",
                 [(o.status, o.reply, o.error, now, o.item_id) for o in outcomes],
             )
-            addresses = dict(delivery.recipients)
-            await db.executemany(
-                "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
-                [
-                    (
-                        delivery.run_id,
-                        now,
-                        o.status,
-                        f"{addresses.get(o.item_id, '?')}: {o.reply or o.error or ''}".strip(),
-                    )
-                    for o in outcomes
-                ],
-            )
+            changes: Counter[str] = Counter(o.status for o in outcomes)
+            changes.subtract(before.values())
+            await _count(db, delivery.run_id, changes)
+            # A definition run's items say what became of each recipient; its
+            # history keeps to the run's own steps rather than one per mail.
+            if run is not None and run["definition"] is None:
+                addresses = dict(delivery.recipients)
+                await db.executemany(
+                    "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
+                    [
+                        (
+                            delivery.run_id,
+                            now,
+                            o.status,
+                            f"{addresses.get(o.item_id, '?')}: {o.reply or o.error or ''}".strip(),
+                        )
+                        for o in outcomes
+                    ],
+                )
             pending = retry_at is not None and any(o.status == "deferred" for o in outcomes)
             await db.execute(
                 "UPDATE messages SET attempts = attempts + 1, lease_owner = NULL,"
                 " lease_until = NULL, status = ?, next_attempt_at = ? WHERE id = ?",
                 ("queued" if pending else "done", retry_at or now, delivery.message_id),
             )
-            cursor = await db.execute(
-                "SELECT status FROM items WHERE run_id = ?", (delivery.run_id,)
-            )
-            status = run_status(row["status"] for row in await cursor.fetchall())
-            await db.execute(
-                "UPDATE runs SET status = ?, updated_at = ? WHERE id = ?",
-                (status, now, delivery.run_id),
-            )
+            await _refresh(db, delivery.run_id, now)
 
     async def next_due(self) -> float | None:
         rows = await self._read(
@@ -273,26 +297,43 @@ class SQLStore(Store):
             f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- clauses are fixed column names, values are bound
             (*params, limit + 1),
         )
-        runs = [_run(row) for row in rows[:limit]]
+        runs = [_run(row, counts=await self._counts(row["id"])) for row in rows[:limit]]
         return RunPage(runs, runs[-1].id if len(rows) > limit else None)
 
-    async def get_run(self, run_id: str) -> Run:
+    async def get_run(
+        self, run_id: str, *, item_status: str | None = None, item_limit: int | None = None
+    ) -> Run:
         rows = await self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))  # noqa: S608 -- a fixed column list
         if not rows:
             raise NotFoundError(f"no run {run_id!r}")
+        where, params = "run_id = ?", [run_id]
+        if item_status is not None:
+            where, params = "run_id = ? AND status = ?", [run_id, item_status]
+        limit, newest = "", ""
+        if item_limit is not None:
+            limit, newest = (
+                f" LIMIT {int(item_limit)}",
+                f" ORDER BY id DESC LIMIT {int(item_limit)}",
+            )
         items = await self._read(
-            "SELECT id, address, role, rule, status, reply, attempts, error, updated_at"
-            " FROM items WHERE run_id = ? ORDER BY id",
-            (run_id,),
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} ORDER BY id{limit}",  # noqa: S608 -- fixed columns and clauses, values are bound
+            params,
         )
         history = await self._read(
-            "SELECT at, event, detail FROM history WHERE run_id = ? ORDER BY id", (run_id,)
+            "SELECT at, event, detail FROM (SELECT id, at, event, detail FROM history"  # noqa: S608 -- a fixed clause and a whole number
+            f" WHERE run_id = ?{newest}) AS h ORDER BY id",
+            (run_id,),
         )
         return _run(
             rows[0],
+            counts=await self._counts(run_id),
             items=[Item(**dict(row)) for row in items],
             history=[HistoryEntry(**dict(row)) for row in history],
         )
+
+    async def _counts(self, run_id: str) -> dict[str, int]:
+        rows = await self._read(_COUNTS, (run_id,))
+        return {row["status"]: row["n"] for row in rows}
 
     async def put_sender(self, sender: SenderIdentity) -> None:
         async with self._transaction() as db:
@@ -455,6 +496,284 @@ class SQLStore(Store):
         current = _version(rows[0]) if rows else None
         return current if current is not None and current.parts is not None else None
 
+    async def put_customers(self, customers: Sequence[Customer]) -> None:
+        now = time.time()
+        ids = [(c.id,) for c in customers]
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT INTO customers (id, name, locale, fields, updated_at) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, locale = excluded.locale,"
+                " fields = excluded.fields, updated_at = excluded.updated_at",
+                [(c.id, c.name, c.locale, json.dumps(c.fields), now) for c in customers],
+            )
+            await db.executemany("DELETE FROM customer_clusters WHERE customer_id = ?", ids)
+            await db.executemany("DELETE FROM customer_addresses WHERE customer_id = ?", ids)
+            await db.executemany(
+                "INSERT INTO customer_clusters (customer_id, cluster) VALUES (?,?)",
+                [(c.id, cluster) for c in customers for cluster in c.clusters],
+            )
+            await db.executemany(
+                "INSERT INTO customer_addresses (customer_id, recipient_key, seq, address)"
+                " VALUES (?,?,?,?)",
+                [
+                    (c.id, key, position, address)
+                    for c in customers
+                    for key, addresses in c.addresses.items()
+                    for position, address in enumerate(addresses)
+                ],
+            )
+
+    async def get_customer(self, customer_id: str) -> Customer:
+        rows = await self._read(
+            "SELECT id, name, locale, fields FROM customers WHERE id = ?", (customer_id,)
+        )
+        if not rows:
+            raise NotFoundError(f"no customer {customer_id!r}")
+        return (await self._customers(rows))[0]
+
+    async def count_customers(self, clusters: Sequence[str]) -> int:
+        rows = await self._read(
+            "SELECT count(DISTINCT customer_id) AS n FROM customer_clusters"  # noqa: S608 -- placeholders only
+            f" WHERE cluster IN ({_marks(clusters)})",
+            list(clusters),
+        )
+        return int(rows[0]["n"])
+
+    async def select_customers(
+        self, clusters: Sequence[str], *, after: str | None, limit: int
+    ) -> list[Customer]:
+        # Walk customers by id and test each for a cluster, so that a page
+        # costs its own size, however many customers the clusters hold.
+        rows = await self._read(
+            "SELECT c.id, c.name, c.locale, c.fields FROM customers c WHERE c.id > ? AND EXISTS"  # noqa: S608 -- placeholders only
+            " (SELECT 1 FROM customer_clusters cc WHERE cc.customer_id = c.id"
+            f" AND cc.cluster IN ({_marks(clusters)})) ORDER BY c.id LIMIT ?",
+            (after or "", *clusters, limit),
+        )
+        return await self._customers(rows)
+
+    async def _customers(self, rows: Sequence[Row]) -> list[Customer]:
+        ids = [row["id"] for row in rows]
+        if not ids:
+            return []
+        clusters: dict[str, list[str]] = {i: [] for i in ids}
+        addresses: dict[str, dict[str, list[str]]] = {i: {} for i in ids}
+        for row in await self._read(
+            "SELECT customer_id, cluster FROM customer_clusters"  # noqa: S608 -- placeholders only
+            f" WHERE customer_id IN ({_marks(ids)}) ORDER BY cluster",
+            ids,
+        ):
+            clusters[row["customer_id"]].append(row["cluster"])
+        for row in await self._read(
+            "SELECT customer_id, recipient_key, address FROM customer_addresses"  # noqa: S608 -- placeholders only
+            f" WHERE customer_id IN ({_marks(ids)}) ORDER BY recipient_key, seq",
+            ids,
+        ):
+            addresses[row["customer_id"]].setdefault(row["recipient_key"], []).append(
+                row["address"]
+            )
+        return [
+            Customer(
+                id=row["id"],
+                name=row["name"],
+                locale=row["locale"],
+                fields=json.loads(row["fields"]),
+                clusters=tuple(clusters[row["id"]]),
+                addresses={k: tuple(v) for k, v in addresses[row["id"]].items()},
+            )
+            for row in rows
+        ]
+
+    async def put_definition(self, definition: Definition) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO definitions (name, body, updated_at) VALUES (?,?,?)"
+                " ON CONFLICT (name) DO UPDATE SET body = excluded.body,"
+                " updated_at = excluded.updated_at",
+                (definition.name, json.dumps(asdict(definition)), time.time()),
+            )
+
+    async def list_definitions(self) -> list[Definition]:
+        rows = await self._read("SELECT body FROM definitions ORDER BY name")
+        return [_definition(row["body"]) for row in rows]
+
+    async def get_definition(self, name: str) -> Definition:
+        rows = await self._read("SELECT body FROM definitions WHERE name = ?", (name,))
+        if not rows:
+            raise NotFoundError(f"no message definition {name!r}")
+        return _definition(rows[0]["body"])
+
+    async def start_batch_run(self, run: NewBatchRun) -> tuple[str, bool]:
+        now = time.time()
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    "INSERT INTO runs (id, source, email_type, status, subject, mail_from,"
+                    " created_at, updated_at, definition, batch_id, invoices_dir, expected)"
+                    " VALUES (?, 'definition', ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run.id,
+                        run.definition,
+                        run.subject,
+                        run.mail_from,
+                        now,
+                        now,
+                        run.definition,
+                        run.batch_id,
+                        run.invoices_dir,
+                        run.expected,
+                    ),
+                )
+                await _history(db, run.id, now, "started", f"batch {run.batch_id}")
+        except ConflictError:
+            rows = await self._read(
+                "SELECT id FROM runs WHERE definition = ? AND batch_id = ?",
+                (run.definition, run.batch_id),
+            )
+            if not rows:
+                raise StoreError(f"run {run.id} could not be recorded") from None
+            return str(rows[0]["id"]), False
+        return run.id, True
+
+    async def feed_run(
+        self, run_id: str, messages: Sequence[NewMessage], *, after: str | None, cursor: str
+    ) -> bool:
+        now = time.time()
+        async with self._transaction() as db:
+            state = await _state(db, run_id)
+            if state["status"] == "cancelled" or state["feed_cursor"] != after:
+                return False
+            queued: list[tuple[str, str, str, bytes]] = []
+            items: list[tuple[Any, ...]] = []
+            for message in messages:
+                message_id = None
+                if message.content is not None:
+                    message_id = new_id("msg")
+                    queued.append((message_id, run_id, state["mail_from"], message.content))
+                items.extend(
+                    (
+                        run_id,
+                        message_id if item.status == "queued" else None,
+                        message.customer_id,
+                        item.address,
+                        item.role,
+                        item.rule,
+                        item.status,
+                        item.error,
+                        now,
+                    )
+                    for item in message.items
+                )
+            await db.executemany(
+                "INSERT INTO messages (id, run_id, mail_from, content, status, queued_at,"
+                " next_attempt_at) VALUES (?,?,?,?, 'queued', ?, ?)",
+                [(*message, now, now) for message in queued],
+            )
+            await db.executemany(
+                "INSERT INTO items (run_id, message_id, customer_id, address, role, rule, status,"
+                " error, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                items,
+            )
+            await _count(db, run_id, Counter(item[6] for item in items))
+            await db.execute(
+                "UPDATE runs SET feed_cursor = ?, updated_at = ? WHERE id = ?",
+                (cursor, now, run_id),
+            )
+        return True
+
+    async def finish_feed(self, run_id: str) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE runs SET fed_at = ? WHERE id = ? AND fed_at IS NULL", (now, run_id)
+            )
+            counts = await _counts(db, run_id)
+            await _history(db, run_id, now, "fed", f"{sum(counts.values())} item(s)")
+            await _refresh(db, run_id, now)
+
+    async def unfed_runs(self) -> list[Run]:
+        rows = await self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE definition IS NOT NULL"  # noqa: S608 -- a fixed column list
+            " AND fed_at IS NULL AND status <> 'cancelled' ORDER BY id"
+        )
+        return [_run(row) for row in rows]
+
+    async def retry_run(self, run_id: str) -> int:
+        return await self._requeue(run_id, "status = 'failed'", "retried")
+
+    async def resend_item(self, run_id: str, item_id: int) -> None:
+        if not await self._requeue(run_id, f"id = {int(item_id)}", "resent"):
+            raise NotFoundError(f"run {run_id!r} has no item {item_id} with a message to send")
+
+    async def _requeue(self, run_id: str, which: str, event: str) -> int:
+        """Queue the items of ``run_id`` matching ``which`` (a fixed clause)
+        again, with their messages, as if just accepted."""
+        now = time.time()
+        async with self._transaction() as db:
+            await _state(db, run_id)
+            cursor = await db.execute(
+                f"SELECT id, status, message_id FROM items WHERE run_id = ? AND {which}"  # noqa: S608 -- callers pass fixed clauses
+                " AND message_id IS NOT NULL AND status NOT IN ('queued', 'deferred')",
+                (run_id,),
+            )
+            rows = list(await cursor.fetchall())
+            if not rows:
+                return 0
+            await db.executemany(
+                "UPDATE items SET status = 'queued', error = NULL, updated_at = ? WHERE id = ?",
+                [(now, row["id"]) for row in rows],
+            )
+            await db.executemany(
+                "UPDATE messages SET status = 'queued', queued_at = ?, next_attempt_at = ?"
+                " WHERE id = ?",
+                [(now, now, message) for message in {row["message_id"] for row in rows}],
+            )
+            changes = Counter({"queued": len(rows)})
+            changes.subtract(row["status"] for row in rows)
+            await _count(db, run_id, changes)
+            await db.execute(
+                "UPDATE runs SET status = CASE status WHEN 'cancelled' THEN 'queued'"
+                " ELSE status END, finished_at = NULL WHERE id = ?",
+                (run_id,),
+            )
+            await _history(db, run_id, now, event, f"{len(rows)} item(s)")
+            await _refresh(db, run_id, now)
+        return len(rows)
+
+    async def cancel_run(self, run_id: str) -> int:
+        now = time.time()
+        async with self._transaction() as db:
+            await _state(db, run_id)
+            # A message out with the relay right now keeps its lease; its
+            # outcome is recorded when it returns, as it truly happened.
+            cursor = await db.execute(
+                "SELECT i.id, i.status FROM items i JOIN messages m ON m.id = i.message_id"
+                " WHERE i.run_id = ? AND i.status IN ('queued', 'deferred')"
+                " AND (m.lease_until IS NULL OR m.lease_until < ?)",
+                (run_id, now),
+            )
+            rows = list(await cursor.fetchall())
+            await db.executemany(
+                "UPDATE items SET status = 'skipped', error = 'run cancelled', updated_at = ?"
+                " WHERE id = ?",
+                [(now, row["id"]) for row in rows],
+            )
+            await db.execute(
+                "UPDATE messages SET status = 'done' WHERE run_id = ? AND status = 'queued'"
+                " AND (lease_until IS NULL OR lease_until < ?)",
+                (run_id, now),
+            )
+            changes = Counter({"skipped": len(rows)})
+            changes.subtract(row["status"] for row in rows)
+            await _count(db, run_id, changes)
+            await db.execute(
+                "UPDATE runs SET status = 'cancelled', finished_at = ?, updated_at = ?"
+                " WHERE id = ?",
+                (now, now, run_id),
+            )
+            await _history(db, run_id, now, "cancelled", f"{len(rows)} item(s) not sent")
+        return len(rows)
+
 
 _VERSION_COLUMNS = "email_type, version, action, subject, html, text, note, created_at"
 
@@ -473,6 +792,78 @@ def _version(row: Row) -> TemplateVersion:
         note=row["note"],
         created_at=row["created_at"],
     )
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values)) or "NULL"
+
+
+def _definition(body: str) -> Definition:
+    data = json.loads(body)
+    schedule = data.pop("schedule")
+    return Definition(**data, schedule=Schedule(**schedule) if schedule else None)
+
+
+async def _state(db: Connection, run_id: str) -> Row:
+    cursor = await db.execute(
+        "SELECT status, mail_from, feed_cursor FROM runs WHERE id = ?", (run_id,)
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFoundError(f"no run {run_id!r}")
+    return row
+
+
+async def _statuses(db: Connection, item_ids: Sequence[int]) -> dict[int, str]:
+    cursor = await db.execute(
+        f"SELECT id, status FROM items WHERE id IN ({_marks(item_ids)})",  # noqa: S608 -- placeholders only
+        list(item_ids),
+    )
+    return {row["id"]: row["status"] for row in await cursor.fetchall()}
+
+
+async def _count(db: Connection, run_id: str, changes: Counter[str]) -> None:
+    await db.executemany(
+        "INSERT INTO run_counts (run_id, status, n) VALUES (?,?,?)"
+        " ON CONFLICT (run_id, status) DO UPDATE SET n = run_counts.n + excluded.n",
+        [(run_id, status, n) for status, n in changes.items() if n],
+    )
+
+
+async def _counts(db: Connection, run_id: str) -> dict[str, int]:
+    cursor = await db.execute(_COUNTS, (run_id,))
+    return {row["status"]: row["n"] for row in await cursor.fetchall()}
+
+
+async def _refresh(db: Connection, run_id: str, now: float) -> None:
+    """Derive the run's status from its counts. A definition run still being
+    fed stays running, and a cancelled one stays cancelled."""
+    cursor = await db.execute(
+        "SELECT status, definition, fed_at, finished_at FROM runs WHERE id = ?", (run_id,)
+    )
+    run = await cursor.fetchone()
+    if run is None:
+        return
+    status = run_status(await _counts(db, run_id))
+    if run["status"] == "cancelled":
+        status = "cancelled"
+    elif run["definition"] is not None and run["fed_at"] is None:
+        status = "running"
+    finished = None if status in (*PENDING, "running") else (run["finished_at"] or now)
+    await db.execute(
+        "UPDATE runs SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+        (status, finished, now, run_id),
+    )
+
+
+async def _history(db: Connection, run_id: str, at: float, event: str, detail: str) -> None:
+    await db.execute(
+        "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
+        (run_id, at, event, detail),
+    )
+
+
+_COUNTS = "SELECT status, n FROM run_counts WHERE run_id = ? AND n > 0 ORDER BY status"
 
 
 def _run(row: Row, **details: Any) -> Run:

@@ -106,6 +106,16 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """Definition runs: where batches of invoices are spooled, how large a
+    message may grow, how many messages are committed at a time."""
+
+    spool_dir: Path
+    max_message_size: int = 10 * 1024 * 1024
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
 class TypePolicy:
     """Who receives one email type, besides the addressees of the message."""
 
@@ -149,6 +159,7 @@ class Config:
     logo: brand_settings.Logo | None = field(repr=False)
     delivery: DeliverySettings
     max_message_size: int
+    runs: RunSettings
     raw: Mapping[str, Any] = field(repr=False)
 
     @property
@@ -287,6 +298,7 @@ def _build(
             "templates",
             "brand",
             "delivery",
+            "runs",
         )
     }
     top.table("stage")  # third-party stages read their own [stage.NAME] tables
@@ -361,6 +373,14 @@ def _build(
 
     delivery = _delivery(sections["delivery"], where)
 
+    runs_section = sections["runs"]
+    spool = runs_section.string("spool_dir")
+    runs = RunSettings(
+        spool_dir=Path(spool).expanduser() if spool else state_dir / "spool",
+        max_message_size=runs_section.integer("max_message_size", 10 * 1024 * 1024),
+        batch_size=runs_section.integer("batch_size", 500),
+    )
+
     for section in sections.values():
         section.finish()
 
@@ -388,6 +408,7 @@ def _build(
         logo=logo,
         delivery=delivery,
         max_message_size=max_size,
+        runs=runs,
         raw=data,
     )
 

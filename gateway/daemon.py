@@ -10,11 +10,13 @@ import structlog
 from aiohttp import web
 
 from gateway import _systemd, admin, problems, relay, smtpd
+from gateway.batches import Batches
 from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.intake import Intake
 from gateway.pipeline import Pipeline, Services
 from gateway.qmgr import QueueManager
+from gateway.scheduler import Scheduler
 from gateway.store import Store, open_store, redact_url
 from gateway.webhook import Webhook
 
@@ -33,6 +35,8 @@ class Gateway:
     pipeline: Pipeline
     qmgr: QueueManager
     intake: Intake
+    batches: Batches
+    scheduler: Scheduler
     app: web.Application
 
     @classmethod
@@ -41,11 +45,20 @@ class Gateway:
         pipeline = Pipeline.build(services)
         qmgr = QueueManager(store, relay.Router(config, store), config.queue)
         intake = Intake(store, pipeline, on_queued=qmgr.wake)
+        batches = Batches(
+            store,
+            services.composer.templates,
+            config.runs,
+            hostname=config.hostname,
+            on_queued=qmgr.wake,
+            brand=services.composer.brand,
+        )
+        scheduler = Scheduler(store, batches, config.runs.spool_dir)
         app = web.Application(middlewares=[problems.middleware], client_max_size=MAX_BODY)
         app.add_routes(Webhook(intake, config.webhook_secrets, config.sender.address).routes())
         token = admin.admin_token(config.admin_token, config.admin_token_file)
-        app.add_routes(admin.routes(admin.Api(services, token, pipeline)))
-        return cls(config, store, pipeline, qmgr, intake, app)
+        app.add_routes(admin.routes(admin.Api(services, token, pipeline, batches)))
+        return cls(config, store, pipeline, qmgr, intake, batches, scheduler, app)
 
 
 async def serve(config: Config) -> None:
@@ -71,6 +84,8 @@ async def serve(config: Config) -> None:
         upstream = (await gateway.qmgr.router.relay_for(config.sender.address)).describe()
     except GatewayError as exc:
         upstream = f"unusable: {exc}"
+    schedule = asyncio.create_task(gateway.scheduler.run(), name="scheduler")
+    await gateway.batches.resume()
 
     log.info(
         "herald_started",
@@ -78,6 +93,7 @@ async def serve(config: Config) -> None:
         http=str(config.http_listen),
         store=redact_url(config.store_url),
         upstream=upstream,
+        spool=str(config.runs.spool_dir),
         templates=str(config.templates_dir),
         stages=[stage.name for stage in gateway.pipeline.stages],
         admin_token_file=None if config.admin_token else str(config.admin_token_file),
@@ -93,9 +109,11 @@ async def serve(config: Config) -> None:
     log.info("herald_stopping")
     smtp.close()
     await runner.cleanup()
+    schedule.cancel()
+    await gateway.batches.stop()
     await gateway.qmgr.stop(SHUTDOWN_GRACE)
     queue.cancel()
-    await asyncio.gather(queue, return_exceptions=True)
+    await asyncio.gather(queue, schedule, return_exceptions=True)
     await smtp.wait_closed()
     await store.close()
     log.info("herald_stopped")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import mimetypes
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 
@@ -23,6 +25,23 @@ def mailbox(address: str, name: str = "") -> Address:
     return Address(display_name=name, username=local, domain=domain)
 
 
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    maintype: str = "application"
+    subtype: str = "octet-stream"
+
+    @classmethod
+    def guess(cls, filename: str, content: bytes) -> Attachment:
+        """An attachment typed by its file name (``.pdf`` is application/pdf)."""
+        kind, encoding = mimetypes.guess_type(filename)
+        if kind is None or encoding is not None:
+            kind = "application/octet-stream"
+        maintype, _, subtype = kind.partition("/")
+        return cls(filename, content, maintype, subtype)
+
+
 def compose(
     *,
     sender: Address,
@@ -32,8 +51,10 @@ def compose(
     html: str | None,
     message_id: str,
     logo: Logo | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
-    """A new message: a text part, and an HTML alternative when given.
+    """A new message: a text part, and an HTML alternative when given; with
+    ``attachments``, multipart/mixed around them (base64, RFC 2183 filenames).
 
     With a ``logo`` that the HTML references as ``cid:``, the HTML and the
     image travel together as multipart/related (RFC 2387), so mail clients
@@ -47,6 +68,13 @@ def compose(
     message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id
     set_body(message, text=text, html=html, logo=logo)
+    for attachment in attachments:
+        message.add_attachment(
+            attachment.content,
+            maintype=attachment.maintype,
+            subtype=attachment.subtype,
+            filename=attachment.filename,
+        )
     return message
 
 

@@ -8,12 +8,12 @@ from gateway.addresses import check_address, check_header_text
 from gateway.errors import InvalidInput
 from gateway.store import SenderIdentity
 
-_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def sender(key: str, address: str, name: str = "") -> SenderIdentity:
     """A validated ``SenderIdentity``, or ``InvalidInput`` naming the bad field."""
-    if not _KEY.match(key):
+    if not KEY.match(key):
         raise InvalidInput("#/key", "must be 1-64 lower-case letters, digits, '.', '_' or '-'")
     try:
         check_address(address)

@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-RunStatus = Literal["queued", "deferred", "sent", "partial", "failed", "dropped", "rejected"]
+RunStatus = Literal[
+    "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
+]
 ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
 PENDING: frozenset[str] = frozenset({"queued", "deferred"})
 
@@ -63,6 +65,30 @@ class NewItem:
     rule: str
     status: ItemStatus = "queued"
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message of a definition run: for one customer, to one or more
+    addresses. Without ``content`` its items are recorded as they are
+    (skipped or failed) and nothing is queued."""
+
+    customer_id: str
+    content: bytes | None
+    items: Sequence[NewItem]
+
+
+@dataclass(frozen=True)
+class NewBatchRun:
+    """A definition run as it starts: unique by definition and batch id."""
+
+    id: str
+    definition: str
+    batch_id: str
+    subject: str
+    mail_from: str
+    invoices_dir: str
+    expected: int
 
 
 @dataclass(frozen=True)
@@ -115,6 +141,7 @@ class Item:
     attempts: int
     error: str | None
     updated_at: float
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,8 +163,20 @@ class Run:
     updated_at: float
     error: str | None
     idempotency_key: str | None
+    definition: str | None = None
+    batch_id: str | None = None
+    invoices_dir: str | None = None
+    feed_cursor: str | None = None
+    fed_at: float | None = None
+    finished_at: float | None = None
+    expected: int | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)
     items: Sequence[Item] = field(default_factory=tuple)
     history: Sequence[HistoryEntry] = field(default_factory=tuple)
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in ("queued", "running", "deferred")
 
 
 @dataclass(frozen=True)
@@ -228,6 +267,43 @@ class TemplateVersion:
         return body
 
 
+@dataclass(frozen=True)
+class Customer:
+    """A customer as the platform syncs it: addresses by recipient key."""
+
+    id: str
+    name: str = ""
+    locale: str = ""
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    clusters: Sequence[str] = ()
+    addresses: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A reusable message definition; each batch of invoices makes one run."""
+
+    name: str
+    from_key: str
+    recipient_key: str
+    clusters: Sequence[str]
+    subject: str
+    text: str
+    html: str | None = None
+    attach: Sequence[str] = ()
+    zip: bool = False
+    zip_name: str = "invoices.zip"
+    # A template rendered per recipient; the template is kept, never its result.
+    zip_password: str | None = None
+    schedule: Schedule | None = None
+
+
 def rfc3339(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -235,15 +311,26 @@ def rfc3339(at: float) -> str:
 def as_json(run: Run) -> dict[str, Any]:
     """A run as the admin API and ``herald runs show --json`` present it."""
     body = asdict(run)
-    for key in ("created_at", "updated_at"):
-        body[key] = rfc3339(body[key])
+    body.pop("feed_cursor")
+    if run.definition is None:
+        for key in ("definition", "batch_id", "invoices_dir", "fed_at", "finished_at", "expected"):
+            body.pop(key)
+    for key in ("created_at", "updated_at", "fed_at", "finished_at"):
+        if body.get(key) is not None:
+            body[key] = rfc3339(body[key])
     for entry in (*body["items"], *body["history"]):
         for key in ("updated_at", "at"):
             if key in entry:
                 entry[key] = rfc3339(entry[key])
     body["items"] = body["items"] or None
     body["history"] = body["history"] or None
-    return {k: v for k, v in body.items() if v is not None or k == "error"}
+    for item in body["items"] or ():
+        if item["customer_id"] is None:
+            del item["customer_id"]
+    return {k: v for k, v in body.items() if v is not None or k in _NULLABLE}
+
+
+_NULLABLE = frozenset({"error", "fed_at", "finished_at"})
 
 
 def audit_json(entry: AuditEntry) -> dict[str, Any]:
@@ -300,8 +387,12 @@ class Store(abc.ABC):
     ) -> RunPage: ...
 
     @abc.abstractmethod
-    async def get_run(self, run_id: str) -> Run:
-        """The run with its items and history; ``NotFoundError`` if unknown."""
+    async def get_run(
+        self, run_id: str, *, item_status: str | None = None, item_limit: int | None = None
+    ) -> Run:
+        """The run with its counts, items and history; ``NotFoundError`` if
+        unknown. ``item_status`` and ``item_limit`` narrow the items (and the
+        history to its latest ``item_limit`` entries) for large runs."""
 
     @abc.abstractmethod
     async def put_sender(self, sender: SenderIdentity) -> None:
@@ -356,6 +447,70 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def current_template(self, email_type: str) -> TemplateVersion | None:
         """The edited template in force, or None when the shipped default applies."""
+
+    @abc.abstractmethod
+    async def put_customers(self, customers: Sequence[Customer]) -> None:
+        """Create or replace each customer, with its clusters and addresses."""
+
+    @abc.abstractmethod
+    async def get_customer(self, customer_id: str) -> Customer:
+        """One customer; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def count_customers(self, clusters: Sequence[str]) -> int:
+        """How many customers belong to at least one of ``clusters``."""
+
+    @abc.abstractmethod
+    async def select_customers(
+        self, clusters: Sequence[str], *, after: str | None, limit: int
+    ) -> list[Customer]:
+        """Up to ``limit`` customers in any of ``clusters`` with ids above
+        ``after``, by id, so that a run can walk them page by page."""
+
+    @abc.abstractmethod
+    async def put_definition(self, definition: Definition) -> None:
+        """Create or replace the definition named ``definition.name``."""
+
+    @abc.abstractmethod
+    async def list_definitions(self) -> list[Definition]: ...
+
+    @abc.abstractmethod
+    async def get_definition(self, name: str) -> Definition:
+        """The definition called ``name``; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def start_batch_run(self, run: NewBatchRun) -> tuple[str, bool]:
+        """Commit a definition run; return its id and True, or, when the
+        definition already ran this batch, the earlier run's id and False."""
+
+    @abc.abstractmethod
+    async def feed_run(
+        self, run_id: str, messages: Sequence[NewMessage], *, after: str | None, cursor: str
+    ) -> bool:
+        """Queue one chunk of a run's messages and move its feed cursor from
+        ``after`` to ``cursor`` (the last customer id fed), in one transaction.
+        Returns False, queuing nothing, when the run was cancelled or its
+        cursor is no longer at ``after`` (another process fed this chunk)."""
+
+    @abc.abstractmethod
+    async def finish_feed(self, run_id: str) -> None:
+        """Mark every message of the run as queued."""
+
+    @abc.abstractmethod
+    async def unfed_runs(self) -> list[Run]:
+        """Definition runs whose feed was interrupted and should resume."""
+
+    @abc.abstractmethod
+    async def retry_run(self, run_id: str) -> int:
+        """Queue the run's failed items again; return how many."""
+
+    @abc.abstractmethod
+    async def cancel_run(self, run_id: str) -> int:
+        """Stop the run: its pending items are skipped; return how many."""
+
+    @abc.abstractmethod
+    async def resend_item(self, run_id: str, item_id: int) -> None:
+        """Queue one item of the run again, whatever became of it."""
 
 
 def redact_url(url: str) -> str:

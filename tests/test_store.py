@@ -20,7 +20,9 @@ from gateway._sql import SQLStore, migrations
 from gateway._sqlite import SQLiteStore
 from gateway.errors import NotFoundError, StoreError
 from gateway.store import (
+    NewBatchRun,
     NewItem,
+    NewMessage,
     NewRun,
     Outcome,
     RunStatus,
@@ -493,3 +495,85 @@ async def test_template_versions_are_numbered_in_order_even_when_saved_at_once(
         "save",
     ]
     assert (await store.template_version("invoice.issued", 2)).parts in parts
+
+
+# Definition runs
+
+
+def batch_run(run_id: str, batch: str = "b1") -> NewBatchRun:
+    return NewBatchRun(
+        id=run_id,
+        definition="monthly",
+        batch_id=batch,
+        subject="Invoice",
+        mail_from="billing@example.com",
+        invoices_dir="/srv/invoices",
+        expected=2,
+    )
+
+
+def customer_message(customer: str, *addresses: str) -> NewMessage:
+    return NewMessage(customer, CONTENT, [NewItem(a, "to", "customer") for a in addresses])
+
+
+async def test_a_batch_runs_once_and_counts_follow_its_items(store: SQLiteStore) -> None:
+    """The same definition and batch answer the first run; counts move with each
+    outcome, and the run is running until fed, then sent, with its timings."""
+    assert await store.start_batch_run(batch_run("run_1")) == ("run_1", True)
+    assert await store.start_batch_run(batch_run("run_2")) == ("run_1", False)
+    messages = [
+        customer_message("cus_1", "a@x.test", "b@x.test"),
+        NewMessage("cus_2", None, [NewItem("", "to", "customer", "skipped", "no address")]),
+    ]
+    assert await store.feed_run("run_1", messages, after=None, cursor="cus_2")
+    [delivery] = await store.claim("me", limit=10, lease=60)
+    await store.record_attempt(
+        delivery, [Outcome(item, "sent") for item, _ in delivery.recipients], retry_at=None
+    )
+    run = await store.get_run("run_1")
+    assert (run.status, run.counts, run.finished_at) == (
+        "running",
+        {"sent": 2, "skipped": 1},
+        None,
+    )
+    await store.finish_feed("run_1")
+    run = await store.get_run("run_1")
+    assert (run.status, run.counts) == ("sent", {"sent": 2, "skipped": 1})
+    assert run.fed_at is not None
+    assert run.finished_at is not None
+
+
+async def test_cancel_skips_waiting_items_and_retries_of_those_in_flight(
+    store: SQLiteStore,
+) -> None:
+    """Cancelling skips what waits; a message out with the relay meanwhile is
+    not requeued when it comes back deferred; retry and resend requeue."""
+    await store.start_batch_run(batch_run("run_1"))
+    await store.feed_run(
+        "run_1",
+        [customer_message("cus_1", "a@x.test"), customer_message("cus_2", "b@x.test")],
+        after=None,
+        cursor="cus_2",
+    )
+    await store.finish_feed("run_1")
+    [first] = await store.claim("me", limit=1, lease=60)
+    assert await store.cancel_run("run_1") == 1
+    await store.record_attempt(
+        first, [Outcome(first.recipients[0][0], "deferred", error="451")], retry_at=time.time()
+    )
+    run = await store.get_run("run_1")
+    assert (run.status, run.counts) == ("cancelled", {"skipped": 2})
+    assert {item.error for item in run.items} == {"run cancelled"}
+    assert await store.claim("me", limit=10, lease=60) == []
+
+    await store.resend_item("run_1", run.items[0].id)
+    [again] = await store.claim("me", limit=10, lease=60)
+    assert [address for _, address in again.recipients] == [run.items[0].address]
+    await store.record_attempt(
+        again, [Outcome(again.recipients[0][0], "failed", error="550")], retry_at=None
+    )
+    assert await store.retry_run("run_1") == 1
+    run = await store.get_run("run_1")
+    assert (run.status, run.counts) == ("queued", {"queued": 1, "skipped": 1})
+    with pytest.raises(NotFoundError):
+        await store.resend_item("run_1", 10_000)

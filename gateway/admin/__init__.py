@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from gateway.batches import Batches
 from gateway.errors import InvalidInput
 from gateway.pipeline import Pipeline, Services
 from gateway.problems import Handler, problem
@@ -45,6 +46,7 @@ class Api:
     services: Services
     token: str
     pipeline: Pipeline
+    batches: Batches
 
     #: Who the audit log names for changes made through the API.
     actor = "admin-api"
@@ -99,7 +101,18 @@ def page_limit(request: web.Request, maximum: int) -> int | web.Response:
 
 
 def routes(api: Api) -> list[web.RouteDef]:
-    from gateway.admin import audit, brand, delivery, health, runs, senders, smtp, templates
+    from gateway.admin import (
+        audit,
+        brand,
+        customers,
+        definitions,
+        delivery,
+        health,
+        runs,
+        senders,
+        smtp,
+        templates,
+    )
 
     return [
         *health.routes(api),
@@ -110,4 +123,6 @@ def routes(api: Api) -> list[web.RouteDef]:
         *audit.routes(api),
         *templates.routes(api),
         *brand.routes(api),
+        *customers.routes(api),
+        *definitions.routes(api),
     ]

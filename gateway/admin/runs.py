@@ -5,9 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.admin import Api, page_limit
+from gateway.errors import NotFoundError
+from gateway.problems import problem
 from gateway.store import as_json
 
 MAX_PAGE = 200
+# A definition run may have 100,000 items: show the first ones unless asked.
+DEFAULT_ITEMS = 1000
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -29,10 +33,42 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(body)
 
     async def show_run(request: web.Request) -> web.Response:
-        run = await api.store.get_run(request.match_info["run_id"])
+        limit = request.query.get("items", str(DEFAULT_ITEMS))
+        if not limit.isdigit():
+            return problem(
+                400,
+                "items must be a whole number",
+                kind="invalid-query",
+                errors=[("items", f"got {limit!r}")],
+            )
+        run = await api.store.get_run(
+            request.match_info["run_id"],
+            item_status=request.query.get("item_status"),
+            item_limit=int(limit),
+        )
         return web.json_response(as_json(run))
+
+    async def retry_run(request: web.Request) -> web.Response:
+        queued = await api.store.retry_run(request.match_info["run_id"])
+        api.batches.on_queued()
+        return web.json_response({"queued": queued})
+
+    async def cancel_run(request: web.Request) -> web.Response:
+        skipped = await api.store.cancel_run(request.match_info["run_id"])
+        return web.json_response({"skipped": skipped})
+
+    async def resend_item(request: web.Request) -> web.Response:
+        item = request.match_info["item_id"]
+        if not item.isdigit():
+            raise NotFoundError(f"no item {item!r}")
+        await api.store.resend_item(request.match_info["run_id"], int(item))
+        api.batches.on_queued()
+        return web.json_response({"queued": 1}, status=202)
 
     return [
         web.get("/v1/runs", api.protect(list_runs)),
         web.get("/v1/runs/{run_id}", api.protect(show_run)),
+        web.post("/v1/runs/{run_id}/retry", api.protect(retry_run)),
+        web.post("/v1/runs/{run_id}/cancel", api.protect(cancel_run)),
+        web.post("/v1/runs/{run_id}/items/{item_id}/resend", api.protect(resend_item)),
     ]

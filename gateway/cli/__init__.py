@@ -34,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # stderr). ``herald serve`` configures its logs again before it starts.
     logs.configure(level="warning")
     try:
+        # Commands report in their own words; the daemon's events would be noise.
+        logs.configure(level="warning")
         config = configuration.load(args.config)
         result: int = args.command(config, args)
         return result
@@ -45,7 +47,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gateway.cli import audit, brand, delivery, runs, senders, serve, smtp, store, templates
+    from gateway.cli import (
+        audit,
+        brand,
+        customers,
+        definitions,
+        delivery,
+        runs,
+        senders,
+        serve,
+        smtp,
+        store,
+        templates,
+    )
 
     parser = argparse.ArgumentParser(prog="herald", description="Herald email gateway")
     parser.add_argument("--version", action="version", version=f"herald {__version__}")
@@ -54,7 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--config", metavar="FILE", help="configuration file (default: $HERALD_CONFIG)"
     )
     commands = parser.add_subparsers(metavar="COMMAND")
-    for module in (serve, runs, senders, smtp, delivery, audit, store, templates, brand):
+    for module in (
+        serve,
+        runs,
+        senders,
+        smtp,
+        delivery,
+        audit,
+        store,
+        templates,
+        brand,
+        customers,
+        definitions,
+    ):
         module.register(commands, common)
     return parser
 

@@ -1,12 +1,19 @@
-"""``herald runs``: what was sent, to whom, when, and every error."""
+"""``herald runs``: what was sent, to whom, when, and every error; and
+definition runs, started, followed, retried and cancelled from here."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-from typing import TYPE_CHECKING
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
+from gateway.batches import Batches
 from gateway.cli import with_store
+from gateway.composer import Composer
 from gateway.config import Config
 from gateway.store import Run, Store, as_json, rfc3339
 
@@ -26,7 +33,39 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     show = actions.add_parser("show", parents=[common], help="one run with its recipients")
     show.add_argument("run_id", metavar="ID")
     show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--status", dest="item_status", help="only recipients with this status")
+    show.add_argument(
+        "--items", type=int, default=200, help="at most this many recipients (default 200)"
+    )
     show.set_defaults(command=_show)
+
+    start = actions.add_parser(
+        "start", parents=[common], help="run a message definition for a batch of invoices"
+    )
+    start.add_argument("definition", metavar="DEFINITION")
+    start.add_argument("--batch", required=True, metavar="ID", help="the batch id (once only)")
+    start.add_argument(
+        "--invoices",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="one folder per customer id with its documents and data.json",
+    )
+    start.set_defaults(command=_start)
+    watch = actions.add_parser("watch", parents=[common], help="follow a run until it is done")
+    watch.add_argument("run_id", metavar="ID")
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between updates")
+    watch.set_defaults(command=_watch)
+    retry = actions.add_parser("retry", parents=[common], help="send a run's failed items again")
+    retry.add_argument("run_id", metavar="ID")
+    retry.set_defaults(command=_retry)
+    cancel = actions.add_parser("cancel", parents=[common], help="stop a run; nothing more is sent")
+    cancel.add_argument("run_id", metavar="ID")
+    cancel.set_defaults(command=_cancel)
+    resend = actions.add_parser("resend", parents=[common], help="send one item of a run again")
+    resend.add_argument("run_id", metavar="ID")
+    resend.add_argument("item_id", metavar="ITEM", type=int)
+    resend.set_defaults(command=_resend)
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
@@ -42,7 +81,7 @@ def _list(config: Config, args: argparse.Namespace) -> int:
         for run in page.runs:
             print(
                 f"{run.id:<28} {rfc3339(run.created_at):<24} {run.status:<9}"
-                f" {run.email_type:<22} {run.subject[:60]}"
+                f" {run.email_type:<22} {_about(run)[:60]}"
             )
         if not page.runs:
             print("(no runs)")
@@ -53,7 +92,7 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 def _show(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        run = await store.get_run(args.run_id)
+        run = await store.get_run(args.run_id, item_status=args.item_status, item_limit=args.items)
         if args.json:
             print(json.dumps(as_json(run), indent=2))
         else:
@@ -70,15 +109,144 @@ def _print(run: Run) -> None:
     print(f"subject:  {run.subject}")
     print(f"from:     {run.mail_from or '<>'}")
     print(f"created:  {rfc3339(run.created_at)}")
+    if run.definition is not None:
+        print(f"batch:    {run.batch_id} (invoices {run.invoices_dir})")
+        print(f"fed:      {rfc3339(run.fed_at) if run.fed_at else 'not yet'}")
+        print(f"finished: {rfc3339(run.finished_at) if run.finished_at else 'not yet'}")
     if run.error:
         print(f"error:    {run.error}")
+    print(f"counts:   {_counts(run) or '-'}")
     print("recipients:")
     for item in run.items:
         outcome = item.reply or item.error or ""
+        who = f"{item.customer_id}: " if item.customer_id else ""
         print(
-            f"  {item.address:<32} {item.role:<4} {item.status:<9} attempts={item.attempts}"
-            f"  rule={item.rule}  {outcome}"
+            f"  #{item.id:<6} {who}{item.address or '-':<32} {item.role:<4} {item.status:<9}"
+            f" attempts={item.attempts}  rule={item.rule}  {outcome}"
         )
     print("history:")
     for entry in run.history:
         print(f"  {rfc3339(entry.at)}  {entry.event:<9} {entry.detail}")
+
+
+def _about(run: Run) -> str:
+    return f"batch {run.batch_id}: {_counts(run)}" if run.definition else run.subject
+
+
+def _counts(run: Run) -> str:
+    return " ".join(f"{status}={n}" for status, n in sorted(run.counts.items()))
+
+
+def _start(config: Config, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        composer = Composer.for_config(config, store)
+        batches = Batches(
+            store,
+            composer.templates,
+            config.runs,
+            hostname=config.hostname,
+            brand=composer.brand,
+        )
+        run_id, created = await batches.start(args.definition, args.batch, args.invoices)
+        if not created:
+            print(f"batch {args.batch} of {args.definition} already ran as {run_id}; nothing sent")
+            return 0
+        print(f"run {run_id} started; queuing its messages")
+        run = await store.get_run(run_id, item_limit=0)
+        show = Progress(sys.stdout, total=run.expected or 0, what="customers queued")
+        fed = await batches.feed(run_id, progress=show.update)
+        show.done()
+        if not fed:
+            print(f"run {run_id} was cancelled, or is being queued by another process")
+            return 1
+        print(f"run {run_id} queued; follow it with: herald runs watch {run_id}")
+        return 0
+
+    return with_store(config, action)
+
+
+def _watch(config: Config, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        run = await store.get_run(args.run_id, item_limit=0)
+        show = Progress(sys.stdout, total=_total(run), what="recipients done")
+        while True:
+            done = sum(n for s, n in run.counts.items() if s not in ("queued", "deferred"))
+            show.total = _total(run)
+            show.update(done, f"{run.status}  {_counts(run)}")
+            if run.finished:
+                break
+            await asyncio.sleep(args.interval)
+            run = await store.get_run(args.run_id, item_limit=0)
+        show.done()
+        print(f"run {run.id} {run.status}: {_counts(run)}")
+        return 0 if run.status in ("sent", "dropped") else 1
+
+    return with_store(config, action)
+
+
+def _total(run: Run) -> int:
+    # While a run is fed, customers not yet reached count as one recipient each.
+    known = sum(run.counts.values())
+    return known if run.fed_at is not None else max(known, run.expected or 0)
+
+
+def _retry(config: Config, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        print(f"{await store.retry_run(args.run_id)} failed item(s) queued again")
+        return 0
+
+    return with_store(config, action)
+
+
+def _cancel(config: Config, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        print(
+            f"run {args.run_id} cancelled; {await store.cancel_run(args.run_id)} item(s) not sent"
+        )
+        return 0
+
+    return with_store(config, action)
+
+
+def _resend(config: Config, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        await store.resend_item(args.run_id, args.item_id)
+        print(f"item {args.item_id} of run {args.run_id} queued again")
+        return 0
+
+    return with_store(config, action)
+
+
+class Progress:
+    """A live bar on a terminal; otherwise a plain line when something changed."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, *, total: int, what: str) -> None:
+        self.stream = stream
+        self.total = total
+        self.what = what
+        self.tty = stream.isatty()
+        self.started = time.monotonic()
+        self.last = ""
+
+    def update(self, done: int, detail: str = "") -> None:
+        total = max(self.total, done, 1)
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = f"{done / elapsed:.0f}/s"
+        if self.tty:
+            filled = self.WIDTH * done // total
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            line = f"[{bar}] {100 * done // total:3d}% {done}/{total} {self.what} {rate} {detail}"
+            self.stream.write("\r\x1b[K" + line)
+            self.stream.flush()
+            return
+        line = f"{done}/{total} {self.what} {detail}".rstrip()
+        if line != self.last:
+            print(line, file=self.stream, flush=True)
+            self.last = line
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

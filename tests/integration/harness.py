@@ -57,6 +57,21 @@ def standard_webhooks_headers(secret: str, body: bytes, msg_id: str, at: int) ->
     }
 
 
+def multipart(fields: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body of (name, content) parts, and its content type."""
+    boundary = f"herald-test-{os.getpid()}-{time.monotonic_ns()}"
+    body = b""
+    for name, content in fields:
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}";'
+            f' filename="{name.rpartition("/")[2]}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        body += content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
 @dataclass
 class Response:
     status: int
@@ -172,14 +187,18 @@ class Herald:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self.request("GET", path, headers=headers)
 
-    def admin_send(self, method: str, path: str, body: Any = None) -> Response:
-        """An admin API call with a JSON body (or none)."""
-        return self.request(
-            method,
-            path,
-            None if body is None else json.dumps(body).encode(),
-            {"Authorization": f"Bearer {self.TOKEN}", "Content-Type": "application/json"},
-        )
+    def admin_send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+    ) -> Response:
+        """An admin API call with a JSON body (or none), or raw bytes of ``content_type``."""
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {self.TOKEN}", "Content-Type": content_type}
+        return self.request(method, path, data, headers)
 
     def run(self, run_id: str) -> dict[str, Any]:
         answer = self.admin(f"/v1/runs/{run_id}")

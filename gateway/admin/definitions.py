@@ -1,0 +1,118 @@
+"""``/v1/definitions``: message definitions, and starting a run of one.
+
+A run starts with ``POST /v1/definitions/{name}/runs`` and either a JSON body
+naming a folder under the spool directory (``{"batch": "2026-11",
+"invoices": "monthly-invoice/2026-11"}``) or a multipart upload: a ``batch``
+field and one file per document, each named ``CUSTOMER_ID/FILE_NAME``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+
+from gateway.admin import Api, read_json
+from gateway.batches import batch_id, customer_folder, inside
+from gateway.definitions import NAME, apply
+from gateway.errors import InvalidInput, NotFoundError
+
+MAX_UPLOAD = 512 * 1024 * 1024
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def routes(api: Api) -> list[web.RouteDef]:
+    async def list_definitions(request: web.Request) -> web.Response:
+        listed = await api.store.list_definitions()
+        return web.json_response({"definitions": [asdict(d) for d in listed]})
+
+    async def show_definition(request: web.Request) -> web.Response:
+        return web.json_response(asdict(await api.store.get_definition(request.match_info["name"])))
+
+    async def put_definition(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        body.setdefault("name", request.match_info["name"])
+        if body["name"] != request.match_info["name"]:
+            raise InvalidInput("#/name", "must match the name in the path")
+        definition = await apply(api.store, api.services.composer.templates, body)
+        return web.json_response(asdict(definition))
+
+    async def start_run(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if not NAME.match(name):
+            raise NotFoundError(f"no message definition {name!r}")
+        await api.store.get_definition(name)
+        spool = api.services.config.runs.spool_dir
+        if request.content_type.startswith("multipart/"):
+            batch, invoices = await _upload(request, spool / name)
+        else:
+            body = await read_json(request)
+            batch = batch_id(str(body.get("batch", "")))
+            invoices = await asyncio.to_thread(inside, spool, str(body.get("invoices", "")))
+        run_id, created = await api.batches.start(name, batch, invoices)
+        if created:
+            api.batches.launch(run_id)
+        return web.json_response(
+            {
+                "run_id": run_id,
+                "status": "running" if created else "duplicate",
+                "duplicate": not created,
+            },
+            status=202,
+        )
+
+    return [
+        web.get("/v1/definitions", api.protect(list_definitions)),
+        web.get("/v1/definitions/{name}", api.protect(show_definition)),
+        web.put("/v1/definitions/{name}", api.protect(put_definition)),
+        web.post("/v1/definitions/{name}/runs", api.protect(start_run)),
+    ]
+
+
+async def _upload(request: web.Request, folder: Path) -> tuple[str, Path]:
+    """Write the uploaded documents under ``folder``/BATCH; return the batch id
+    and its folder. Files land in a hidden folder first and appear under the
+    batch id only when the whole upload has arrived."""
+    staging = folder / f".upload-{secrets.token_hex(8)}"
+    await asyncio.to_thread(staging.mkdir, parents=True, mode=0o700)
+    try:
+        batch = await _receive(request, staging)
+        target = folder / batch
+        if not await asyncio.to_thread(target.exists):
+            await asyncio.to_thread(staging.rename, target)
+        return batch, target
+    finally:
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+
+
+async def _receive(request: web.Request, staging: Path) -> str:
+    reader = await request.multipart()
+    batch = None
+    received = 0
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput("#", "nested multipart bodies are not accepted")
+        field = part.name or ""
+        if field == "batch":
+            batch = batch_id((await part.text()).strip())
+            continue
+        customer, _, filename = field.partition("/")
+        customer_folder(customer, f"#/{field}")
+        if not _FILE.match(filename) or ".." in filename:
+            raise InvalidInput(f"#/{field}", "must be CUSTOMER_ID/FILE_NAME")
+        path = staging / customer / filename
+        await asyncio.to_thread(path.parent.mkdir, exist_ok=True)
+        with path.open("wb") as out:
+            while chunk := await part.read_chunk():
+                received += len(chunk)
+                if received > MAX_UPLOAD:
+                    raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD, actual_size=received)
+                out.write(chunk)
+    if batch is None:
+        raise InvalidInput("#/batch", "is required")
+    return batch

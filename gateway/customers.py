@@ -1,0 +1,121 @@
+"""Customers as the platform syncs them, one JSON object per line.
+
+A line looks like::
+
+    {"id": "cus_1", "name": "Acme", "locale": "nl-NL", "fields": {"vat_id": "NL1"},
+     "clusters": ["eu"], "addresses": {"invoice": ["billing@acme.example"]}}
+
+The same checks serve ``herald customers import`` and ``POST /v1/customers``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterable, Mapping
+from typing import Any
+
+from gateway.addresses import check_address
+from gateway.errors import InvalidInput
+from gateway.store import Customer, Store
+
+# Customer ids name folders in a batch of invoices, so they stay path-safe.
+ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_FIELDS = ("id", "name", "locale", "fields", "clusters", "addresses")
+CHUNK = 500
+
+
+def customer(data: Any) -> Customer:
+    """A validated ``Customer`` from one decoded line, or ``InvalidInput``."""
+    if not isinstance(data, dict):
+        raise InvalidInput("#", "must be a JSON object")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"#/{unknown[0]}", f"is not a customer field (known: {', '.join(_FIELDS)})"
+        )
+    ident = data.get("id")
+    if not isinstance(ident, str) or not ID.match(ident) or ".." in ident:
+        raise InvalidInput("#/id", "must be 1-128 letters, digits, '_', '.' or '-'")
+    name = _text(data, "name", 200)
+    locale = _text(data, "locale", 35)
+    fields = data.get("fields", {})
+    if not isinstance(fields, dict):
+        raise InvalidInput("#/fields", "must be an object")
+    for key, value in fields.items():
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InvalidInput(f"#/fields/{key}", "must be a string, number, true/false or null")
+    clusters = data.get("clusters", [])
+    if not isinstance(clusters, list):
+        raise InvalidInput("#/clusters", "must be a list of cluster names")
+    for number, cluster in enumerate(clusters):
+        if not isinstance(cluster, str) or not _NAME.match(cluster):
+            raise InvalidInput(
+                f"#/clusters/{number}", "must be 1-64 lower-case letters, digits, '.', '_' or '-'"
+            )
+    return Customer(
+        id=ident,
+        name=name,
+        locale=locale,
+        fields=fields,
+        clusters=tuple(dict.fromkeys(clusters)),
+        addresses=_addresses(data.get("addresses", {})),
+    )
+
+
+def _text(data: Mapping[str, Any], key: str, limit: int) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str) or len(value) > limit or "\r" in value or "\n" in value:
+        raise InvalidInput(f"#/{key}", f"must be one line of at most {limit} characters")
+    return value
+
+
+def _addresses(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise InvalidInput("#/addresses", "must be an object of recipient key: addresses")
+    addresses: dict[str, tuple[str, ...]] = {}
+    for key, listed in value.items():
+        if not _NAME.match(key):
+            raise InvalidInput(
+                f"#/addresses/{key}",
+                "the recipient key must be lower-case letters, digits, '.', '_' or '-'",
+            )
+        listed = [listed] if isinstance(listed, str) else listed
+        if not isinstance(listed, list):
+            raise InvalidInput(f"#/addresses/{key}", "must be an address or a list of addresses")
+        for number, address in enumerate(listed):
+            try:
+                check_address(address if isinstance(address, str) else repr(address))
+            except ValueError as exc:
+                raise InvalidInput(f"#/addresses/{key}/{number}", str(exc)) from exc
+        addresses[key] = tuple(dict.fromkeys(listed))
+    return addresses
+
+
+async def sync(store: Store, lines: AsyncIterable[bytes]) -> int:
+    """Create or replace the customers in ``lines`` (JSON Lines), committing
+    every ``CHUNK``; return how many. A bad line stops the import with
+    ``InvalidInput`` naming it; the lines before it are kept."""
+    chunk: list[Customer] = []
+    count = 0
+    number = 0
+    async for line in lines:
+        number += 1
+        if not line.strip():
+            continue
+        try:
+            chunk.append(customer(json.loads(line)))
+        except (json.JSONDecodeError, UnicodeDecodeError, InvalidInput) as exc:
+            await store.put_customers(chunk)
+            count += len(chunk)
+            kept = f"; the {count} customer(s) before it were imported" if count else ""
+            if isinstance(exc, InvalidInput):
+                raise InvalidInput(f"line {number} {exc.field}", exc.detail + kept) from exc
+            raise InvalidInput(f"line {number}", f"is not valid JSON ({exc}){kept}") from exc
+        if len(chunk) >= CHUNK:
+            await store.put_customers(chunk)
+            count += len(chunk)
+            chunk = []
+    await store.put_customers(chunk)
+    return count + len(chunk)
