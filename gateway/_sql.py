@@ -11,11 +11,11 @@ import abc
 import json
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, replace
 from importlib import resources
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from gateway.errors import ConflictError, NotFoundError, StoreError
 from gateway.store import (
@@ -28,8 +28,12 @@ from gateway.store import (
     Item,
     NewBatchRun,
     NewMessage,
+    NewNotice,
     NewRun,
+    Notice,
     Outcome,
+    QueueEntry,
+    QueueStats,
     Run,
     RunPage,
     Schedule,
@@ -46,6 +50,7 @@ from gateway.store import (
 # A result row: sqlite3.Row or asyncpg.Record. Both answer row["name"],
 # row[0] and dict(row), which is all Herald asks of them.
 Row = Any
+T = TypeVar("T")
 
 _RUN_COLUMNS = (
     "id, source, email_type, status, subject, mail_from, created_at, updated_at, error,"
@@ -94,6 +99,12 @@ class SQLStore(Store):
     @abc.abstractmethod
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
+    async def _write(self, op: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run ``op`` in a transaction and return once it is committed. A
+        backend may commit several concurrent writes together (SQLite does)."""
+        async with self._transaction() as db:
+            return await op(db)
+
     # Moving an installation from one store to another (``herald migrate-store``).
 
     async def count_rows(self, table: str) -> int:
@@ -120,55 +131,58 @@ class SQLStore(Store):
 
     async def record_run(self, run: NewRun) -> tuple[str, bool]:
         now = time.time()
-        try:
-            async with self._transaction() as db:
+
+        async def insert(db: Connection) -> None:
+            await db.execute(
+                "INSERT INTO runs (id, source, email_type, idempotency_key, status, subject,"
+                " mail_from, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.id,
+                    run.source,
+                    run.email_type,
+                    run.idempotency_key,
+                    run.status,
+                    run.subject,
+                    run.mail_from,
+                    run.error,
+                    now,
+                    now,
+                ),
+            )
+            message_id = None
+            if run.content is not None:
+                message_id = new_id("msg")
                 await db.execute(
-                    "INSERT INTO runs (id, source, email_type, idempotency_key, status, subject,"
-                    " mail_from, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO messages (id, run_id, mail_from, content, status, queued_at,"
+                    " next_attempt_at) VALUES (?,?,?,?, 'queued', ?, ?)",
+                    (message_id, run.id, run.mail_from, run.content, now, now),
+                )
+            await db.executemany(
+                "INSERT INTO items (run_id, message_id, address, role, rule, status, error,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                [
                     (
                         run.id,
-                        run.source,
-                        run.email_type,
-                        run.idempotency_key,
-                        run.status,
-                        run.subject,
-                        run.mail_from,
-                        run.error,
+                        message_id if item.status == "queued" else None,
+                        item.address,
+                        item.role,
+                        item.rule,
+                        item.status,
+                        item.error,
                         now,
-                        now,
-                    ),
-                )
-                message_id = None
-                if run.content is not None:
-                    message_id = new_id("msg")
-                    await db.execute(
-                        "INSERT INTO messages (id, run_id, mail_from, content, status, queued_at,"
-                        " next_attempt_at) VALUES (?,?,?,?, 'queued', ?, ?)",
-                        (message_id, run.id, run.mail_from, run.content, now, now),
                     )
-                await db.executemany(
-                    "INSERT INTO items (run_id, message_id, address, role, rule, status, error,"
-                    " updated_at) VALUES (?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            run.id,
-                            message_id if item.status == "queued" else None,
-                            item.address,
-                            item.role,
-                            item.rule,
-                            item.status,
-                            item.error,
-                            now,
-                        )
-                        for item in run.items
-                    ],
-                )
-                await _count(db, run.id, Counter(item.status for item in run.items))
-                detail = run.error or f"{len(run.items)} recipient(s)"
-                await db.execute(
-                    "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
-                    (run.id, now, run.status if run.content is None else "accepted", detail),
-                )
+                    for item in run.items
+                ],
+            )
+            await _count(db, run.id, Counter(item.status for item in run.items))
+            detail = run.error or f"{len(run.items)} recipient(s)"
+            await db.execute(
+                "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
+                (run.id, now, run.status if run.content is None else "accepted", detail),
+            )
+
+        try:
+            await self._write(insert)
         except ConflictError:
             if run.idempotency_key is None:
                 raise StoreError(f"run {run.id} could not be recorded") from None
@@ -180,17 +194,17 @@ class SQLStore(Store):
 
     async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
         now = time.time()
-        async with self._transaction() as db:
+
+        async def take(db: Connection) -> list[Delivery]:
             cursor = await db.execute(
-                "SELECT id, run_id, mail_from, content, attempts, queued_at FROM messages"  # noqa: S608 -- claim_lock is a fixed clause per backend
-                " WHERE status = 'queued' AND next_attempt_at <= ?"
+                "SELECT id, run_id, mail_from, content, attempts, queued_at, sending_since"  # noqa: S608 -- claim_lock is a fixed clause per backend
+                " FROM messages WHERE status = 'queued' AND next_attempt_at <= ?"
                 " AND (lease_until IS NULL OR lease_until < ?)"
                 f" ORDER BY next_attempt_at LIMIT ?{self.claim_lock}",
                 (now, now, limit),
             )
-            rows = list(await cursor.fetchall())
             deliveries = []
-            for row in rows:
+            for row in list(await cursor.fetchall()):
                 await db.execute(
                     "UPDATE messages SET lease_owner = ?, lease_until = ? WHERE id = ?",
                     (owner, now + lease, row["id"]),
@@ -201,6 +215,24 @@ class SQLStore(Store):
                     (row["id"],),
                 )
                 recipients = [(r["id"], r["address"]) for r in await cursor.fetchall()]
+                cursor = await db.execute(
+                    "SELECT email_type FROM runs WHERE id = ?", (row["run_id"],)
+                )
+                run = await cursor.fetchone()
+                interrupted = row["sending_since"] is not None
+                if interrupted:
+                    await db.execute(
+                        "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
+                        (
+                            row["run_id"],
+                            now,
+                            "interrupted",
+                            "the previous attempt was cut off after DATA began; the upstream"
+                            " may already have it, so "
+                            + ", ".join(address for _, address in recipients)
+                            + " may receive it twice",
+                        ),
+                    )
                 deliveries.append(
                     Delivery(
                         message_id=row["id"],
@@ -210,41 +242,76 @@ class SQLStore(Store):
                         recipients=recipients,
                         attempts=row["attempts"],
                         queued_at=row["queued_at"],
+                        email_type=run["email_type"] if run else "",
+                        owner=owner,
+                        interrupted=interrupted,
                     )
                 )
-        return deliveries
+            return deliveries
+
+        return await self._write(take)
+
+    async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
+        now = time.time()
+
+        async def mark(db: Connection) -> None:
+            cursor = await db.execute(
+                "UPDATE messages SET sending_since = ?, lease_until = ?"
+                " WHERE id = ? AND status = 'queued' AND lease_owner = ? AND lease_until >= ?"
+                " RETURNING id",
+                (now, now + lease, delivery.message_id, delivery.owner, now),
+            )
+            if await cursor.fetchone() is None:
+                raise StoreError(f"the lease on {delivery.message_id} was lost")
+
+        await self._write(mark)
 
     async def record_attempt(
-        self, delivery: Delivery, outcomes: Sequence[Outcome], *, retry_at: float | None
+        self,
+        delivery: Delivery,
+        outcomes: Sequence[Outcome],
+        *,
+        retry_at: float | None,
+        notices: Sequence[NewNotice] = (),
     ) -> None:
         now = time.time()
-        async with self._transaction() as db:
+        addresses = dict(delivery.recipients)
+
+        async def record(db: Connection) -> None:
+            cursor = await db.execute(
+                "SELECT 1 FROM messages WHERE id = ? AND lease_owner = ?",
+                (delivery.message_id, delivery.owner),
+            )
+            if await cursor.fetchone() is None:
+                raise StoreError(f"the lease on {delivery.message_id} was lost")
             cursor = await db.execute(
                 "SELECT definition, status FROM runs WHERE id = ?", (delivery.run_id,)
             )
             run = await cursor.fetchone()
+            results = list(outcomes)
             if run is not None and run["status"] == "cancelled":
                 # Cancelled while out with the relay: what went stays sent,
                 # what would be retried is not.
-                outcomes = [
+                results = [
                     replace(o, status="skipped", error="run cancelled")
                     if o.status == "deferred"
                     else o
-                    for o in outcomes
+                    for o in results
                 ]
-            before = await _statuses(db, [o.item_id for o in outcomes])
+            pending = retry_at is not None and any(o.status == "deferred" for o in results)
+            errors = [o.error or o.reply for o in results if o.status == "deferred"]
+            before = await _statuses(db, [o.item_id for o in results])
             await db.executemany(
                 "UPDATE items SET status = ?, reply = ?, error = ?, attempts = attempts + 1,"
                 " updated_at = ? WHERE id = ?",
-                [(o.status, o.reply, o.error, now, o.item_id) for o in outcomes],
+                [(o.status, o.reply, o.error, now, o.item_id) for o in results],
             )
-            changes: Counter[str] = Counter(o.status for o in outcomes)
+            changes: Counter[str] = Counter(o.status for o in results)
             changes.subtract(before.values())
             await _count(db, delivery.run_id, changes)
             # A definition run's items say what became of each recipient; its
             # history keeps to the run's own steps rather than one per mail.
             if run is not None and run["definition"] is None:
-                addresses = dict(delivery.recipients)
                 await db.executemany(
                     "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
                     [
@@ -254,16 +321,209 @@ class SQLStore(Store):
                             o.status,
                             f"{addresses.get(o.item_id, '?')}: {o.reply or o.error or ''}".strip(),
                         )
-                        for o in outcomes
+                        for o in results
                     ],
                 )
-            pending = retry_at is not None and any(o.status == "deferred" for o in outcomes)
+            # A held or purged message keeps that status: the operator's word wins.
             await db.execute(
                 "UPDATE messages SET attempts = attempts + 1, lease_owner = NULL,"
-                " lease_until = NULL, status = ?, next_attempt_at = ? WHERE id = ?",
-                ("queued" if pending else "done", retry_at or now, delivery.message_id),
+                " lease_until = NULL, sending_since = NULL, last_error = ?,"
+                " status = CASE WHEN status = 'queued' THEN ? ELSE status END,"
+                " next_attempt_at = ? WHERE id = ?",
+                (
+                    errors[0] if errors else None,
+                    "queued" if pending else "done",
+                    retry_at or now,
+                    delivery.message_id,
+                ),
+            )
+            await db.executemany(
+                "INSERT INTO notices (run_id, kind, payload, created_at, next_attempt_at)"
+                " VALUES (?,?,?,?,?)",
+                [(delivery.run_id, n.kind, json.dumps(n.payload), now, now) for n in notices],
             )
             await _refresh(db, delivery.run_id, now)
+
+        await self._write(record)
+
+    async def lease_owners(self) -> list[str]:
+        rows = await self._read(
+            "SELECT DISTINCT lease_owner FROM messages WHERE lease_owner IS NOT NULL"
+        )
+        return [str(row["lease_owner"]) for row in rows]
+
+    async def release_leases(self, owner: str) -> int:
+        async def release(db: Connection) -> int:
+            cursor = await db.execute(
+                "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?"
+                " RETURNING id",
+                (owner,),
+            )
+            return len(list(await cursor.fetchall()))
+
+        return await self._write(release)
+
+    async def queue_stats(self) -> QueueStats:
+        rows = await self._read(
+            "SELECT count(*) AS depth,"
+            " coalesce(sum(CASE WHEN status = 'held' THEN 1 ELSE 0 END), 0) AS held,"
+            " min(queued_at) AS oldest FROM messages WHERE status IN ('queued', 'held')"
+        )
+        row = rows[0]
+        oldest = row["oldest"]
+        return QueueStats(
+            int(row["depth"]), int(row["held"]), float(oldest) if oldest is not None else None
+        )
+
+    async def list_queue(self, *, limit: int = 100) -> list[QueueEntry]:
+        now = time.time()
+        rows = await self._read(
+            "SELECT m.id, m.run_id, r.email_type, m.status, m.attempts, m.queued_at,"
+            " m.next_attempt_at, m.last_error, m.lease_until"
+            " FROM messages m JOIN runs r ON r.id = m.run_id"
+            " WHERE m.status IN ('queued', 'held') ORDER BY m.next_attempt_at LIMIT ?",
+            (limit,),
+        )
+        pending: dict[str, list[str]] = {}
+        if rows:
+            marks = ", ".join("?" for _ in rows)
+            for item in await self._read(
+                f"SELECT message_id, address FROM items WHERE message_id IN ({marks})"  # noqa: S608 -- only placeholders are interpolated
+                " AND status IN ('queued', 'deferred') ORDER BY id",
+                [row["id"] for row in rows],
+            ):
+                pending.setdefault(item["message_id"], []).append(item["address"])
+        return [
+            QueueEntry(
+                message_id=row["id"],
+                run_id=row["run_id"],
+                email_type=row["email_type"],
+                status=(
+                    "held"
+                    if row["status"] == "held"
+                    else "sending"
+                    if row["lease_until"] is not None and row["lease_until"] >= now
+                    else "queued"
+                ),
+                attempts=row["attempts"],
+                queued_at=row["queued_at"],
+                next_attempt_at=row["next_attempt_at"],
+                recipients=pending.get(row["id"], []),
+                last_error=row["last_error"],
+            )
+            for row in rows
+        ]
+
+    async def retry_now(self, message_id: str | None) -> int:
+        now = time.time()
+
+        async def retry(db: Connection) -> int:
+            if message_id is None:
+                cursor = await db.execute(
+                    "UPDATE messages SET next_attempt_at = ? WHERE status = 'queued' RETURNING id",
+                    (now,),
+                )
+                return len(list(await cursor.fetchall()))
+            await _waiting(db, message_id)
+            await db.execute(
+                "UPDATE messages SET next_attempt_at = ?, status = 'queued' WHERE id = ?",
+                (now, message_id),
+            )
+            return 1
+
+        return await self._write(retry)
+
+    async def hold(self, message_id: str) -> None:
+        await self._set_waiting_status(message_id, "held", "held by the operator")
+
+    async def release(self, message_id: str) -> None:
+        await self._set_waiting_status(message_id, "queued", "released by the operator")
+
+    async def _set_waiting_status(self, message_id: str, status: str, detail: str) -> None:
+        now = time.time()
+
+        async def change(db: Connection) -> None:
+            run_id = await _waiting(db, message_id)
+            await db.execute(
+                "UPDATE messages SET status = ?, next_attempt_at = ? WHERE id = ?",
+                (status, now, message_id),
+            )
+            await db.execute(
+                "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
+                (run_id, now, status, detail),
+            )
+
+        await self._write(change)
+
+    async def purge(self, message_id: str, reason: str) -> None:
+        now = time.time()
+
+        async def remove(db: Connection) -> None:
+            run_id = await _waiting(db, message_id)
+            await db.execute(
+                "UPDATE messages SET status = 'purged' WHERE id = ?",
+                (message_id,),
+            )
+            cursor = await db.execute(
+                "SELECT id, status FROM items WHERE message_id = ?"
+                " AND status IN ('queued', 'deferred')",
+                (message_id,),
+            )
+            before = {row["id"]: row["status"] for row in await cursor.fetchall()}
+            await db.execute(
+                "UPDATE items SET status = 'failed', error = ?, updated_at = ?"
+                " WHERE message_id = ? AND status IN ('queued', 'deferred')",
+                (reason, now, message_id),
+            )
+            changes: Counter[str] = Counter({"failed": len(before)})
+            changes.subtract(before.values())
+            await _count(db, run_id, changes)
+            await db.execute(
+                "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
+                (run_id, now, "purged", reason),
+            )
+            await _refresh(db, run_id, now)
+
+        await self._write(remove)
+
+    async def due_notices(self, *, limit: int) -> list[Notice]:
+        rows = await self._read(
+            "SELECT id, run_id, kind, payload, attempts, created_at FROM notices"
+            " WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (time.time(), limit),
+        )
+        return [
+            Notice(
+                id=row["id"],
+                run_id=row["run_id"],
+                kind=row["kind"],
+                payload=json.loads(row["payload"]),
+                attempts=row["attempts"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    async def notice_done(self, notice_id: int, *, error: str | None = None) -> None:
+        now = time.time()
+
+        async def done(db: Connection) -> None:
+            await db.execute(
+                "UPDATE notices SET done_at = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
+                (now, error, notice_id),
+            )
+
+        await self._write(done)
+
+    async def notice_retry(self, notice_id: int, *, at: float, error: str) -> None:
+        async def later(db: Connection) -> None:
+            await db.execute(
+                "UPDATE notices SET next_attempt_at = ?, error = ?, attempts = attempts + 1"
+                " WHERE id = ?",
+                (at, error, notice_id),
+            )
+
+        await self._write(later)
 
     async def next_due(self) -> float | None:
         rows = await self._read(
@@ -812,6 +1072,18 @@ async def _state(db: Connection, run_id: str) -> Row:
     if row is None:
         raise NotFoundError(f"no run {run_id!r}")
     return row
+
+
+async def _waiting(db: Connection, message_id: str) -> str:
+    """The run of a message still in the queue; ``NotFoundError`` otherwise."""
+    cursor = await db.execute(
+        "SELECT run_id FROM messages WHERE id = ? AND status IN ('queued', 'held')",
+        (message_id,),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFoundError(f"no waiting message {message_id!r}")
+    return str(row["run_id"])
 
 
 async def _statuses(db: Connection, item_ids: Sequence[int]) -> dict[int, str]:

@@ -5,24 +5,33 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from gateway._sql import Row, SQLStore, migrations
 from gateway.errors import ConflictError, StoreError
 
+T = TypeVar("T")
+
+
+_Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
+
 
 class SQLiteStore(SQLStore):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, max_bytes: int | None = None) -> None:
         self.path = path
+        self.max_bytes = max_bytes
         self._db: aiosqlite.Connection | None = None
         # One connection serves the whole process; the lock keeps one
         # coroutine's transaction from interleaving with another's.
         self._lock = asyncio.Lock()
+        # Writes wait here to join the next group commit.
+        self._waiting: list[tuple[_Op, asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -40,10 +49,23 @@ class SQLiteStore(SQLStore):
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._db.execute("PRAGMA busy_timeout=5000")
             await self._migrate()
+            if self.max_bytes is not None:
+                await self._limit_size(self.max_bytes)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
 
+    async def _limit_size(self, max_bytes: int) -> None:
+        # A write that would grow the file past the cap fails with
+        # SQLITE_FULL, which the ways in answer with 451/503: a full store
+        # refuses new mail instead of filling the disk.
+        cursor = await self.db.execute("PRAGMA page_size")
+        row = await cursor.fetchone()
+        page_size = int(row[0]) if row else 4096
+        await self.db.execute(f"PRAGMA max_page_count = {max(max_bytes // page_size, 1)}")
+
     async def close(self) -> None:
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -56,6 +78,8 @@ class SQLiteStore(SQLStore):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        # Used for bulk copies (herald migrate-store); Herald's own writes go
+        # through the group commit of ``_write``.
         async with self._lock:
             db = self.db
             try:
@@ -70,6 +94,90 @@ class SQLiteStore(SQLStore):
                 raise ConflictError(f"store conflict: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"store error: {exc}") from exc
+
+    async def _write(self, op: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``op`` in the next group commit; return once that commit is on disk.
+
+        Writes that arrive while a commit is being fsynced wait together and
+        share the next transaction, each inside its own savepoint, so one
+        fsync acknowledges all of them and one write's failure (a taken
+        idempotency key) leaves the others standing.
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((op, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting())
+        return await future
+
+    async def _commit_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self._lock:
+                    results = await self._commit(batch)
+            except BaseException as exc:
+                # Whatever went wrong, no writer may wait for ever: nothing
+                # of this batch is known to be on disk.
+                lost = exc if isinstance(exc, StoreError) else StoreError(f"store error: {exc}")
+                results = [(None, lost)] * len(batch)
+                if not isinstance(exc, Exception):
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(lost)
+                    raise
+            for (_, future), (value, error) in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(value)
+                else:
+                    future.set_exception(error)
+
+    async def _commit(
+        self, batch: list[tuple[_Op, asyncio.Future[Any]]]
+    ) -> Sequence[tuple[Any, BaseException | None]]:
+        results: list[tuple[Any, BaseException | None]] = []
+        try:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+        except (sqlite3.Error, StoreError) as exc:
+            return [(None, _store_error(exc))] * len(batch)
+        # A write alone in its batch needs no savepoint: on failure the whole
+        # transaction is rolled back. That keeps a quiet store as fast as before.
+        alone = len(batch) == 1
+        for op, future in batch:
+            if future.cancelled():
+                results.append((None, None))
+                continue
+            try:
+                if not alone:
+                    await db.execute("SAVEPOINT op")
+                results.append((await op(db), None))
+                if not alone:
+                    await db.execute("RELEASE op")
+            except Exception as exc:
+                results.append((None, _store_error(exc)))
+                if alone or not db.in_transaction:
+                    # Alone, or rolled back by SQLite itself (a full disk does
+                    # that): nothing in this batch was stored.
+                    if db.in_transaction:
+                        await db.execute("ROLLBACK")
+                    lost = StoreError(f"store error: {exc}")
+                    return [(None, error or lost) for _, error in results] + [(None, lost)] * (
+                        len(batch) - len(results)
+                    )
+                try:
+                    await db.execute("ROLLBACK TO op")
+                    await db.execute("RELEASE op")
+                except sqlite3.Error as undo:
+                    return [(None, _store_error(undo))] * len(batch)
+        try:
+            await db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+            return [(None, _store_error(exc))] * len(batch)
+        return results
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:
@@ -129,3 +237,14 @@ class SQLiteStore(SQLStore):
                 if db.in_transaction:
                     await db.execute("ROLLBACK")
                 raise
+
+
+def _store_error(exc: BaseException) -> BaseException:
+    """What a failed write raises: a unique-key violation as ``ConflictError``
+    (the caller handles a taken idempotency key), other SQLite errors as
+    ``StoreError``, anything else as it is."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConflictError(f"store conflict: {exc}")
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"store error: {exc}")
+    return exc

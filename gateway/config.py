@@ -45,6 +45,17 @@ class Listen:
 
 
 @dataclass(frozen=True)
+class UpstreamLimits:
+    """How hard Herald may press one upstream."""
+
+    max_connections: int = 4
+    rate: float | None = None  # messages per second; None: no limit
+    idle_timeout: float = 10.0  # an unused connection is closed after this
+    breaker_threshold: int = 5  # consecutive connection failures that open the breaker
+    breaker_cooldown: float = 30.0  # how long an open breaker defers without connecting
+
+
+@dataclass(frozen=True)
 class Upstream:
     """The operator's SMTP server that Herald relays to."""
 
@@ -57,6 +68,12 @@ class Upstream:
     ca_file: Path | None = None
     timeout: float = 30.0
     connect_timeout: float | None = None  # None: the same as timeout
+    limits: UpstreamLimits = field(default_factory=lambda: UpstreamLimits())
+
+    @property
+    def identity(self) -> str:
+        """``host:port``: what per-upstream limits and the breaker are keyed by."""
+        return str(Listen(self.host, self.port))
 
     @classmethod
     def from_url(cls, url: str, *, where: str) -> Upstream:
@@ -103,6 +120,17 @@ class QueueSettings:
     retry_initial: float = 300.0
     retry_max: float = 3600.0
     lifetime: float = 5 * 86400.0
+    max_depth: int = 100_000
+    max_intake: int = 256
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Where permanent failures are reported."""
+
+    callback_url: str | None = None
+    callback_secrets: tuple[str, ...] = field(default=(), repr=False)
+    bounce_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,12 +171,16 @@ class Config:
     smtp_listen: Listen
     http_listen: Listen
     store_url: str
+    store_max_bytes: int | None
     upstream: Upstream | None
+    upstream_limits: UpstreamLimits
     capture_dir: Path
     webhook_secrets: tuple[str, ...] = field(repr=False)
     admin_token: str | None = field(repr=False)
     sender: Sender
     queue: QueueSettings
+    notify: NotifySettings
+    shutdown_grace: float
     stages: tuple[str, ...]
     stage_timeout: float
     templates_dir: Path
@@ -160,6 +192,7 @@ class Config:
     delivery: DeliverySettings
     max_message_size: int
     runs: RunSettings
+    smtp_max_connections: int
     raw: Mapping[str, Any] = field(repr=False)
 
     @property
@@ -294,6 +327,7 @@ def _build(
             "upstream",
             "sender",
             "queue",
+            "notify",
             "pipeline",
             "templates",
             "brand",
@@ -312,12 +346,14 @@ def _build(
         state_dir = default_state_dir(env)
     key_value = server.overridden("settings_key_file", env, "HERALD_SETTINGS_KEY_FILE")[0]
     settings_key_file = Path(key_value).expanduser() if key_value else state_dir / "settings-key"
+    shutdown_grace = server.duration("shutdown_grace", 20)
 
     smtp = sections["smtp"]
     smtp_listen = parse_listen(
         *smtp.overridden("listen", env, "HERALD_SMTP_LISTEN", "127.0.0.1:2525")
     )
-    max_size = smtp.integer("max_message_size", 25 * 1024 * 1024)
+    max_message_size = smtp.integer("max_message_size", 25 * 1024 * 1024)
+    smtp_max_connections = smtp.integer("max_connections", 100)
 
     http = sections["http"]
     http_listen = parse_listen(
@@ -331,9 +367,12 @@ def _build(
 
     store = sections["store"]
     store_url = store.overridden("url", env, "HERALD_STORE")[0] or str(state_dir / "herald.db")
+    max_size = store.get("max_size")
+    store_max_bytes = store.integer("max_size", 1, minimum=65536) if max_size is not None else None
 
     upstream_section = sections["upstream"]
-    upstream = _upstream(upstream_section, env, where)
+    upstream_limits = _limits(upstream_section)
+    upstream = _upstream(upstream_section, env, where, upstream_limits)
     capture = upstream_section.string("capture_dir")
     capture_dir = Path(capture).expanduser() if capture else state_dir / "outbox"
 
@@ -356,6 +395,21 @@ def _build(
         retry_initial=q.duration("retry_initial", 300),
         retry_max=q.duration("retry_max", 3600),
         lifetime=q.duration("lifetime", 5 * 86400),
+        max_depth=q.integer("max_depth", 100_000),
+        max_intake=q.integer("max_intake", 256),
+    )
+
+    n = sections["notify"]
+    bounce_to = n.string("bounce_to")
+    if bounce_to:
+        _checked(bounce_to, f"{where}: [notify] bounce_to")
+    callback_url = n.string("callback_url")
+    if callback_url and urlsplit(callback_url).scheme not in ("http", "https"):
+        raise n.fail("callback_url", "an http:// or https:// URL")
+    notify = NotifySettings(
+        callback_url=callback_url or None,
+        callback_secrets=n.strings("callback_secrets"),
+        bounce_to=bounce_to or None,
     )
 
     pipeline = sections["pipeline"]
@@ -392,12 +446,16 @@ def _build(
         smtp_listen=smtp_listen,
         http_listen=http_listen,
         store_url=store_url,
+        store_max_bytes=store_max_bytes,
         upstream=upstream,
+        upstream_limits=upstream_limits,
         capture_dir=capture_dir,
         webhook_secrets=secrets,
         admin_token=admin_token,
         sender=sender,
         queue=queue,
+        notify=notify,
+        shutdown_grace=shutdown_grace,
         stages=stages,
         stage_timeout=stage_timeout,
         templates_dir=templates_dir,
@@ -407,13 +465,27 @@ def _build(
         brand=brand,
         logo=logo,
         delivery=delivery,
-        max_message_size=max_size,
         runs=runs,
+        max_message_size=max_message_size,
+        smtp_max_connections=smtp_max_connections,
         raw=data,
     )
 
 
-def _upstream(section: _Section, env: Mapping[str, str], where: str) -> Upstream | None:
+def _limits(section: _Section) -> UpstreamLimits:
+    """``[upstream]`` limits: they apply to whichever upstream the settings choose."""
+    return UpstreamLimits(
+        max_connections=section.integer("max_connections", 4),
+        rate=_rate(section, "rate_limit"),
+        idle_timeout=section.duration("idle_timeout", 10),
+        breaker_threshold=section.integer("breaker_threshold", 5),
+        breaker_cooldown=section.duration("breaker_cooldown", 30),
+    )
+
+
+def _upstream(
+    section: _Section, env: Mapping[str, str], where: str, limits: UpstreamLimits
+) -> Upstream | None:
     url, url_where = section.overridden("url", env, "HERALD_UPSTREAM")
     verify = section.boolean("verify", True)
     ca_file = section.string("ca_file")
@@ -441,6 +513,7 @@ def _upstream(section: _Section, env: Mapping[str, str], where: str) -> Upstream
         ca_file=Path(ca_file) if ca_file else None,
         timeout=timeout,
         connect_timeout=connect_timeout,
+        limits=limits,
     )
 
 
@@ -459,6 +532,20 @@ def _brand(section: _Section, where: str) -> tuple[dict[str, Any], brand_setting
         return checked, brand_settings.load_logo(Path(logo_file).expanduser())
     except ValueError as exc:
         raise ConfigError(f"{where}: [brand] logo_file: {exc}") from exc
+
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
+
+
+def _rate(section: _Section, key: str) -> float | None:
+    """``"10/s"``, ``"600/m"`` or ``"5000/h"`` as messages per second; unset: no limit."""
+    value = section.get(key)
+    if value is None:
+        return None
+    match = _RATE.match(value) if isinstance(value, str) else None
+    if match is None or float(match[1]) <= 0:
+        raise section.fail(key, 'a rate such as "10/s", "600/m" or "5000/h"')
+    return float(match[1]) / _UNITS[match[2]]
 
 
 def _delivery(section: _Section, where: str) -> DeliverySettings:

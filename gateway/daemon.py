@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from dataclasses import dataclass
 
@@ -10,10 +11,13 @@ import structlog
 from aiohttp import web
 
 from gateway import _systemd, admin, problems, relay, smtpd
+from gateway import config as configuration
 from gateway.batches import Batches
 from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.intake import Intake
+from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.pipeline import Pipeline, Services
 from gateway.qmgr import QueueManager
 from gateway.scheduler import Scheduler
@@ -22,8 +26,25 @@ from gateway.webhook import Webhook
 
 log = structlog.get_logger(__name__)
 
-SHUTDOWN_GRACE = 20.0  # seconds in-flight deliveries get on SIGTERM
 MAX_BODY = 10 * 1024 * 1024
+
+# What SIGHUP cannot change: sockets and the store are open, and the host
+# name and the admin token are already handed out. Everything else applies
+# to the next message.
+NEEDS_RESTART = frozenset(
+    {
+        "hostname",
+        "state_dir",
+        "smtp_listen",
+        "http_listen",
+        "store_url",
+        "store_max_bytes",
+        "admin_token",
+        "settings_key_file",
+        "max_message_size",
+        "smtp_max_connections",
+    }
+)
 
 
 @dataclass
@@ -37,14 +58,27 @@ class Gateway:
     intake: Intake
     batches: Batches
     scheduler: Scheduler
+    notifier: Notifier
+    webhook: Webhook
+    guards: relay.Guards
+    metrics: Metrics
     app: web.Application
 
     @classmethod
     def build(cls, config: Config, store: Store) -> Gateway:
-        services = Services.build(config, store)
-        pipeline = Pipeline.build(services)
-        qmgr = QueueManager(store, relay.Router(config, store), config.queue)
-        intake = Intake(store, pipeline, on_queued=qmgr.wake)
+        services, pipeline = _pipeline(config, store)
+        metrics = Metrics()
+        guards = relay.Guards()
+        qmgr = QueueManager(
+            store,
+            relay.Router(config, store, guards),
+            config.queue,
+            notify=config.notify,
+            metrics=metrics,
+        )
+        notifier = Notifier(store, config, on_queued=qmgr.wake)
+        qmgr.on_notice = notifier.wake
+        intake = Intake(store, pipeline, qmgr.wake, config.queue, metrics)
         batches = Batches(
             store,
             services.composer.templates,
@@ -55,27 +89,80 @@ class Gateway:
         )
         scheduler = Scheduler(store, batches, config.runs.spool_dir)
         app = web.Application(middlewares=[problems.middleware], client_max_size=MAX_BODY)
-        app.add_routes(Webhook(intake, config.webhook_secrets, config.sender.address).routes())
+        webhook = Webhook(intake, config.webhook_secrets, config.sender.address)
+        app.add_routes(webhook.routes())
         token = admin.admin_token(config.admin_token, config.admin_token_file)
-        app.add_routes(admin.routes(admin.Api(services, token, pipeline, batches)))
-        return cls(config, store, pipeline, qmgr, intake, batches, scheduler, app)
+        app.add_routes(
+            admin.routes(admin.Api(services, token, pipeline, batches, metrics, qmgr.wake))
+        )
+        return cls(
+            config,
+            store,
+            pipeline,
+            qmgr,
+            intake,
+            batches,
+            scheduler,
+            notifier,
+            webhook,
+            guards,
+            metrics,
+            app,
+        )
+
+    def reload(self, new: Config) -> None:
+        """Apply what can change in a running daemon; name what needs a restart.
+
+        Submissions and deliveries under way finish with what they started with.
+        """
+        old = self.config
+        changed = [
+            f.name
+            for f in dataclasses.fields(Config)
+            if f.name not in ("raw", "source") and getattr(old, f.name) != getattr(new, f.name)
+        ]
+        # Kept: the sockets, the store, the token and the key stay as opened.
+        new = dataclasses.replace(new, **{k: getattr(old, k) for k in NEEDS_RESTART})
+        # Build everything first: a stage that fails to build leaves all as it was.
+        _, pipeline = _pipeline(new, self.store)
+        router = relay.Router(new, self.store, self.guards)
+        self.pipeline = self.intake.pipeline = pipeline
+        self.qmgr.configure(new.queue, new.notify, router)
+        self.intake.settings = new.queue
+        self.webhook.secrets = new.webhook_secrets
+        self.webhook.mail_from = new.sender.address
+        self.notifier.configure(new)
+        self.config = new
+        log.info(
+            "config_reloaded",
+            changed=[name for name in changed if name not in NEEDS_RESTART],
+            needs_restart=[name for name in changed if name in NEEDS_RESTART],
+        )
+
+
+def _pipeline(config: Config, store: Store) -> tuple[Services, Pipeline]:
+    services = Services.build(config, store)
+    return services, Pipeline.build(services)
 
 
 async def serve(config: Config) -> None:
-    store = open_store(config.store_url)
+    store = open_store(config.store_url, max_bytes=config.store_max_bytes)
     await store.open()
     gateway = Gateway.build(config, store)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload, gateway)
 
-    runner = web.AppRunner(gateway.app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        gateway.app, access_log=None, handle_signals=False, shutdown_timeout=config.shutdown_grace
+    )
     await runner.setup()
     http = web.TCPSite(runner, config.http_listen.host, config.http_listen.port)
     await http.start()
     smtp = await loop.create_server(
-        smtpd.listener(config, gateway.intake),
+        smtpd.Listener(config, gateway.intake),
         host=config.smtp_listen.host,
         port=config.smtp_listen.port,
     )
@@ -86,6 +173,7 @@ async def serve(config: Config) -> None:
         upstream = f"unusable: {exc}"
     schedule = asyncio.create_task(gateway.scheduler.run(), name="scheduler")
     await gateway.batches.resume()
+    notices = asyncio.create_task(gateway.notifier.run(), name="notifier")
 
     log.info(
         "herald_started",
@@ -104,16 +192,29 @@ async def serve(config: Config) -> None:
     _systemd.notify("READY=1\nSTATUS=accepting mail")
     await stop.wait()
 
-    # Stop taking new work first, then let deliveries finish, then close the store.
+    # Stop taking new work first, then let deliveries finish (for at most
+    # shutdown_grace; the rest stay queued for the next start), then close.
     _systemd.notify("STOPPING=1")
-    log.info("herald_stopping")
+    log.info("herald_stopping", grace=gateway.config.shutdown_grace)
     smtp.close()
     await runner.cleanup()
     schedule.cancel()
     await gateway.batches.stop()
-    await gateway.qmgr.stop(SHUTDOWN_GRACE)
+    gateway.notifier.stop()
+    await gateway.qmgr.stop(gateway.config.shutdown_grace)
     queue.cancel()
-    await asyncio.gather(queue, schedule, return_exceptions=True)
+    notices.cancel()
+    await asyncio.gather(queue, schedule, notices, return_exceptions=True)
+    await gateway.guards.close()
     await smtp.wait_closed()
     await store.close()
     log.info("herald_stopped")
+
+
+def _reload(gateway: Gateway) -> None:
+    source = gateway.config.source
+    try:
+        gateway.reload(configuration.load(source))
+    except Exception as exc:
+        # A broken file must not take down a running daemon: keep the old settings.
+        log.error("config_reload_failed", error=str(exc))

@@ -63,3 +63,8 @@ class Defer(Decision):
 
 class Drop(Decision):
     """Accepted, deliberately not sent; the run records the reason."""
+
+
+class Overloaded(Defer):
+    """Herald has no room for more right now (queue depth or submissions at
+    once over their limits): SMTP 451 4.3.1, HTTP 503 with Retry-After."""

@@ -8,18 +8,24 @@ message is ours).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import structlog
 
 from gateway import mime
+from gateway.config import QueueSettings
 from gateway.context import Context
-from gateway.errors import Defer, Drop, Reject, StageError
+from gateway.errors import Defer, Drop, Overloaded, Reject, StageError
+from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.store import NewItem, NewRun, RunStatus, Store
 
 log = structlog.get_logger(__name__)
+
+DEPTH_TTL = 1.0  # seconds a queue depth read from the store is trusted
 
 
 @dataclass(frozen=True)
@@ -30,18 +36,66 @@ class Accepted:
 
 
 class Intake:
-    def __init__(self, store: Store, pipeline: Pipeline, on_queued: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pipeline: Pipeline,
+        on_queued: Callable[[], None],
+        settings: QueueSettings | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.store = store
         self.pipeline = pipeline
         self.on_queued = on_queued
+        self.settings = settings or QueueSettings()
+        self.metrics = metrics or Metrics()
+        self._submitting = 0
+        self._depth = 0
+        self._depth_at = -DEPTH_TTL
+
+    async def check_room(self) -> None:
+        """Raise ``Overloaded`` when the queue is over ``max_depth``.
+
+        The depth is read from the store at most once a second and counted
+        up locally in between, so a burst cannot slip past the limit.
+        """
+        now = time.monotonic()
+        if now - self._depth_at >= DEPTH_TTL:
+            self._depth = (await self.store.queue_stats()).depth
+            self._depth_at = now
+        if self._depth >= self.settings.max_depth:
+            raise Overloaded(f"the queue is full ({self._depth} messages waiting)")
+
+    @contextlib.contextmanager
+    def admit(self, source: str) -> Iterator[None]:
+        """Hold one of ``max_intake`` places while a submission is read and
+        accepted; ``Overloaded`` when none is free. The webhook takes its place
+        before reading the body, so a burst cannot fill memory with bodies."""
+        if self._submitting >= self.settings.max_intake:
+            self.metrics.refused.inc(source=source, reason="busy")
+            raise Overloaded(f"{self._submitting} messages are being accepted at once")
+        self._submitting += 1
+        try:
+            yield
+        finally:
+            self._submitting -= 1
 
     async def submit(self, ctx: Context, *, idempotency_key: str | None = None) -> Accepted:
-        """Run the pipeline on ``ctx`` and commit the run.
+        """Run the pipeline on ``ctx`` and commit the run; call it inside ``admit``.
 
         Raises ``Reject`` and ``StageError`` after recording the refused run,
-        ``Defer`` without recording anything, and ``StoreError`` when the
-        store cannot commit, in which case nothing was accepted.
+        ``Defer`` (``Overloaded`` when the queue is full) without recording
+        anything, and ``StoreError`` when the store cannot commit, in which
+        case nothing was accepted.
         """
+        try:
+            await self.check_room()
+        except Overloaded:
+            self.metrics.refused.inc(source=ctx.source, reason="queue_full")
+            raise
+        return await self._submit(ctx, idempotency_key)
+
+    async def _submit(self, ctx: Context, idempotency_key: str | None) -> Accepted:
         if idempotency_key is not None:
             existing = await self.store.find_run_id(idempotency_key)
             if existing is not None:
@@ -103,6 +157,8 @@ class Intake:
             status=run.status,
             recipients=len(items),
         )
+        self.metrics.accepted.inc(source=ctx.source, email_type=ctx.email_type)
         if queued:
+            self._depth += 1
             self.on_queued()
         return Accepted(run_id, run.status)

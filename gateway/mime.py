@@ -5,10 +5,11 @@ from __future__ import annotations
 import email.policy
 import email.utils
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
+from typing import Any
 
 from gateway.brand import LOGO_CID, Logo
 
@@ -135,3 +136,28 @@ def finalize(message: EmailMessage, *, message_id: str) -> None:
 
 def to_bytes(message: EmailMessage) -> bytes:
     return message.as_bytes(policy=WIRE)
+
+
+def bounce(
+    *, sender: Address, to: Address, payload: Mapping[str, Any], message_id: str
+) -> EmailMessage:
+    """A DSN-like report (RFC 3464 in spirit, plain text) of recipients that failed."""
+    lines = [
+        f"Herald could not deliver run {payload['run_id']} ({payload['email_type']})",
+        f"from <{payload['mail_from']}> through {payload['upstream']}",
+        f"after {payload['attempts']} attempt(s). These recipients failed for good:",
+        "",
+    ]
+    for recipient in payload["recipients"]:
+        lines.append(f"  <{recipient['address']}>: {recipient['reply'] or recipient['error']}")
+    message = compose(
+        sender=sender,
+        to=[to],
+        subject=f"Undelivered mail: run {payload['run_id']}",
+        text="\n".join(lines) + "\n",
+        html=None,
+        message_id=message_id,
+    )
+    # RFC 3834 §5: an automatic report, which no one should answer automatically.
+    message["Auto-Submitted"] = "auto-replied"
+    return message

@@ -2,7 +2,14 @@
 
 Outcomes are per recipient. A transient failure (connection error, timeout,
 4yz) retries that recipient with exponential backoff and jitter until the
-message's lifetime runs out; a permanent one (5yz) fails it at once.
+message's lifetime runs out; a permanent one (5yz) fails it at once, and
+is reported (a signed callback, a bounce) when ``[notify]`` says so.
+
+Crash safety: a claim is a lease; just before DATA the store notes that the
+message is being sent, and the attempt's outcome clears that note. A message
+claimed with the note still set was cut off mid-send, so its run says the
+recipients may receive it twice. Leases of a dead worker on this host are
+released at start-up.
 """
 
 from __future__ import annotations
@@ -12,13 +19,18 @@ import os
 import random
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import partial
+from typing import Any
 
 import structlog
 
-from gateway.config import QueueSettings
-from gateway.errors import GatewayError
-from gateway.relay import Result, Router
-from gateway.store import Delivery, Outcome, Store
+from gateway.config import NotifySettings, QueueSettings
+from gateway.errors import GatewayError, InvalidInput, StoreError
+from gateway.metrics import Metrics
+from gateway.relay import Relay, Result, Router
+from gateway.store import Delivery, NewNotice, Outcome, QueueEntry, Store, rfc3339
 
 log = structlog.get_logger(__name__)
 
@@ -38,22 +50,68 @@ def backoff(settings: QueueSettings, attempts: int) -> float:
     return delay * jitter
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class QueueManager:
-    def __init__(self, store: Store, router: Router, settings: QueueSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        settings: QueueSettings,
+        *,
+        notify: NotifySettings | None = None,
+        metrics: Metrics | None = None,
+        on_notice: Callable[[], None] = lambda: None,
+    ) -> None:
         self.store = store
         self.router = router
         self.settings = settings
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.notify = notify or NotifySettings()
+        self.metrics = metrics or Metrics()
+        self.on_notice = on_notice
+        self.host = socket.gethostname()
+        self.owner = f"{self.host}:{os.getpid()}"
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._slots = asyncio.Semaphore(settings.workers)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._sending: set[str] = set()  # message ids of the deliveries under way
 
     def wake(self) -> None:
         """Tell the manager that a message was queued."""
         self._wakeup.set()
 
+    def configure(self, settings: QueueSettings, notify: NotifySettings, router: Router) -> None:
+        """Take new settings (SIGHUP); deliveries under way finish with the old router."""
+        self.settings = settings
+        self.notify = notify
+        self.router = router
+        self._wakeup.set()
+
+    async def recover(self) -> None:
+        """Return the leases of dead workers on this host to the queue.
+
+        A kill -9 leaves its leases behind; waiting for them to expire would
+        hold those messages back for ``lease`` seconds after a restart.
+        """
+        for owner in await self.store.lease_owners():
+            host, _, pid = owner.rpartition(":")
+            if host == self.host and pid.isdigit() and owner != self.owner and not _alive(int(pid)):
+                count = await self.store.release_leases(owner)
+                log.info("leases_recovered", owner=owner, messages=count)
+
     async def run(self) -> None:
+        try:
+            await self.recover()
+        except Exception:
+            log.exception("lease_recovery_failed")
         while not self._stopping.is_set():
             self._wakeup.clear()
             try:
@@ -67,14 +125,20 @@ class QueueManager:
                 log.exception("queue_claim_failed")
                 deliveries = []
             for delivery in deliveries:
+                if delivery.message_id in self._sending:
+                    # Our own lease ran out while this delivery waited for its
+                    # upstream's pace; the claim renewed it. One sender only.
+                    continue
+                self._sending.add(delivery.message_id)
                 task = asyncio.create_task(self._deliver(delivery))
                 self._inflight.add(task)
-                task.add_done_callback(self._finished)
+                task.add_done_callback(partial(self._finished, delivery.message_id))
             if deliveries and len(self._inflight) < self.settings.workers:
                 continue
             await self._sleep()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, message_id: str, task: asyncio.Task[None]) -> None:
+        self._sending.discard(message_id)
         self._inflight.discard(task)
         self._wakeup.set()
 
@@ -98,27 +162,39 @@ class QueueManager:
     async def stop(self, grace: float) -> None:
         """Stop claiming and give in-flight deliveries ``grace`` seconds.
 
-        A delivery cut short keeps its lease; it expires and the message is
-        claimed again, so nothing accepted is lost.
+        A delivery cut short keeps its lease; the next start returns it to
+        the queue (``recover``), so nothing accepted is lost.
         """
         self._stopping.set()
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=grace)
         for task in self._inflight:
             task.cancel()
+        if self._inflight:
+            log.warning("deliveries_cut_short", count=len(self._inflight))
+            await asyncio.wait(self._inflight, timeout=1)
 
     async def _deliver(self, delivery: Delivery) -> None:
         log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
+        if delivery.interrupted:
+            log_.warning("possible_duplicate", reason="an earlier attempt was cut off after DATA")
         addresses = [address for _, address in delivery.recipients]
         if not addresses:
             await self.store.record_attempt(delivery, [], retry_at=None)
             return
+        relay: Relay | None = None
+
+        async def before_data() -> None:
+            # Durably note that DATA begins, so a crash from here on shows
+            # as a possible duplicate instead of a silent one.
+            await self.store.mark_sending(delivery, lease=self.settings.lease)
+
         started = time.monotonic()
-        upstream = "unknown"
         try:
             relay = await self.router.relay_for(delivery.mail_from)
-            upstream = relay.describe()
-            results = await relay.send(delivery.mail_from, addresses, delivery.content)
+            results = await relay.send(
+                delivery.mail_from, addresses, delivery.content, before_data=before_data
+            )
         except GatewayError as exc:
             # The settings cannot be read or their password opened: the
             # operator fixes them and the retry goes through.
@@ -127,6 +203,11 @@ class QueueManager:
         except Exception as exc:
             log_.exception("relay_crashed")
             results = {a: Result("deferred", error=f"relay error: {exc}") for a in addresses}
+        seconds = time.monotonic() - started
+        # Settings that cannot be read leave no relay: counted as "unknown".
+        identity = relay.identity if relay is not None else "unknown"
+        upstream = relay.describe() if relay is not None else "unknown"
+        self.metrics.latency.observe(seconds, upstream=identity)
         now = time.time()
         attempts = delivery.attempts + 1
         retry_at = now + backoff(self.settings, attempts)
@@ -141,8 +222,26 @@ class QueueManager:
                 error = f"gave up after {attempts} attempts: {error}"
             outcomes.append(Outcome(item_id, status, reply=result.reply, error=error))
         pending = any(o.status == "deferred" for o in outcomes)
-        await self.store.record_attempt(delivery, outcomes, retry_at=retry_at if pending else None)
+        notices = self._notices(delivery, outcomes, upstream)
+        try:
+            await self.store.record_attempt(
+                delivery, outcomes, retry_at=retry_at if pending else None, notices=notices
+            )
+        except StoreError:
+            # The lease stays; the message is claimed again once it expires or
+            # the next start recovers it. The upstream may then see it twice.
+            log_.exception("attempt_not_recorded")
+            return
+        if notices:
+            self.on_notice()
         for outcome, (_, address) in zip(outcomes, delivery.recipients, strict=True):
+            counter = {
+                "sent": self.metrics.relayed,
+                "deferred": self.metrics.deferred,
+                "failed": self.metrics.failed,
+            }.get(outcome.status)
+            if counter is not None:
+                counter.inc(email_type=delivery.email_type, upstream=identity)
             log_.info(
                 _LOG_EVENTS.get(outcome.status, "message_attempted"),
                 recipient=address,
@@ -150,5 +249,58 @@ class QueueManager:
                 reply=outcome.reply,
                 error=outcome.error,
                 attempt=attempts,
-                seconds=round(time.monotonic() - started, 3),
+                seconds=round(seconds, 3),
             )
+
+    def _notices(
+        self, delivery: Delivery, outcomes: list[Outcome], upstream: str
+    ) -> list[NewNotice]:
+        """Reports of this attempt's permanent failures, as configured."""
+        addresses = dict(delivery.recipients)
+        failed = [
+            {"address": addresses[o.item_id], "reply": o.reply, "error": o.error}
+            for o in outcomes
+            if o.status == "failed"
+        ]
+        if not failed:
+            return []
+        payload = {
+            "type": "message.failed",
+            "run_id": delivery.run_id,
+            "email_type": delivery.email_type,
+            "mail_from": delivery.mail_from,
+            "upstream": upstream,
+            "attempts": delivery.attempts + 1,
+            "recipients": failed,
+        }
+        notices = []
+        if self.notify.callback_url:
+            notices.append(NewNotice("callback", payload))
+        # RFC 5321 §4.5.5: never bounce a message sent with the null reverse-path.
+        if self.notify.bounce_to and delivery.mail_from:
+            notices.append(NewNotice("bounce", payload))
+        return notices
+
+
+def check_message_id(value: str, field: str = "#/message_id") -> str:
+    """A queued message's id as the API and the CLI take it."""
+    value = value.strip()
+    if not value.startswith("msg_") or not value[4:].isalnum():
+        raise InvalidInput(field, f"expected a message id such as msg_0190ab…, got {value!r}")
+    return value
+
+
+def check_reason(value: str | None, field: str = "#/reason") -> str:
+    """Why an operator purges a message, kept on the run; one line, at most 200 characters."""
+    reason = " ".join((value or "purged by the operator").split())
+    if len(reason) > 200:
+        raise InvalidInput(field, "must be at most 200 characters")
+    return reason
+
+
+def entry_as_json(entry: QueueEntry) -> dict[str, Any]:
+    body = asdict(entry)
+    body["recipients"] = list(entry.recipients)
+    for key in ("queued_at", "next_attempt_at"):
+        body[key] = rfc3339(body[key])
+    return body

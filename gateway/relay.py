@@ -7,28 +7,40 @@ none of them, ``MaildirCapture``, which stands in so a newcomer can read what
 would have been sent. ``SMTPRelay`` hands messages over with aiosmtplib and
 answers per recipient. ``diagnose`` runs one test transaction and says which
 step failed and why.
+
+Each upstream, named by ``host:port``, has a ``Guard`` that outlives the
+settings being re-read: at most ``max_connections`` sessions at once, an
+optional pace (messages per second), idle sessions kept for reuse, and a
+circuit breaker that stops connecting for a while after consecutive
+connection failures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import functools
 import mailbox
 import socket
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
 import aiosmtplib
+import structlog
 
 from gateway import mime, smtp_settings
 from gateway.addresses import check_address, check_header_text
-from gateway.config import Config, Upstream
+from gateway.config import Config, Upstream, UpstreamLimits
 from gateway.errors import InvalidInput
 from gateway.store import Store, new_id
+
+log = structlog.get_logger(__name__)
 
 Verdict = Literal["sent", "deferred", "failed"]
 Step = Literal["connect", "starttls", "auth", "mail", "rcpt", "data"]
@@ -43,20 +55,40 @@ class Result:
     error: str | None = None
 
 
+BeforeData = Callable[[], Awaitable[None]]
+
+
 class Relay(Protocol):
     def describe(self) -> str: ...
 
+    @property
+    def identity(self) -> str:
+        """The upstream's ``host:port`` (or the capture folder), for metrics."""
+        ...
+
     async def send(
-        self, mail_from: str, recipients: Sequence[str], content: bytes
-    ) -> dict[str, Result]: ...
+        self,
+        mail_from: str,
+        recipients: Sequence[str],
+        content: bytes,
+        *,
+        before_data: BeforeData | None = None,
+    ) -> dict[str, Result]:
+        """Relay one message. ``before_data`` is awaited just before DATA;
+        when it raises, the transaction is abandoned and nothing is sent."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class Router:
     """Chooses the way out for each delivery from the settings in force."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, guards: Guards | None = None) -> None:
         self.config = config
         self.store = store
+        # Without a registry (a one-off Router) sessions are not kept for reuse.
+        self.guards = guards
         self.vault = smtp_settings.vault_for(config)
         self.capture = MaildirCapture(config.capture_dir)
 
@@ -81,7 +113,13 @@ class Router:
         if form is None:
             return self.capture
         upstream = smtp_settings.upstream(form, source, self.config, self.vault)
-        return SMTPRelay(upstream, local_hostname=self.config.hostname)
+        # The limits are the configuration's, whichever settings chose the upstream.
+        upstream = dataclasses.replace(upstream, limits=self.config.upstream_limits)
+        return SMTPRelay(upstream, local_hostname=self.config.hostname, guards=self.guards)
+
+    async def close(self) -> None:
+        if self.guards is not None:
+            await self.guards.close()
 
 
 def _reply(code: int, message: str) -> str:
@@ -95,6 +133,110 @@ def _verdict(code: int) -> Verdict:
 
 def _all(recipients: Sequence[str], result: Result) -> dict[str, Result]:
     return dict.fromkeys(recipients, result)
+
+
+class Guard:
+    """What Herald keeps about one upstream (``host:port``): its connection
+    slots, its pace, its idle connections and its circuit breaker."""
+
+    def __init__(self, identity: str, limits: UpstreamLimits) -> None:
+        self.identity = identity
+        self.limits = limits
+        self.slots = asyncio.Semaphore(limits.max_connections)
+        self.failures = 0
+        self.open_until = 0.0
+        self._next_send = 0.0
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+
+    def configure(self, limits: UpstreamLimits) -> None:
+        if limits.max_connections != self.limits.max_connections:
+            # Holders of the old semaphore release into it; new sends use this one.
+            self.slots = asyncio.Semaphore(limits.max_connections)
+        self.limits = limits
+
+    def closed_for(self) -> float:
+        """Seconds the breaker stays open; 0 when sending may go ahead."""
+        return max(self.open_until - time.monotonic(), 0.0)
+
+    def succeeded(self) -> None:
+        if self.failures >= self.limits.breaker_threshold:
+            log.info("upstream_breaker_closed", upstream=self.identity)
+        self.failures = 0
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self.failures >= self.limits.breaker_threshold:
+            # Half-open after the cooldown: the next send probes, and one more
+            # failure opens the breaker again at once.
+            self.open_until = time.monotonic() + self.limits.breaker_cooldown
+            log.warning(
+                "upstream_breaker_opened",
+                upstream=self.identity,
+                failures=self.failures,
+                seconds=self.limits.breaker_cooldown,
+            )
+
+    async def pace(self) -> None:
+        """Wait for this upstream's next send slot under ``rate``."""
+        if self.limits.rate is None:
+            return
+        now = time.monotonic()
+        at = max(now, self._next_send)
+        self._next_send = at + 1.0 / self.limits.rate
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    def take_idle(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        while self._idle:
+            client, since = self._idle.pop()
+            if now - since < self.limits.idle_timeout and client.is_connected:
+                return client
+            client.close()
+        return None
+
+    def put_idle(self, client: aiosmtplib.SMTP) -> None:
+        if len(self._idle) >= self.limits.max_connections:
+            client.close()
+            return
+        self._idle.append((client, time.monotonic()))
+        asyncio.get_running_loop().call_later(self.limits.idle_timeout, self._sweep)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        keep = []
+        for client, since in self._idle:
+            if now - since >= self.limits.idle_timeout:
+                client.close()
+            else:
+                keep.append((client, since))
+        self._idle = keep
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
+
+
+class Guards:
+    """One ``Guard`` per upstream identity, kept across configuration reloads."""
+
+    def __init__(self) -> None:
+        self._guards: dict[str, Guard] = {}
+
+    def for_upstream(self, upstream: Upstream) -> Guard:
+        guard = self._guards.get(upstream.identity)
+        if guard is None:
+            guard = self._guards[upstream.identity] = Guard(upstream.identity, upstream.limits)
+        else:
+            guard.configure(upstream.limits)
+        return guard
+
+    async def close(self) -> None:
+        for guard in self._guards.values():
+            await guard.close()
 
 
 class _Session:
@@ -148,35 +290,103 @@ class _Session:
 
 
 class SMTPRelay:
-    def __init__(self, upstream: Upstream, *, local_hostname: str) -> None:
+    def __init__(
+        self, upstream: Upstream, *, local_hostname: str, guards: Guards | None = None
+    ) -> None:
         self.upstream = upstream
         self.local_hostname = local_hostname
+        # Idle sessions are kept only in a registry that someone will close.
+        self.reuse = guards is not None
+        self.guard = (guards or Guards()).for_upstream(upstream)
 
     def describe(self) -> str:
         return str(self.upstream)
 
+    @property
+    def identity(self) -> str:
+        return self.upstream.identity
+
+    async def close(self) -> None:
+        await self.guard.close()
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        """An idle session to reuse (after RSET, as Postfix does), else a new one."""
+        client = self.guard.take_idle()
+        if client is not None:
+            try:
+                await client.rset()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+            else:
+                return client
+        return await _Session(self.upstream, self.local_hostname).__aenter__()
+
     async def send(
-        self, mail_from: str, recipients: Sequence[str], content: bytes
+        self,
+        mail_from: str,
+        recipients: Sequence[str],
+        content: bytes,
+        *,
+        before_data: BeforeData | None = None,
     ) -> dict[str, Result]:
-        try:
-            async with _Session(self.upstream, self.local_hostname) as client:
-                return await self._transaction(client, mail_from, recipients, content)
-        except aiosmtplib.SMTPResponseException as exc:
-            # Refused sender, refused data, refused login: the same for everyone.
-            # A refused login is the operator's to fix; retry as Postfix does.
-            verdict: Verdict = (
-                "deferred"
-                if isinstance(exc, aiosmtplib.SMTPAuthenticationError)
-                else _verdict(exc.code)
+        guard = self.guard
+        if wait := guard.closed_for():
+            # The breaker is open: defer without connecting, so a down
+            # upstream is not hammered by every queued message.
+            return _all(
+                recipients,
+                Result(
+                    "deferred",
+                    error=f"upstream {guard.identity} is failing; not tried for {wait:.0f}s more",
+                ),
             )
-            return _all(recipients, Result(verdict, error=_reply(exc.code, exc.message)))
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            # Refused connections, timeouts, TLS failures and dropped sessions
-            # are transient: the message may well go through next time.
-            return _all(recipients, Result("deferred", error=f"{type(exc).__name__}: {exc}"))
+        async with guard.slots:
+            await guard.pace()
+            client: aiosmtplib.SMTP | None = None
+            try:
+                client = await self._connection()
+                results = await self._transaction(
+                    client, mail_from, recipients, content, before_data
+                )
+            except aiosmtplib.SMTPResponseException as exc:
+                # Refused sender, refused data, refused login: the same for everyone.
+                # A refused login is the operator's to fix; retry as Postfix does.
+                if client is not None:
+                    client.close()
+                if exc.code == 421:
+                    # RFC 5321 §3.8: 421 means the service is shutting the channel.
+                    guard.failed()
+                else:
+                    guard.succeeded()
+                verdict: Verdict = (
+                    "deferred"
+                    if isinstance(exc, aiosmtplib.SMTPAuthenticationError)
+                    else _verdict(exc.code)
+                )
+                return _all(recipients, Result(verdict, error=_reply(exc.code, exc.message)))
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                # Refused connections, timeouts, TLS failures and dropped sessions
+                # are transient: the message may well go through next time.
+                if client is not None:
+                    client.close()
+                guard.failed()
+                return _all(recipients, Result("deferred", error=f"{type(exc).__name__}: {exc}"))
+            guard.succeeded()
+            if self.reuse:
+                guard.put_idle(client)
+            else:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                    await client.quit()
+                client.close()
+            return results
 
     async def _transaction(
-        self, client: aiosmtplib.SMTP, mail_from: str, recipients: Sequence[str], content: bytes
+        self,
+        client: aiosmtplib.SMTP,
+        mail_from: str,
+        recipients: Sequence[str],
+        content: bytes,
+        before_data: BeforeData | None,
     ) -> dict[str, Result]:
         """MAIL, one RCPT per recipient, DATA: so each recipient gets its own answer."""
         await client.mail(mail_from, options=_mail_options(client, mail_from, recipients, content))
@@ -189,6 +399,12 @@ class SMTPRelay:
                 results[address] = Result(_verdict(exc.code), error=_reply(exc.code, exc.message))
             else:
                 accepted.append(address)
+        if accepted and before_data is not None:
+            try:
+                await before_data()
+            except Exception as exc:
+                results.update(_all(accepted, Result("deferred", error=f"not sent: {exc}")))
+                accepted = []
         if not accepted:
             await client.rset()
             return results
@@ -363,9 +579,26 @@ class MaildirCapture:
     def describe(self) -> str:
         return f"maildir:{self.directory}"
 
+    @property
+    def identity(self) -> str:
+        return self.describe()
+
+    async def close(self) -> None:
+        pass
+
     async def send(
-        self, mail_from: str, recipients: Sequence[str], content: bytes
+        self,
+        mail_from: str,
+        recipients: Sequence[str],
+        content: bytes,
+        *,
+        before_data: BeforeData | None = None,
     ) -> dict[str, Result]:
+        if before_data is not None:
+            try:
+                await before_data()
+            except Exception as exc:
+                return _all(recipients, Result("deferred", error=f"not sent: {exc}"))
         # The envelope goes in front, as a local delivery agent would write it,
         # so the reader sees Bcc recipients that the headers rightly hide.
         envelope = f"Return-Path: <{mail_from}>\r\nX-Envelope-To: {', '.join(recipients)}\r\n"

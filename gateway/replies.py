@@ -12,6 +12,10 @@ class Reply(StrEnum):
     REJECTED = "550 5.7.1 {reason}"
     BAD_SYNTAX = "554 5.6.0 Message could not be parsed: {reason}"
     DEFERRED = "451 4.3.0 {reason}"
+    # RFC 3463 §3.4: X.3.1 is "mail system full".
+    QUEUE_FULL = "451 4.3.1 {reason}, try again later"
+    # RFC 5321 §3.8: 421 closes the session; X.3.2 "system not accepting messages".
+    TOO_BUSY = "421 4.3.2 Too many connections, try again later"
     STORE_UNAVAILABLE = "451 4.3.0 Message could not be stored, try again later"
     LOCAL_ERROR = "451 4.3.0 Local error in processing"
     BAD_RECIPIENT = "553 5.1.3 Recipient address is not valid"

@@ -6,11 +6,12 @@ message and hands it to the intake, like Postfix's smtpd hands to cleanup.
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import email.utils
 from email.message import EmailMessage
 from email.parser import BytesParser
-from functools import partial
+from typing import Any
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -18,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway.addresses import check_address
 from gateway.config import Config
 from gateway.context import Context, Role
-from gateway.errors import Defer, Reject, StageError, StoreError
+from gateway.errors import Defer, Overloaded, Reject, StageError, StoreError
 from gateway.intake import Intake
 from gateway.replies import Reply
 from gateway.store import new_id
@@ -50,6 +51,13 @@ class SMTPIngress:
                 check_address(address)
             except ValueError:
                 return Reply.BAD_SENDER.format_reply()
+        try:
+            # Refuse before the client sends the body when there is no room.
+            await self.intake.check_room()
+        except Overloaded as exc:
+            return Reply.QUEUE_FULL.format_reply(reason=exc.reason)
+        except StoreError:
+            return Reply.STORE_UNAVAILABLE.format_reply()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Ok"
@@ -96,9 +104,12 @@ class SMTPIngress:
             ctx.add_recipient(address, visible.get(address.lower(), "bcc"), "envelope")
         structlog.contextvars.bind_contextvars(run_id=run_id)
         try:
-            accepted = await self.intake.submit(ctx)
+            with self.intake.admit("smtp"):
+                accepted = await self.intake.submit(ctx)
         except Reject as exc:
             return Reply.REJECTED.format_reply(reason=exc.reason)
+        except Overloaded as exc:
+            return Reply.QUEUE_FULL.format_reply(reason=exc.reason)
         except Defer as exc:
             return Reply.DEFERRED.format_reply(reason=exc.reason)
         except StageError:
@@ -124,14 +135,47 @@ def _header_addresses(message: EmailMessage) -> dict[str, Role]:
     return roles
 
 
-def listener(config: Config, intake: Intake) -> partial[SMTP]:
-    """A protocol factory for ``loop.create_server``, on Herald's own loop."""
-    return partial(
-        SMTP,
-        SMTPIngress(intake, config.hostname),
-        hostname=config.hostname,
-        ident="Herald ESMTP",
-        data_size_limit=config.max_message_size,
-        enable_SMTPUTF8=True,
-        decode_data=False,
-    )
+class _Session(SMTP):
+    """One SMTP connection, counted by its ``Listener``."""
+
+    def __init__(self, listener: Listener, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listener = listener
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._listener.active -= 1
+        super().connection_lost(error)
+
+
+class _Busy(asyncio.Protocol):
+    """Greets with 421 and hangs up: the listener is at ``max_connections``."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(Reply.TOO_BUSY.format_reply().encode() + b"\r\n")
+        transport.close()
+
+
+class Listener:
+    """A protocol factory for ``loop.create_server``, on Herald's own loop,
+    that holds the number of connections at ``[smtp] max_connections``."""
+
+    def __init__(self, config: Config, intake: Intake) -> None:
+        self.config = config
+        self.handler = SMTPIngress(intake, config.hostname)
+        self.active = 0
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        if self.active >= self.config.smtp_max_connections:
+            log.warning("smtp_connection_refused", active=self.active)
+            return _Busy()
+        self.active += 1
+        return _Session(
+            self,
+            self.handler,
+            hostname=self.config.hostname,
+            ident="Herald ESMTP",
+            data_size_limit=self.config.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+        )

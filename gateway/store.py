@@ -118,6 +118,11 @@ class Delivery:
     recipients: Sequence[tuple[int, str]]  # (item id, address)
     attempts: int
     queued_at: float
+    email_type: str = ""
+    owner: str = ""  # who holds the lease
+    # An earlier attempt was cut off after DATA began (a crash or a lost
+    # lease): the upstream may already hold this message.
+    interrupted: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,52 @@ class Outcome:
     status: ItemStatus
     reply: str | None = None
     error: str | None = None
+
+
+NoticeKind = Literal["callback", "bounce"]
+
+
+@dataclass(frozen=True)
+class NewNotice:
+    """A report of a permanent failure, to go out after the attempt is recorded."""
+
+    kind: NoticeKind
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    run_id: str
+    kind: NoticeKind
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: float
+
+
+QueueStatus = Literal["queued", "held", "sending"]
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One message waiting in the queue, and why."""
+
+    message_id: str
+    run_id: str
+    email_type: str
+    status: QueueStatus
+    attempts: int
+    queued_at: float
+    next_attempt_at: float
+    recipients: Sequence[str]
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int  # messages waiting, held ones included
+    held: int
+    oldest_queued_at: float | None
 
 
 @dataclass(frozen=True)
@@ -366,11 +417,66 @@ class Store(abc.ABC):
         """Lease up to ``limit`` due messages to ``owner`` for ``lease`` seconds."""
 
     @abc.abstractmethod
+    async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
+        """Note that DATA is about to begin and renew the lease for ``lease``
+        seconds; raise ``StoreError`` (and send nothing) when the delivery's
+        owner no longer holds the lease or the note cannot be made durable."""
+
+    @abc.abstractmethod
     async def record_attempt(
-        self, delivery: Delivery, outcomes: Sequence[Outcome], *, retry_at: float | None
+        self,
+        delivery: Delivery,
+        outcomes: Sequence[Outcome],
+        *,
+        retry_at: float | None,
+        notices: Sequence[NewNotice] = (),
     ) -> None:
-        """Record per-recipient outcomes, release the lease, and requeue the
-        message for ``retry_at`` when some recipients are still pending."""
+        """Record per-recipient outcomes and ``notices`` of permanent failure,
+        release the lease, and requeue the message for ``retry_at`` when some
+        recipients are still pending. ``StoreError`` when the delivery's owner
+        no longer holds the lease: then nothing is recorded."""
+
+    @abc.abstractmethod
+    async def lease_owners(self) -> list[str]:
+        """The owners of the leases currently held."""
+
+    @abc.abstractmethod
+    async def release_leases(self, owner: str) -> int:
+        """Return every message leased by ``owner`` (a worker known to be dead)
+        to the queue; the count of messages released."""
+
+    @abc.abstractmethod
+    async def queue_stats(self) -> QueueStats: ...
+
+    @abc.abstractmethod
+    async def list_queue(self, *, limit: int = 100) -> list[QueueEntry]:
+        """Waiting messages, the earliest due first."""
+
+    @abc.abstractmethod
+    async def retry_now(self, message_id: str | None) -> int:
+        """Make one waiting message (or, with None, every queued one) due now."""
+
+    @abc.abstractmethod
+    async def hold(self, message_id: str) -> None:
+        """Keep a waiting message from being sent until it is released."""
+
+    @abc.abstractmethod
+    async def release(self, message_id: str) -> None:
+        """Return a held message to the queue, due now."""
+
+    @abc.abstractmethod
+    async def purge(self, message_id: str, reason: str) -> None:
+        """Remove a waiting message; its pending recipients fail with ``reason``."""
+
+    @abc.abstractmethod
+    async def due_notices(self, *, limit: int) -> list[Notice]: ...
+
+    @abc.abstractmethod
+    async def notice_done(self, notice_id: int, *, error: str | None = None) -> None:
+        """Mark a notice sent, or given up with ``error``."""
+
+    @abc.abstractmethod
+    async def notice_retry(self, notice_id: int, *, at: float, error: str) -> None: ...
 
     @abc.abstractmethod
     async def next_due(self) -> float | None:
@@ -522,13 +628,14 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, max_bytes: int | None = None) -> Store:
     """The store for ``url``: ``postgresql://...`` for PostgreSQL, else a
-    SQLite file path (or ``sqlite:///path``)."""
+    SQLite file path (or ``sqlite:///path``) refusing writes that would grow
+    it past ``max_bytes``."""
     if url.startswith(("postgresql://", "postgres://")):
         from gateway._postgres import PostgresStore
 
         return PostgresStore(url)
     from gateway._sqlite import SQLiteStore
 
-    return SQLiteStore(url.removeprefix("sqlite://"))
+    return SQLiteStore(url.removeprefix("sqlite://"), max_bytes=max_bytes)

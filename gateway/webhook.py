@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import structlog
 from aiohttp import web
 
-from gateway.errors import Defer, Reject, StageError, StoreError
+from gateway.errors import Defer, Overloaded, Reject, StageError, StoreError
 from gateway.events import InvalidEvent, context_for, parse_event
 from gateway.intake import Intake
 from gateway.problems import problem
@@ -27,6 +27,7 @@ from gateway.store import new_id
 log = structlog.get_logger(__name__)
 
 TOLERANCE = 300  # seconds either way, as Standard Webhooks recommends
+OVERLOADED_RETRY_AFTER = 30  # seconds a platform should wait when the queue is full
 
 
 class SignatureError(ValueError):
@@ -82,6 +83,13 @@ class Webhook:
         return [web.post("/v1/events", self.post_event)]
 
     async def post_event(self, request: web.Request) -> web.Response:
+        try:
+            with self.intake.admit("webhook"):
+                return await self._accept(request)
+        except Overloaded as exc:
+            return _overloaded(exc)
+
+    async def _accept(self, request: web.Request) -> web.Response:
         body = await request.read()
         if self.secrets:
             try:
@@ -107,6 +115,8 @@ class Webhook:
             return problem(
                 422, exc.reason, kind="rejected", errors=[(pointer, exc.reason)], run_id=run_id
             )
+        except Overloaded as exc:
+            return _overloaded(exc)
         except Defer as exc:
             return problem(503, exc.reason, kind="deferred", headers={"Retry-After": "60"})
         except StageError as exc:
@@ -125,3 +135,12 @@ class Webhook:
             {"run_id": accepted.run_id, "status": accepted.status, "duplicate": accepted.duplicate},
             status=202,
         )
+
+
+def _overloaded(exc: Overloaded) -> web.Response:
+    return problem(
+        503,
+        f"{exc.reason}; try again later",
+        kind="queue-full",
+        headers={"Retry-After": str(OVERLOADED_RETRY_AFTER)},
+    )

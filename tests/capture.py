@@ -5,9 +5,11 @@ It stands in for the operator's upstream, on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import email
 import email.policy
+import functools
 import ipaddress
 import socket
 import ssl
@@ -57,11 +59,17 @@ class Captured:
     tls: bool = False
     login: str | None = None
 
-    @property
+    @functools.cached_property
     def message(self) -> EmailMessage:
         parsed = email.message_from_bytes(self.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         return parsed
+
+
+# Scripted DATA behaviours besides a reply line: hang up after the body, or
+# say nothing for this many seconds.
+DROP = "drop"
+STALL = "stall:"
 
 
 class _Recorder:
@@ -71,6 +79,10 @@ class _Recorder:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if not any(seen is session for seen, _ in self.capture.seen_sessions):
+            self.capture.seen_sessions.append((session, server))
+        if self.capture.mail_replies:
+            return self.capture.mail_replies.pop(0)
         if self.capture.mail_reply is not None:
             return self.capture.mail_reply
         envelope.mail_from = address
@@ -88,7 +100,26 @@ class _Recorder:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         capture = self.capture
+        capture.active += 1
+        capture.most_active = max(capture.most_active, capture.active)
+        try:
+            if capture.data_delay:
+                await asyncio.sleep(capture.data_delay)
+            return await self._data(server, session, envelope)
+        finally:
+            capture.active -= 1
+
+    async def _data(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        capture = self.capture
         reply = capture.data_replies.pop(0) if capture.data_replies else capture.data_reply
+        if reply == DROP:
+            # The body arrived, the reply never comes: the connection dies.
+            assert server.transport is not None
+            server.transport.abort()
+            return "421 4.3.0 gone"
+        if reply.startswith(STALL):
+            await asyncio.sleep(float(reply.removeprefix(STALL)))
+            return "451 4.3.0 too late"
         if reply.startswith("2"):
             capture.received.append(
                 Captured(
@@ -105,9 +136,13 @@ class _Recorder:
 
 
 class Capture:
-    """The upstream. Script it with ``mail_reply``, ``rcpt_replies`` (address
-    substring -> reply), ``data_replies`` (used once each, in order) and
-    ``data_reply`` (the answer after those).
+    """The upstream. Script it with ``mail_replies`` (used once each, in order),
+    ``mail_reply`` (the answer after those), ``rcpt_replies`` (address
+    substring -> reply), ``data_replies`` (used once each, in order; ``DROP``
+    hangs up after the body, ``STALL + "seconds"`` keeps silent) and
+    ``data_reply`` (the answer after those). ``data_delay`` slows every DATA;
+    ``sessions`` counts connections that sent MAIL and ``most_active`` the most DATA
+    commands handled at once.
 
     With ``tls`` it offers STARTTLS and requires it; with ``logins`` (login to
     password) it also requires AUTH, which it offers only over TLS.
@@ -122,7 +157,12 @@ class Capture:
     ) -> None:
         self.port = port or free_port()
         self.received: list[Captured] = []
+        self.mail_replies: list[str] = []
         self.mail_reply: str | None = None
+        self.data_delay = 0.0
+        self.seen_sessions: list[tuple[Session, SMTP]] = []
+        self.active = 0
+        self.most_active = 0
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: list[str] = []
         self.data_reply = "250 2.0.0 Ok: captured"
@@ -157,8 +197,25 @@ class Capture:
         self.controller.start()
         return self
 
+    async def _hang_up(self) -> None:
+        for _, server in self.seen_sessions:
+            if server.transport is not None:
+                server.transport.close()
+        # Let the loop finish closing them before it stops.
+        await asyncio.sleep(0.05)
+
+    @property
+    def sessions(self) -> int:
+        """Connections that got as far as MAIL FROM."""
+        return len(self.seen_sessions)
+
     def stop(self) -> None:
-        self.controller.stop()
+        # Herald keeps idle sessions for reuse: hang them up first, so that no
+        # connection outlives the server.
+        if self.controller._thread is not None:  # started: its loop is running
+            asyncio.run_coroutine_threadsafe(self._hang_up(), self.controller.loop).result(5)
+        # A capture a test never started (an upstream that stays down) stops quietly.
+        self.controller.stop(no_assert=True)
 
     def for_run(self, run_id: str) -> list[Captured]:
         return [c for c in self.received if run_id in str(c.message.get("Message-ID", ""))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -598,3 +599,58 @@ def test_the_settings_key_file_lives_in_the_state_directory_unless_moved(
     assert load_toml(tmp_path, toml, **state).settings_key_file == Path("/etc/herald/key")
     moved = load_toml(tmp_path, toml, HERALD_SETTINGS_KEY_FILE="/run/key", **state)
     assert moved.settings_key_file == Path("/run/key")
+
+
+def test_delivery_guarantee_settings_from_the_file(tmp_path: Path) -> None:
+    """Backpressure, store cap, shutdown grace, upstream limits and notify keys are read."""
+    cfg = load_toml(
+        tmp_path,
+        '[server]\nshutdown_grace = "5s"\n[smtp]\nmax_connections = 7\n'
+        "[store]\nmax_size = 1048576\n[queue]\nmax_depth = 10\nmax_intake = 3\n"
+        '[upstream]\nurl = "smtp://mail.example.com"\nmax_connections = 2\n'
+        'rate_limit = "120/m"\nidle_timeout = "3s"\nbreaker_threshold = 2\n'
+        'breaker_cooldown = "1m"\n'
+        '[notify]\ncallback_url = "https://platform.example.com/hook"\n'
+        'callback_secrets = ["whsec_c2VjcmV0"]\nbounce_to = "postmaster@example.com"\n',
+    )
+    assert (cfg.shutdown_grace, cfg.smtp_max_connections, cfg.store_max_bytes) == (5, 7, 1048576)
+    assert (cfg.queue.max_depth, cfg.queue.max_intake) == (10, 3)
+    assert cfg.upstream is not None
+    assert cfg.upstream.identity == "mail.example.com:25"
+    limits = cfg.upstream.limits
+    assert (limits.max_connections, limits.rate, limits.idle_timeout) == (2, 2.0, 3.0)
+    assert (limits.breaker_threshold, limits.breaker_cooldown) == (2, 60.0)
+    assert cfg.notify.callback_url == "https://platform.example.com/hook"
+    assert cfg.notify.bounce_to == "postmaster@example.com"
+    assert "c2VjcmV0" not in repr(cfg)
+
+
+def test_delivery_guarantee_defaults() -> None:
+    """Without settings: 100 000 messages deep, no store cap, 20 s grace, no reports."""
+    cfg = config.load(None, env={"HERALD_UPSTREAM": "smtp://mail.example.com"})
+    assert cfg.queue.max_depth == 100_000
+    assert cfg.store_max_bytes is None
+    assert cfg.shutdown_grace == 20.0
+    assert cfg.upstream is not None
+    assert cfg.upstream.limits.rate is None
+    assert cfg.notify.callback_url is None
+    assert cfg.notify.bounce_to is None
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[upstream]\nrate_limit = "fast"\n', "[upstream] rate_limit: expected a rate"),
+        ('[upstream]\nrate_limit = "0/s"\n', "[upstream] rate_limit: expected a rate"),
+        ('[notify]\ncallback_url = "ftp://x"\n', "[notify] callback_url: expected an http"),
+        ('[notify]\nbounce_to = "postmaster"\n', "[notify] bounce_to"),
+        ("[store]\nmax_size = 100\n", "[store] max_size: expected a whole number of at least"),
+        ("[queue]\nmax_depth = 0\n", "[queue] max_depth: expected a whole number"),
+    ],
+)
+def test_bad_delivery_guarantee_settings_are_named(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    """A wrong rate, callback URL, bounce address or limit names its key."""
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_toml(tmp_path, text)

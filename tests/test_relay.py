@@ -8,16 +8,17 @@ import dataclasses
 import mailbox
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import pytest
 
 from gateway import config as configuration
 from gateway import relay, smtp_settings
-from gateway.config import Upstream
-from gateway.relay import MaildirCapture, Result, SMTPRelay, Verdict
+from gateway.config import Upstream, UpstreamLimits
+from gateway.relay import Guards, MaildirCapture, Result, SMTPRelay, Verdict
 from gateway.store import SenderIdentity, Store
 from tests.capture import LOOPBACK, Capture, free_port
 
@@ -41,8 +42,22 @@ def upstream() -> Iterator[tuple[Capture, int]]:
         capture.stop()
 
 
-def relay_to(port: int) -> SMTPRelay:
-    return SMTPRelay(Upstream(host=LOOPBACK, port=port, timeout=5), local_hostname="herald.test")
+_relays: list[SMTPRelay] = []
+
+
+def relay_to(port: int, **limits: Any) -> SMTPRelay:
+    upstream = Upstream(host=LOOPBACK, port=port, timeout=5, limits=UpstreamLimits(**limits))
+    relay = SMTPRelay(upstream, local_hostname="herald.test", guards=Guards())
+    _relays.append(relay)
+    return relay
+
+
+@pytest.fixture(autouse=True)
+async def close_relays() -> AsyncIterator[None]:
+    """Sessions kept for reuse are closed after each test."""
+    yield
+    while _relays:
+        await _relays.pop().close()
 
 
 async def test_all_recipients_accepted(upstream: tuple[Capture, int]) -> None:
@@ -405,3 +420,50 @@ async def test_a_missing_ca_file_is_a_tls_failure_not_a_crash(tmp_path: Path) ->
     )
     assert diagnosis.outcome == "tls-failed"
     assert "gone.pem cannot be read" in diagnosis.detail
+
+
+async def test_messages_one_after_another_share_one_session(
+    upstream: tuple[Capture, int],
+) -> None:
+    """An idle session is reused (after RSET) for the next message to the same upstream."""
+    handler, port = upstream
+    relay = relay_to(port)
+    for _ in range(3):
+        results = await relay.send(MAIL_FROM, ["ada@example.com"], CONTENT)
+        assert results["ada@example.com"].verdict == "sent"
+    assert len(handler.received) == 3
+    assert handler.sessions == 1
+
+
+async def test_a_failing_before_data_sends_nothing(upstream: tuple[Capture, int]) -> None:
+    """When the hook before DATA raises (say, the lease is lost), the message is not sent
+    and every accepted recipient is deferred."""
+    handler, port = upstream
+
+    async def lease_lost() -> None:
+        raise OSError("the lease was lost")
+
+    results = await relay_to(port).send(
+        MAIL_FROM, ["ada@example.com"], CONTENT, before_data=lease_lost
+    )
+    assert results["ada@example.com"] == Result("deferred", error="not sent: the lease was lost")
+    assert handler.received == []
+
+
+async def test_open_breaker_defers_without_connecting() -> None:
+    """After breaker_threshold connection failures the relay stops connecting for the
+    cooldown; a listener that comes up meanwhile sees no connection."""
+    port = free_port()
+    relay = relay_to(port, breaker_threshold=2, breaker_cooldown=3600)
+    for _ in range(2):
+        [result] = (await relay.send(MAIL_FROM, ["ada@example.com"], CONTENT)).values()
+        assert result.verdict == "deferred"
+    capture = Capture(port).start()
+    try:
+        [result] = (await relay.send(MAIL_FROM, ["ada@example.com"], CONTENT)).values()
+    finally:
+        capture.stop()
+    assert result.verdict == "deferred"
+    assert result.error is not None
+    assert "is failing; not tried" in result.error
+    assert capture.sessions == 0

@@ -23,6 +23,7 @@ from gateway.store import (
     NewBatchRun,
     NewItem,
     NewMessage,
+    NewNotice,
     NewRun,
     Outcome,
     RunStatus,
@@ -577,3 +578,116 @@ async def test_cancel_skips_waiting_items_and_retries_of_those_in_flight(
     assert (run.status, run.counts) == ("queued", {"queued": 1, "skipped": 1})
     with pytest.raises(NotFoundError):
         await store.resend_item("run_1", 10_000)
+
+
+# Group commit, the in-flight mark, notices, queue control, a full store
+
+
+def committed(path: Path) -> int:
+    """Runs visible to another connection: what is on disk, not in our transaction."""
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+
+async def test_concurrent_runs_share_commits_and_each_is_durable(
+    sqlite_store: SQLiteStore, tmp_path: Path
+) -> None:
+    """Fifty concurrent record_run calls all return only once their run is on disk,
+    and a taken idempotency key fails only its own write."""
+    first = new_run(new_id("run"), key="event:1")
+    await sqlite_store.record_run(first)
+    runs = [new_run(f"run_{n}", key=f"event:{n}") for n in range(2, 52)]
+    again = new_run(new_id("run"), key="event:1")
+    results = await asyncio.gather(*(sqlite_store.record_run(run) for run in [*runs, again]))
+    assert results[-1] == (first.id, False)
+    assert all(created for _, created in results[:-1])
+    assert committed(tmp_path / "state" / "herald.db") == 51
+
+
+async def test_a_worker_that_lost_its_lease_sends_and_records_nothing(store: SQLStore) -> None:
+    """Once a worker's lease has run out and another worker claimed the message, the
+    first can neither begin DATA nor record an outcome."""
+    await store.record_run(new_run("run_1"))
+    [mine] = await store.claim("host:1", limit=10, lease=0.01)
+    await asyncio.sleep(0.05)
+    [theirs] = await store.claim("host:2", limit=10, lease=60)
+    assert theirs.message_id == mine.message_id
+    with pytest.raises(StoreError, match="lease"):
+        await store.mark_sending(mine, lease=60)
+    with pytest.raises(StoreError, match="lease"):
+        await store.record_attempt(mine, [Outcome(mine.recipients[0][0], "sent")], retry_at=None)
+    await store.mark_sending(theirs, lease=60)
+
+
+async def test_a_claim_after_an_interrupted_send_is_marked(store: SQLStore) -> None:
+    """A message whose DATA began and whose outcome was never recorded comes back
+    flagged, and its run's history says the recipient may get it twice."""
+    run = new_run("run_1")
+    await store.record_run(run)
+    [delivery] = await store.claim("host:1", limit=1, lease=60)
+    assert not delivery.interrupted
+    await store.mark_sending(delivery, lease=60)
+    assert await store.lease_owners() == ["host:1"]
+    assert await store.release_leases("host:1") == 1
+    [again] = await store.claim("host:2", limit=1, lease=60)
+    assert again.interrupted
+    events = [entry.event for entry in (await store.get_run(run.id)).history]
+    assert events == ["accepted", "interrupted"]
+
+
+async def test_failure_notices_are_written_with_the_outcome(store: SQLStore) -> None:
+    """Notices recorded with a failed attempt are due at once and leave when done."""
+    run = new_run("run_1")
+    await store.record_run(run)
+    [delivery] = await store.claim("host:1", limit=1, lease=60)
+    outcome = Outcome(delivery.recipients[0][0], "failed", error="550 5.1.1 no")
+    notice = NewNotice("callback", {"run_id": run.id})
+    await store.record_attempt(delivery, [outcome], retry_at=None, notices=[notice])
+    [due] = await store.due_notices(limit=10)
+    assert (due.kind, due.payload) == ("callback", {"run_id": run.id})
+    await store.notice_done(due.id)
+    assert await store.due_notices(limit=10) == []
+    assert (await store.get_run(run.id)).status == "failed"
+
+
+async def test_hold_release_retry_and_purge(store: SQLStore) -> None:
+    """A held message is never claimed; release makes it due; purge fails its recipients."""
+    run = new_run("run_1")
+    await store.record_run(run)
+    [entry] = await store.list_queue()
+    await store.hold(entry.message_id)
+    assert await store.claim("host:1", limit=10, lease=60) == []
+    assert (await store.queue_stats()).held == 1
+    await store.release(entry.message_id)
+    assert await store.retry_now(entry.message_id) == 1
+    await store.purge(entry.message_id, "no longer wanted")
+    assert await store.list_queue() == []
+    purged = await store.get_run(run.id)
+    assert purged.status == "failed"
+    assert purged.items[0].error == "no longer wanted"
+    with pytest.raises(NotFoundError):
+        await store.hold(entry.message_id)
+
+
+async def test_a_full_store_refuses_the_write_and_keeps_nothing_of_it(tmp_path: Path) -> None:
+    """With max_bytes reached, record_run raises StoreError and nothing of it is stored;
+    runs committed before stay."""
+    path = tmp_path / "herald.db"
+    store = SQLiteStore(str(path), max_bytes=262144)
+    await store.open()
+    kept = 0
+    refused = None
+    try:
+        for _ in range(100):
+            try:
+                await store.record_run(new_run(new_id("run"), content=b"x" * 4000))
+            except StoreError as exc:
+                refused = exc
+                break
+            kept += 1
+    finally:
+        await store.close()
+    assert refused is not None
+    assert "full" in str(refused)
+    assert kept > 0
+    assert committed(path) == kept

@@ -8,7 +8,8 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from gateway.batches import Batches
 from gateway.errors import InvalidInput
+from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline, Services
 from gateway.problems import Handler, problem
 from gateway.store import Store
@@ -47,6 +49,9 @@ class Api:
     token: str
     pipeline: Pipeline
     batches: Batches
+    metrics: Metrics = field(default_factory=Metrics)
+    # Tells the queue manager that the queue changed (retry now, release).
+    wake: Callable[[], None] = lambda: None
 
     #: Who the audit log names for changes made through the API.
     actor = "admin-api"
@@ -108,6 +113,8 @@ def routes(api: Api) -> list[web.RouteDef]:
         definitions,
         delivery,
         health,
+        metrics,
+        queue,
         runs,
         senders,
         smtp,
@@ -116,7 +123,9 @@ def routes(api: Api) -> list[web.RouteDef]:
 
     return [
         *health.routes(api),
+        *metrics.routes(api),
         *runs.routes(api),
+        *queue.routes(api),
         *senders.routes(api),
         *smtp.routes(api),
         *delivery.routes(api),

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         customers,
         definitions,
         delivery,
+        queue,
         runs,
         senders,
         serve,
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (
         serve,
         runs,
+        queue,
         senders,
         smtp,
         delivery,
@@ -100,7 +102,7 @@ def with_store(
     """Open the configured store, run ``action`` on it, close it."""
 
     async def run() -> int:
-        store = open_store(config.store_url)
+        store = open_store(config.store_url, max_bytes=config.store_max_bytes)
         await store.open()
         try:
             return await action(store)

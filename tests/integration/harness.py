@@ -5,6 +5,7 @@ Everything binds to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -15,6 +16,7 @@ import signal
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +27,9 @@ from typing import Any
 
 from tests import stores
 from tests.capture import (
+    DROP,
     LOOPBACK,
+    STALL,
     Capture,
     Captured,
     CertificateAuthority,
@@ -34,7 +38,10 @@ from tests.capture import (
 )
 
 __all__ = [
+    "DROP",
     "LOOPBACK",
+    "STALL",
+    "CallbackServer",
     "Capture",
     "Captured",
     "CertificateAuthority",
@@ -183,9 +190,18 @@ class Herald:
             )
         return self.request("POST", "/v1/events", body, headers)
 
-    def admin(self, path: str, token: str | None = TOKEN) -> Response:
+    def admin(self, path: str, token: str | None = TOKEN, *, method: str = "GET") -> Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.request("GET", path, headers=headers)
+        return self.request(method, path, b"" if method != "GET" else None, headers=headers)
+
+    def kill(self) -> None:
+        """kill -9: no chance to finish anything."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(15)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [event for event in self.log_events() if event.get("event") == name]
 
     def admin_send(
         self,
@@ -233,3 +249,52 @@ class Herald:
             timeout=30,
             check=False,
         )
+
+
+@dataclass(frozen=True)
+class Callback:
+    headers: dict[str, str]
+    body: bytes
+
+
+class CallbackServer:
+    """A real aiohttp server on loopback that records the POSTs it gets;
+    ``statuses`` scripts its answers (200 once they are used up)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[Callback] = []
+        self.statuses: list[int] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/hooks/herald"
+
+    async def _handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        self.received.append(Callback(dict(request.headers), await request.read()))
+        return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_post("/hooks/herald", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, LOOPBACK, self.port).start()
+
+    def start(self) -> CallbackServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -431,7 +431,10 @@ def test_sigterm_stops_the_daemon_cleanly(tmp_path: Path) -> None:
 
 
 def _fast_queue() -> str:
-    return '[queue]\nretry_initial = "0.3s"\nretry_max = "1s"\npoll_interval = "0.2s"\n'
+    return (
+        '[queue]\nretry_initial = "0.3s"\nretry_max = "1s"\npoll_interval = "0.2s"\n'
+        '[upstream]\nbreaker_cooldown = "0.2s"\n'
+    )
 
 
 def test_systemd_hears_ready_then_stopping(tmp_path: Path) -> None:

@@ -1,0 +1,28 @@
+"""``GET /metrics``: Prometheus text exposition, behind the admin token."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from gateway.admin import Api
+
+
+def routes(api: Api) -> list[web.RouteDef]:
+    async def metrics(request: web.Request) -> web.Response:
+        stats = await api.store.queue_stats()
+        oldest = stats.oldest_queued_at
+        text = api.metrics.exposition(
+            depth=stats.depth,
+            held=stats.held,
+            oldest_age=max(time.time() - oldest, 0.0) if oldest else 0.0,
+        )
+        return web.Response(
+            text=text,
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+    return [web.get("/metrics", api.protect(metrics))]

@@ -1,0 +1,72 @@
+"""``/v1/queue``: what waits and why; retry now, hold, release, purge."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.admin import Api
+from gateway.problems import Handler, problem
+from gateway.qmgr import check_message_id, check_reason, entry_as_json
+
+MAX_PAGE = 1000
+
+
+def routes(api: Api) -> list[web.RouteDef]:
+    async def list_queue(request: web.Request) -> web.Response:
+        limit_text = request.query.get("limit", "100")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+            return problem(
+                400,
+                f"limit must be a whole number from 1 to {MAX_PAGE}",
+                kind="invalid-query",
+                errors=[("limit", f"got {limit_text!r}")],
+            )
+        stats = await api.store.queue_stats()
+        entries = await api.store.list_queue(limit=int(limit_text))
+        oldest = stats.oldest_queued_at
+        return web.json_response(
+            {
+                "depth": stats.depth,
+                "held": stats.held,
+                "oldest_age_seconds": round(time.time() - oldest, 3) if oldest else 0,
+                "messages": [entry_as_json(entry) for entry in entries],
+            }
+        )
+
+    async def retry_all(request: web.Request) -> web.Response:
+        count = await api.store.retry_now(None)
+        api.wake()
+        return web.json_response({"retried": count})
+
+    def change(action: Callable[[str], Awaitable[object]], status: str) -> Handler:
+        """A handler applying ``action`` to the message named in the path."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            message_id = check_message_id(request.match_info["message_id"])
+            await action(message_id)
+            api.wake()
+            return web.json_response({"message_id": message_id, "status": status})
+
+        return handler
+
+    async def purge(request: web.Request) -> web.Response:
+        message_id = check_message_id(request.match_info["message_id"])
+        reason = check_reason(request.query.get("reason"), "reason")
+        await api.store.purge(message_id, reason)
+        return web.json_response({"message_id": message_id, "status": "purged", "reason": reason})
+
+    return [
+        web.get("/v1/queue", api.protect(list_queue)),
+        web.post("/v1/queue/retry", api.protect(retry_all)),
+        web.post(
+            "/v1/queue/{message_id}/retry", api.protect(change(api.store.retry_now, "queued"))
+        ),
+        web.post("/v1/queue/{message_id}/hold", api.protect(change(api.store.hold, "held"))),
+        web.post(
+            "/v1/queue/{message_id}/release", api.protect(change(api.store.release, "queued"))
+        ),
+        web.delete("/v1/queue/{message_id}", api.protect(purge)),
+    ]
