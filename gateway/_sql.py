@@ -17,9 +17,10 @@ from dataclasses import asdict, replace
 from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from gateway.errors import ConflictError, NotFoundError, StoreError
+from gateway.errors import ConflictError, InvalidInput, NotFoundError, StoreError
 from gateway.store import (
     PENDING,
+    AdminToken,
     AuditEntry,
     Customer,
     Definition,
@@ -38,6 +39,7 @@ from gateway.store import (
     RunPage,
     Schedule,
     SenderIdentity,
+    SMTPUser,
     Store,
     TemplateAction,
     TemplateParts,
@@ -126,7 +128,11 @@ class SQLStore(Store):
         await self._read("SELECT 1")
 
     async def find_run_id(self, idempotency_key: str) -> str | None:
-        rows = await self._read("SELECT id FROM runs WHERE idempotency_key = ?", (idempotency_key,))
+        rows = await self._read(
+            "SELECT id FROM runs WHERE idempotency_key = ?"
+            " UNION ALL SELECT run_id FROM run_keys WHERE key = ?",
+            (idempotency_key, idempotency_key),
+        )
         return str(rows[0]["id"]) if rows else None
 
     async def record_run(self, run: NewRun) -> tuple[str, bool]:
@@ -174,6 +180,10 @@ class SQLStore(Store):
                     for item in run.items
                 ],
             )
+            await db.executemany(
+                "INSERT INTO run_keys (key, run_id) VALUES (?,?)",
+                [(key, run.id) for key in run.other_keys],
+            )
             await _count(db, run.id, Counter(item.status for item in run.items))
             detail = run.error or f"{len(run.items)} recipient(s)"
             await db.execute(
@@ -184,12 +194,11 @@ class SQLStore(Store):
         try:
             await self._write(insert)
         except ConflictError:
-            if run.idempotency_key is None:
-                raise StoreError(f"run {run.id} could not be recorded") from None
-            existing = await self.find_run_id(run.idempotency_key)
-            if existing is None:
-                raise StoreError(f"run {run.id} could not be recorded") from None
-            return existing, False
+            for key in run.keys:
+                existing = await self.find_run_id(key)
+                if existing is not None:
+                    return existing, False
+            raise StoreError(f"run {run.id} could not be recorded") from None
         return run.id, True
 
     async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
@@ -1034,6 +1043,104 @@ class SQLStore(Store):
             await _history(db, run_id, now, "cancelled", f"{len(rows)} item(s) not sent")
         return len(rows)
 
+    async def put_smtp_user(self, user: SMTPUser) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO smtp_users (name, password_hash, sender_domains, recipient_domains,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE SET"
+                " password_hash = excluded.password_hash,"
+                " sender_domains = excluded.sender_domains,"
+                " recipient_domains = excluded.recipient_domains, updated_at = excluded.updated_at",
+                (
+                    user.name,
+                    user.password_hash,
+                    " ".join(user.sender_domains),
+                    " ".join(user.recipient_domains),
+                    now,
+                    now,
+                ),
+            )
+
+    async def get_smtp_user(self, name: str) -> SMTPUser:
+        rows = await self._read(f"{_SMTP_USER_SELECT} WHERE name = ?", (name,))
+        if not rows:
+            raise NotFoundError(f"no SMTP user {name!r}")
+        return _smtp_user(rows[0])
+
+    async def list_smtp_users(self) -> list[SMTPUser]:
+        return [_smtp_user(row) for row in await self._read(f"{_SMTP_USER_SELECT} ORDER BY name")]
+
+    async def delete_smtp_user(self, name: str) -> None:
+        async with self._transaction() as db:
+            cursor = await db.execute("SELECT name FROM smtp_users WHERE name = ?", (name,))
+            if await cursor.fetchone() is None:
+                raise NotFoundError(f"no SMTP user {name!r}")
+            await db.execute("DELETE FROM smtp_users WHERE name = ?", (name,))
+
+    async def add_admin_token(self, token: AdminToken, digest: str) -> None:
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    "INSERT INTO admin_tokens (id, name, digest, scopes, created_at)"
+                    " VALUES (?,?,?,?,?)",
+                    (token.id, token.name, digest, " ".join(token.scopes), token.created_at),
+                )
+        except ConflictError:
+            raise InvalidInput("#/name", f"a token named {token.name!r} exists") from None
+
+    async def find_admin_token(self, digest: str) -> AdminToken | None:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"{_ADMIN_KEYS_SELECT} WHERE digest = ? AND revoked_at IS NULL",
+                (digest,),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            await db.execute(
+                "UPDATE admin_tokens SET last_used_at = ? WHERE id = ?", (time.time(), row["id"])
+            )
+        return _token(row)
+
+    async def list_admin_tokens(self) -> list[AdminToken]:
+        rows = await self._read(f"{_ADMIN_KEYS_SELECT} ORDER BY created_at")
+        return [_token(row) for row in rows]
+
+    async def revoke_admin_token(self, name_or_id: str) -> AdminToken:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"{_ADMIN_KEYS_SELECT} WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
+                (name_or_id, name_or_id),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise NotFoundError(f"no live admin token named {name_or_id!r}")
+            await db.execute(
+                "UPDATE admin_tokens SET revoked_at = ? WHERE id = ?", (time.time(), row["id"])
+            )
+        return _token(row)
+
+    async def record_audit(
+        self,
+        actor: str,
+        setting: str,
+        old: Mapping[str, Any] | None,
+        new: Mapping[str, Any] | None,
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO settings_audit (at, actor, setting, old_value, new_value)"
+                " VALUES (?,?,?,?,?)",
+                (
+                    time.time(),
+                    actor,
+                    setting,
+                    None if old is None else json.dumps(old, sort_keys=True),
+                    None if new is None else json.dumps(new, sort_keys=True),
+                ),
+            )
+
 
 _VERSION_COLUMNS = "email_type, version, action, subject, html, text, note, created_at"
 
@@ -1136,6 +1243,25 @@ async def _history(db: Connection, run_id: str, at: float, event: str, detail: s
 
 
 _COUNTS = "SELECT status, n FROM run_counts WHERE run_id = ? AND n > 0 ORDER BY status"
+
+
+_SMTP_USER_SELECT = "SELECT name, password_hash, sender_domains, recipient_domains FROM smtp_users"
+_ADMIN_KEYS_SELECT = (
+    "SELECT id, name, scopes, created_at, last_used_at, revoked_at FROM admin_tokens"
+)
+
+
+def _smtp_user(row: Row) -> SMTPUser:
+    return SMTPUser(
+        name=row["name"],
+        password_hash=row["password_hash"],
+        sender_domains=tuple(row["sender_domains"].split()),
+        recipient_domains=tuple(row["recipient_domains"].split()),
+    )
+
+
+def _token(row: Row) -> AdminToken:
+    return AdminToken(**{**dict(row), "scopes": tuple(row["scopes"].split())})
 
 
 def _run(row: Row, **details: Any) -> Run:

@@ -11,6 +11,9 @@ import ipaddress
 import re
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
+# What str.splitlines() also breaks on; the email package refuses these in
+# header values, so they must be caught as input, not as a crash later.
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 # RFC 5321 §4.1.2 Mailbox, restricted to the dot-atom form that real mail
 # systems accept; quoted local parts are refused rather than half-supported.
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -24,6 +27,8 @@ def check_header_text(value: str, what: str = "value") -> str:
     """Return ``value`` when it is safe inside one header line."""
     if _FORBIDDEN.search(value):
         raise ValueError(f"{what} must not contain CR, LF or NUL")
+    if _OTHER_BREAKS.search(value):
+        raise ValueError(f"{what} must not contain line breaks")
     return value
 
 

@@ -7,6 +7,7 @@ without reading code.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -106,6 +107,42 @@ class Upstream:
         return f"{scheme}://{user}{self.host}:{self.port}"
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    """Who may use the SMTP listener, how, and how much."""
+
+    # Clients from these networks may relay without AUTH; all others must
+    # authenticate, so Herald is never an open relay.
+    allow: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in LOOPBACK_NETWORKS)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # An implicit-TLS listener (RFC 8314), beside the plain one with STARTTLS.
+    tls_listen: Listen | None = None
+    max_recipients: int = 100
+    # How many times one connection may send each command (421 after that).
+    command_limit: int = 1000
+    idle_timeout: float = 300.0
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    def allows(self, peer: str) -> bool:
+        """Whether a client at ``peer`` may relay without authenticating."""
+        try:
+            address = ipaddress.ip_address(peer.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.allow)
+
+
 @dataclass(frozen=True)
 class Sender:
     address: str
@@ -194,6 +231,8 @@ class Config:
     runs: RunSettings
     smtp_max_connections: int
     raw: Mapping[str, Any] = field(repr=False)
+    smtp: SMTPSettings = field(default_factory=SMTPSettings)
+    max_event_size: int = 1024 * 1024
 
     @property
     def admin_token_file(self) -> Path:
@@ -354,6 +393,7 @@ def _build(
     )
     max_message_size = smtp.integer("max_message_size", 25 * 1024 * 1024)
     smtp_max_connections = smtp.integer("max_connections", 100)
+    smtp_settings = _smtp(smtp, env, where)
 
     http = sections["http"]
     http_listen = parse_listen(
@@ -364,6 +404,7 @@ def _build(
         # Several secrets, space separated, let an operator rotate without downtime.
         secrets = tuple(env["HERALD_WEBHOOK_SECRET"].split())
     admin_token = http.overridden("admin_token", env, "HERALD_ADMIN_TOKEN")[0]
+    max_event_size = http.integer("max_event_size", 1024 * 1024)
 
     store = sections["store"]
     store_url = store.overridden("url", env, "HERALD_STORE")[0] or str(state_dir / "herald.db")
@@ -469,6 +510,43 @@ def _build(
         max_message_size=max_message_size,
         smtp_max_connections=smtp_max_connections,
         raw=data,
+        smtp=smtp_settings,
+        max_event_size=max_event_size,
+    )
+
+
+def _smtp(section: _Section, env: Mapping[str, str], where: str) -> SMTPSettings:
+    named = list(section.strings("allow", LOOPBACK_NETWORKS))
+    allow_where = f"{where}: [smtp] allow"
+    if env.get("HERALD_SMTP_ALLOW") is not None:
+        named, allow_where = env["HERALD_SMTP_ALLOW"].split(","), "HERALD_SMTP_ALLOW"
+    networks = []
+    for text in (n.strip() for n in named):
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{allow_where}: expected networks such as 127.0.0.1/32 or ::1/128, got {text!r}"
+            ) from exc
+    cert, key = section.string("tls_cert"), section.string("tls_key")
+    if bool(cert) != bool(key):
+        raise section.fail("tls_cert" if key else "tls_key", "tls_cert and tls_key set together")
+    tls_listen_text = section.string("tls_listen")
+    tls_listen = None
+    if tls_listen_text:
+        if not cert:
+            raise section.fail("tls_listen", "tls_cert and tls_key for the TLS listener")
+        tls_listen = parse_listen(tls_listen_text, f"{where}: [smtp] tls_listen")
+    return SMTPSettings(
+        allow=tuple(networks),
+        tls_cert=Path(cert).expanduser() if cert else None,
+        tls_key=Path(key).expanduser() if key else None,
+        tls_listen=tls_listen,
+        max_recipients=section.integer("max_recipients", 100),
+        command_limit=section.integer("command_limit", 1000),
+        idle_timeout=section.duration("idle_timeout", 300),
     )
 
 

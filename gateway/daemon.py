@@ -63,6 +63,7 @@ class Gateway:
     guards: relay.Guards
     metrics: Metrics
     app: web.Application
+    api: admin.Api
 
     @classmethod
     def build(cls, config: Config, store: Store) -> Gateway:
@@ -89,12 +90,13 @@ class Gateway:
         )
         scheduler = Scheduler(store, batches, config.runs.spool_dir)
         app = web.Application(middlewares=[problems.middleware], client_max_size=MAX_BODY)
-        webhook = Webhook(intake, config.webhook_secrets, config.sender.address)
+        webhook = Webhook(
+            intake, config.webhook_secrets, config.sender.address, max_size=config.max_event_size
+        )
         app.add_routes(webhook.routes())
         token = admin.admin_token(config.admin_token, config.admin_token_file)
-        app.add_routes(
-            admin.routes(admin.Api(services, token, pipeline, batches, metrics, qmgr.wake))
-        )
+        api = admin.Api(services, token, pipeline, batches, metrics, qmgr.wake)
+        app.add_routes(admin.routes(api))
         return cls(
             config,
             store,
@@ -108,6 +110,7 @@ class Gateway:
             guards,
             metrics,
             app,
+            api,
         )
 
     def reload(self, new: Config) -> None:
@@ -161,11 +164,22 @@ async def serve(config: Config) -> None:
     await runner.setup()
     http = web.TCPSite(runner, config.http_listen.host, config.http_listen.port)
     await http.start()
+    context = smtpd.tls_context(config.smtp)
     smtp = await loop.create_server(
-        smtpd.Listener(config, gateway.intake),
+        smtpd.Listener(config, gateway.intake, context),
         host=config.smtp_listen.host,
         port=config.smtp_listen.port,
     )
+    listeners = [smtp]
+    if config.smtp.tls_listen is not None and context is not None:
+        listeners.append(
+            await loop.create_server(
+                smtpd.Listener(config, gateway.intake, context, implicit_tls=True),
+                host=config.smtp.tls_listen.host,
+                port=config.smtp.tls_listen.port,
+                ssl=context,
+            )
+        )
     queue = asyncio.create_task(gateway.qmgr.run(), name="qmgr")
     try:
         upstream = (await gateway.qmgr.router.relay_for(config.sender.address)).describe()
@@ -178,6 +192,9 @@ async def serve(config: Config) -> None:
     log.info(
         "herald_started",
         smtp=str(config.smtp_listen),
+        smtp_tls=str(config.smtp.tls_listen) if config.smtp.tls_listen else None,
+        smtp_starttls=context is not None,
+        smtp_allow=[str(network) for network in config.smtp.allow],
         http=str(config.http_listen),
         store=redact_url(config.store_url),
         upstream=upstream,
@@ -196,7 +213,8 @@ async def serve(config: Config) -> None:
     # shutdown_grace; the rest stay queued for the next start), then close.
     _systemd.notify("STOPPING=1")
     log.info("herald_stopping", grace=gateway.config.shutdown_grace)
-    smtp.close()
+    for server in listeners:
+        server.close()
     await runner.cleanup()
     schedule.cancel()
     await gateway.batches.stop()
@@ -206,7 +224,8 @@ async def serve(config: Config) -> None:
     notices.cancel()
     await asyncio.gather(queue, schedule, notices, return_exceptions=True)
     await gateway.guards.close()
-    await smtp.wait_closed()
+    for server in listeners:
+        await server.wait_closed()
     await store.close()
     log.info("herald_stopped")
 

@@ -80,9 +80,26 @@ class Intake:
         finally:
             self._submitting -= 1
 
-    async def submit(self, ctx: Context, *, idempotency_key: str | None = None) -> Accepted:
+    async def duplicate(self, *keys: str) -> Accepted | None:
+        """The run an earlier submission with one of ``keys`` made, if any."""
+        for key in keys:
+            existing = await self.store.find_run_id(key)
+            if existing is not None:
+                log.info("duplicate_ignored", run_id=existing, idempotency_key=key)
+                return Accepted(existing, "duplicate", duplicate=True)
+        return None
+
+    async def submit(
+        self,
+        ctx: Context,
+        *,
+        idempotency_key: str | None = None,
+        other_keys: tuple[str, ...] = (),
+    ) -> Accepted:
         """Run the pipeline on ``ctx`` and commit the run; call it inside ``admit``.
 
+        ``idempotency_key`` and ``other_keys`` each name the run: a second
+        submission with any of them answers the first run and sends nothing.
         Raises ``Reject`` and ``StageError`` after recording the refused run,
         ``Defer`` (``Overloaded`` when the queue is full) without recording
         anything, and ``StoreError`` when the store cannot commit, in which
@@ -93,34 +110,43 @@ class Intake:
         except Overloaded:
             self.metrics.refused.inc(source=ctx.source, reason="queue_full")
             raise
-        return await self._submit(ctx, idempotency_key)
+        return await self._submit(ctx, idempotency_key, other_keys)
 
-    async def _submit(self, ctx: Context, idempotency_key: str | None) -> Accepted:
-        if idempotency_key is not None:
-            existing = await self.store.find_run_id(idempotency_key)
-            if existing is not None:
-                log.info("duplicate_ignored", run_id=existing, idempotency_key=idempotency_key)
-                return Accepted(existing, "duplicate", duplicate=True)
+    async def _submit(
+        self, ctx: Context, idempotency_key: str | None, other_keys: tuple[str, ...]
+    ) -> Accepted:
+        keys = (idempotency_key, *other_keys) if idempotency_key else other_keys
+        earlier = await self.duplicate(*keys)
+        if earlier is not None:
+            return earlier
         try:
             await self.pipeline.run(ctx)
         except Drop as decision:
-            return await self._record(ctx, idempotency_key, status="dropped", error=decision.reason)
+            return await self._record(
+                ctx, idempotency_key, other_keys, status="dropped", error=decision.reason
+            )
         except Reject as decision:
             # A refused run carries no idempotency key: once the cause is
             # fixed, the platform's retry must go through the pipeline again.
-            await self._record(ctx, None, status="rejected", error=decision.reason)
+            await self._record(ctx, None, (), status="rejected", error=decision.reason)
             log.info("message_rejected", run_id=ctx.run_id, reason=decision.reason)
             raise
         except Defer as decision:
             log.info("message_deferred", run_id=ctx.run_id, reason=decision.reason)
             raise
         except StageError as exc:
-            await self._record(ctx, None, status="failed", error=str(exc))
+            await self._record(ctx, None, (), status="failed", error=str(exc))
             raise
-        return await self._record(ctx, idempotency_key, status="queued", error=None)
+        return await self._record(ctx, idempotency_key, other_keys, status="queued", error=None)
 
     async def _record(
-        self, ctx: Context, idempotency_key: str | None, *, status: RunStatus, error: str | None
+        self,
+        ctx: Context,
+        idempotency_key: str | None,
+        other_keys: tuple[str, ...],
+        *,
+        status: RunStatus,
+        error: str | None,
     ) -> Accepted:
         items = [
             NewItem(
@@ -138,12 +164,15 @@ class Intake:
             source=ctx.source,
             email_type=ctx.email_type,
             idempotency_key=idempotency_key,
-            subject=ctx.subject,
+            # A refused subject may carry NUL, which PostgreSQL's text refuses:
+            # the record shows U+FFFD in its place.
+            subject=ctx.subject.replace("\x00", "\ufffd"),
             mail_from=ctx.mail_from,
             items=items,
             content=mime.to_bytes(ctx.message) if queued and ctx.message else None,
             status=status if queued or status != "queued" else "dropped",
             error=error,
+            other_keys=other_keys,
         )
         run_id, created = await self.store.record_run(run)
         if not created:

@@ -11,6 +11,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
+from gateway.addresses import check_header_text
 from gateway.brand import LOGO_CID, Logo
 
 # Herald's own control headers: a legacy app sets them to steer the pipeline,
@@ -123,15 +124,28 @@ def replace_body(
 
 
 def finalize(message: EmailMessage, *, message_id: str) -> None:
-    """Prepare ``message`` to leave Herald: drop Bcc and control headers,
+    """Prepare ``message`` to leave Herald: drop (Resent-)Bcc and control headers,
     and add the Date and Message-ID that RFC 5322 §3.6 asks for."""
     for name in {key.lower() for key in message}:
-        if name == "bcc" or name.startswith(CONTROL_PREFIX):
+        # RFC 5322 §3.6.3 and §3.6.6: Bcc and Resent-Bcc are blind copies.
+        if name in ("bcc", "resent-bcc") or name.startswith(CONTROL_PREFIX):
             del message[name]
     if "Date" not in message:
         message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     if "Message-ID" not in message:
         message["Message-ID"] = message_id
+
+
+def check_headers(message: EmailMessage) -> None:
+    """Raise ``ValueError`` when a header, decoded, carries CR, LF or NUL.
+
+    Whatever the input (an event's data rendered into a subject, an
+    encoded-word in a raw message), such a value could split into a second
+    header when the message is folded for the wire (CVE-2024-6923), so it is
+    refused before the message is queued.
+    """
+    for name, value in message.items():
+        check_header_text(str(value), f"the {name} header")
 
 
 def to_bytes(message: EmailMessage) -> bytes:

@@ -19,7 +19,7 @@ from gateway import mime
 from gateway.composer import Composer
 from gateway.config import Config
 from gateway.context import Context
-from gateway.errors import ConfigError, Decision, Defer, Drop, StageError
+from gateway.errors import ConfigError, Decision, Defer, Drop, Reject, StageError
 from gateway.store import Store
 from gateway.templating import Templates
 
@@ -110,6 +110,10 @@ class Pipeline:
         if ctx.message is None:
             raise StageError(f"no stage produced a message for email type {ctx.email_type!r}")
         mime.finalize(ctx.message, message_id=f"<{ctx.run_id}@{self.hostname}>")
+        try:
+            mime.check_headers(ctx.message)
+        except ValueError as exc:
+            raise Reject(str(exc)) from exc
         if not ctx.deliverable:
             reasons = sorted({r.suppressed or "" for r in ctx.recipients}) or ["no recipients"]
             raise Drop("; ".join(reasons))

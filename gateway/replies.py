@@ -9,6 +9,8 @@ class Reply(StrEnum):
     # RFC 5321 §6.1: a 250 after DATA means the message is ours.
     QUEUED = "250 2.0.0 Ok: queued as {run_id}"
     DROPPED = "250 2.0.0 Ok: accepted, not relayed ({reason})"
+    SENDER_OK = "250 2.1.0 Ok"
+    RECIPIENT_OK = "250 2.1.5 Ok"
     REJECTED = "550 5.7.1 {reason}"
     BAD_SYNTAX = "554 5.6.0 Message could not be parsed: {reason}"
     DEFERRED = "451 4.3.0 {reason}"
@@ -20,6 +22,19 @@ class Reply(StrEnum):
     LOCAL_ERROR = "451 4.3.0 Local error in processing"
     BAD_RECIPIENT = "553 5.1.3 Recipient address is not valid"
     BAD_SENDER = "553 5.1.7 Sender address is not valid"
+    # RFC 4954 §6: a client outside the allowed networks must log in first.
+    AUTH_REQUIRED = "530 5.7.0 Authentication required"
+    # Defence in depth: RCPT without a permitted MAIL is never relayed.
+    RELAY_DENIED = "554 5.7.1 Relay access denied"
+    AUTH_OK = "235 2.7.0 Authentication successful"
+    AUTH_FAILED = "535 5.7.8 Authentication credentials invalid"
+    AUTH_MALFORMED = "501 5.5.2 Cannot decode the credentials"
+    SENDER_NOT_ALLOWED = "550 5.7.1 This login may not send from {domain}"
+    RECIPIENT_NOT_ALLOWED = "550 5.7.1 This login may not relay to {domain}"
+    # RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452.
+    TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients, send the rest in another message"
+    # RFC 5321 §4.5.3.2.7 lets a server close an idle session; §3.8 says with a 421.
+    IDLE_TIMEOUT = "421 4.4.2 {hostname} Idle for too long, closing connection"
 
     def format_reply(self, **fields: str) -> str:
         """The reply line with its fields filled in, on one line."""

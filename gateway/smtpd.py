@@ -2,27 +2,45 @@
 
 The handler only strips the protocol: it checks the envelope, parses the
 message and hands it to the intake, like Postfix's smtpd hands to cleanup.
+
+Herald is never an open relay: a client from outside ``[smtp] allow`` must
+log in (AUTH PLAIN or LOGIN, offered only over TLS) before MAIL, and a login
+may be limited to sender and recipient domains.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import email.policy
 import email.utils
+import re
+import ssl
+from base64 import b64decode
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
 import structlog
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from gateway.addresses import check_address
-from gateway.config import Config
+from gateway.config import Config, SMTPSettings
 from gateway.context import Context, Role
-from gateway.errors import Defer, Overloaded, Reject, StageError, StoreError
+from gateway.errors import (
+    ConfigError,
+    Defer,
+    NotFoundError,
+    Overloaded,
+    Reject,
+    StageError,
+    StoreError,
+)
 from gateway.intake import Intake
+from gateway.passwords import verify_password
 from gateway.replies import Reply
-from gateway.store import new_id
+from gateway.smtp_users import domain_allowed
+from gateway.store import SMTPUser, Store, new_id
 
 log = structlog.get_logger(__name__)
 
@@ -30,12 +48,110 @@ TYPE_HEADER = "X-Herald-Type"
 DEFAULT_TYPE = "legacy"
 
 
+# Any line ending that is not CRLF: bare CR, bare LF.
+_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
+# Per connection; a client that fails this often is cut off with 421.
+AUTH_ATTEMPTS = 3
+
+
+def _peer(session: Session) -> str:
+    return str(session.peer[0]) if isinstance(session.peer, tuple) else str(session.peer)
+
+
+def normalise_line_endings(raw: bytes) -> bytes:
+    """``raw`` with every bare CR and bare LF made CRLF.
+
+    SMTP smuggling (CVE-2023-51766 and kin) hides a second message behind a
+    ``<LF>.<LF>`` that one server reads as the end of DATA and the next does
+    not. aiosmtpd ends DATA only at ``<CRLF>.<CRLF>``; making every ending CRLF
+    here means the upstream, too, sees the lone dot as content (dot-stuffed on
+    the way out, RFC 5321 §4.5.2), so one transaction stays one message.
+    """
+    return _LINE_ENDING.sub(b"\r\n", raw)
+
+
+def _refused(reply: Reply) -> AuthResult:
+    # handled=False makes aiosmtpd send ``message`` as the reply.
+    return AuthResult(success=False, handled=False, message=reply.format_reply())
+
+
+async def _response(server: SMTP, args: list[str], challenge: str) -> bytes | AuthResult:
+    """The client's answer: the initial response in ``args``, else one asked for
+    with a 334 ``challenge``; an ``AuthResult`` when it gave up or sent garbage."""
+    if len(args) < 2:
+        answer = await server.challenge_auth(challenge)
+        # aiosmtpd has already answered a client that cancelled with "*".
+        return AuthResult(success=False) if answer is MISSING else bytes(answer)
+    try:
+        return b64decode(args[1], validate=True)
+    except (binascii.Error, ValueError):
+        return _refused(Reply.AUTH_MALFORMED)
+
+
 class SMTPIngress:
     """The aiosmtpd handler."""
 
-    def __init__(self, intake: Intake, hostname: str) -> None:
+    def __init__(self, intake: Intake, hostname: str, settings: SMTPSettings) -> None:
         self.intake = intake
         self.hostname = hostname
+        self.settings = settings
+
+    @property
+    def store(self) -> Store:
+        return self.intake.store
+
+    # RFC 4954 §4: the client's credentials, checked off the event loop
+    # because scrypt is deliberately slow.
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        raw = await _response(server, args, "")
+        if isinstance(raw, AuthResult):
+            return raw
+        parts = raw.split(b"\x00")
+        if len(parts) != 3:
+            return _refused(Reply.AUTH_MALFORMED)
+        return await self._login(server, "PLAIN", parts[1], parts[2])
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        login = await _response(server, args, server.AuthLoginUsernameChallenge)
+        if isinstance(login, AuthResult):
+            return login
+        password = await _response(server, [], server.AuthLoginPasswordChallenge)
+        if isinstance(password, AuthResult):
+            return password
+        return await self._login(server, "LOGIN", login, password)
+
+    async def _login(
+        self, server: SMTP, mechanism: str, login: bytes, password: bytes
+    ) -> AuthResult:
+        assert server.session is not None
+        name = login.decode("utf-8", errors="replace")
+        user: SMTPUser | None = None
+        try:
+            user = await self.store.get_smtp_user(name)
+        except NotFoundError:
+            pass
+        except StoreError:
+            log.exception("smtp_auth_store_unavailable")
+            return _refused(Reply.STORE_UNAVAILABLE)
+        # A missing login still costs one hash: the time tells nothing.
+        ok = await asyncio.to_thread(
+            verify_password,
+            password.decode("utf-8", errors="replace"),
+            user.password_hash if user else None,
+        )
+        peer = _peer(server.session)
+        if not ok or user is None:
+            log.info("smtp_auth_refused", peer=peer, login=name[:128], mechanism=mechanism)
+            return _refused(Reply.AUTH_FAILED)
+        log.info("smtp_auth_accepted", peer=peer, login=user.name, mechanism=mechanism)
+        return AuthResult(success=True, auth_data=user, message=Reply.AUTH_OK.format_reply())
+
+    def _login_of(self, session: Session) -> SMTPUser | None:
+        user = session.auth_data if session.authenticated else None
+        return user if isinstance(user, SMTPUser) else None
+
+    def _may_relay(self, session: Session) -> bool:
+        return self._login_of(session) is not None or self.settings.allows(_peer(session))
 
     async def handle_MAIL(
         self,
@@ -45,6 +161,9 @@ class SMTPIngress:
         address: str,
         mail_options: list[str],
     ) -> str:
+        if not self._may_relay(session):
+            log.info("smtp_relay_refused", peer=_peer(session), stage="MAIL")
+            return Reply.AUTH_REQUIRED.format_reply()
         # RFC 5321 §4.5.5: the null reverse-path is valid (bounces use it).
         if address:
             try:
@@ -58,9 +177,16 @@ class SMTPIngress:
             return Reply.QUEUE_FULL.format_reply(reason=exc.reason)
         except StoreError:
             return Reply.STORE_UNAVAILABLE.format_reply()
+        user = self._login_of(session)
+        if user is not None and (
+            not domain_allowed(address, user.sender_domains)
+            or (not address and user.sender_domains)
+        ):
+            domain = address.rpartition("@")[2] or "the null sender"
+            return Reply.SENDER_NOT_ALLOWED.format_reply(domain=domain)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return "250 2.1.0 Ok"
+        return Reply.SENDER_OK.format_reply()
 
     async def handle_RCPT(
         self,
@@ -70,23 +196,41 @@ class SMTPIngress:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if not self._may_relay(session):
+            log.info("smtp_relay_refused", peer=_peer(session), stage="RCPT")
+            return Reply.RELAY_DENIED.format_reply()
         try:
             check_address(address)
         except ValueError:
             return Reply.BAD_RECIPIENT.format_reply()
+        user = self._login_of(session)
+        if user is not None and not domain_allowed(address, user.recipient_domains):
+            return Reply.RECIPIENT_NOT_ALLOWED.format_reply(domain=address.rpartition("@")[2])
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return Reply.TOO_MANY_RECIPIENTS.format_reply()
         envelope.rcpt_tos.append(address)
-        return "250 2.1.5 Ok"
+        return Reply.RECIPIENT_OK.format_reply()
+
+    async def handle_exception(self, error: Exception) -> str:
+        # aiosmtpd's default reply names the exception; a client learns nothing here.
+        log.error("smtp_session_failed", error=type(error).__name__)
+        return Reply.LOCAL_ERROR.format_reply()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if not self._may_relay(session) or not envelope.rcpt_tos:
+            return Reply.RELAY_DENIED.format_reply()
         run_id = new_id("run")
-        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        peer = _peer(session)
+        user = self._login_of(session)
         # RFC 5321 §4.4: a relay adds a Received line at the top of the message.
+        # RFC 4954 §7: an authenticated submission says so with ESMTPA/ESMTPSA.
+        protocol = "ESMTP" + ("S" if session.ssl else "") + ("A" if user else "")
         received = (
-            f"Received: from {session.host_name or 'unknown'} ([{peer}])\r\n"
-            f"\tby {self.hostname} (Herald) with ESMTP id {run_id};\r\n"
+            f"Received: from {_received_name(session.host_name)} ([{peer}])\r\n"
+            f"\tby {self.hostname} (Herald) with {protocol} id {run_id};\r\n"
             f"\t{email.utils.formatdate(usegmt=True)}\r\n"
         ).encode()
-        raw = envelope.original_content or b""
+        raw = normalise_line_endings(envelope.original_content or b"")
         message = BytesParser(policy=email.policy.default).parsebytes(received + raw)
         if not isinstance(message, EmailMessage):
             return Reply.BAD_SYNTAX.format_reply(reason="not an RFC 5322 message")
@@ -124,6 +268,13 @@ class SMTPIngress:
         return Reply.QUEUED.format_reply(run_id=accepted.run_id)
 
 
+def _received_name(helo: str | None) -> str:
+    """The client's HELO name, fit for a header: a hostile one is replaced."""
+    if helo and re.fullmatch(r"[A-Za-z0-9.:\[\]_-]{1,255}", helo):
+        return helo
+    return "unknown"
+
+
 def _header_addresses(message: EmailMessage) -> dict[str, Role]:
     """Which envelope recipients the headers show, and as what."""
     roles: dict[str, Role] = {}
@@ -136,7 +287,8 @@ def _header_addresses(message: EmailMessage) -> dict[str, Role]:
 
 
 class _Session(SMTP):
-    """One SMTP connection, counted by its ``Listener``."""
+    """One SMTP connection, counted by its ``Listener``; it says why before it
+    closes an idle connection."""
 
     def __init__(self, listener: Listener, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -145,6 +297,13 @@ class _Session(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self._listener.active -= 1
         super().connection_lost(error)
+
+    def _timeout_cb(self) -> None:
+        transport: Any = self.transport
+        if transport is not None and not transport.is_closing():
+            reply = Reply.IDLE_TIMEOUT.format_reply(hostname=self.hostname)
+            transport.write(reply.encode() + b"\r\n")
+        super()._timeout_cb()  # type: ignore[no-untyped-call]  # aiosmtpd leaves it untyped
 
 
 class _Busy(asyncio.Protocol):
@@ -156,13 +315,43 @@ class _Busy(asyncio.Protocol):
         transport.close()
 
 
+def tls_context(settings: SMTPSettings, where: str = "[smtp]") -> ssl.SSLContext | None:
+    """The server-side TLS context for STARTTLS and the TLS listener, if configured."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{where} tls_cert/tls_key: cannot load {settings.tls_cert} and"
+            f" {settings.tls_key} ({exc})"
+        ) from exc
+    return context
+
+
 class Listener:
     """A protocol factory for ``loop.create_server``, on Herald's own loop,
-    that holds the number of connections at ``[smtp] max_connections``."""
+    that holds the number of connections at ``[smtp] max_connections``.
 
-    def __init__(self, config: Config, intake: Intake) -> None:
+    With ``context``, the plain listener offers STARTTLS (RFC 3207); with
+    ``implicit_tls`` the socket is already TLS (RFC 8314). AUTH is offered only
+    once the connection is encrypted, so no password crosses in clear.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        intake: Intake,
+        context: ssl.SSLContext | None = None,
+        *,
+        implicit_tls: bool = False,
+    ) -> None:
         self.config = config
-        self.handler = SMTPIngress(intake, config.hostname)
+        self.handler = SMTPIngress(intake, config.hostname, config.smtp)
+        self.context = context
+        self.implicit_tls = implicit_tls
         self.active = 0
 
     def __call__(self) -> asyncio.BaseProtocol:
@@ -170,6 +359,7 @@ class Listener:
             log.warning("smtp_connection_refused", active=self.active)
             return _Busy()
         self.active += 1
+        settings = self.config.smtp
         return _Session(
             self,
             self.handler,
@@ -178,4 +368,8 @@ class Listener:
             data_size_limit=self.config.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,
+            tls_context=None if self.implicit_tls else self.context,
+            auth_require_tls=not self.implicit_tls,
+            timeout=settings.idle_timeout,
+            command_call_limit={"*": settings.command_limit, "AUTH": AUTH_ATTEMPTS},
         )

@@ -105,6 +105,13 @@ class NewRun:
     content: bytes | None
     status: RunStatus = "queued"
     error: str | None = None
+    # Further keys that name the same run, such as the webhook-id it came with.
+    other_keys: Sequence[str] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        first = (self.idempotency_key,) if self.idempotency_key else ()
+        return (*first, *self.other_keys)
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,29 @@ class SenderIdentity:
     key: str
     address: str
     name: str = ""
+
+
+@dataclass(frozen=True)
+class SMTPUser:
+    """A login for SMTP clients outside the allowed networks."""
+
+    name: str
+    password_hash: str = field(repr=False)
+    # Empty means any domain.
+    sender_domains: tuple[str, ...] = ()
+    recipient_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    """An admin API token as the store keeps it: never the token itself."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: float
+    last_used_at: float | None = None
+    revoked_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -404,13 +434,14 @@ class Store(abc.ABC):
         """Raise ``StoreError`` unless the store answers."""
 
     @abc.abstractmethod
-    async def find_run_id(self, idempotency_key: str) -> str | None: ...
+    async def find_run_id(self, idempotency_key: str) -> str | None:
+        """The run named by ``idempotency_key`` or one of its other keys."""
 
     @abc.abstractmethod
     async def record_run(self, run: NewRun) -> tuple[str, bool]:
-        """Commit ``run``; return its id and True, or, when its idempotency key
-        is already taken, the earlier run's id and False. Returns only once
-        the run is durable."""
+        """Commit ``run``; return its id and True, or, when one of its keys is
+        already taken, the earlier run's id and False. Returns only once the
+        run is durable."""
 
     @abc.abstractmethod
     async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
@@ -617,6 +648,48 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def resend_item(self, run_id: str, item_id: int) -> None:
         """Queue one item of the run again, whatever became of it."""
+
+    @abc.abstractmethod
+    async def put_smtp_user(self, user: SMTPUser) -> None:
+        """Create or replace the SMTP login ``user.name``."""
+
+    @abc.abstractmethod
+    async def get_smtp_user(self, name: str) -> SMTPUser:
+        """The SMTP login ``name``; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def list_smtp_users(self) -> list[SMTPUser]: ...
+
+    @abc.abstractmethod
+    async def delete_smtp_user(self, name: str) -> None:
+        """Remove the SMTP login ``name``; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def add_admin_token(self, token: AdminToken, digest: str) -> None:
+        """Keep a new token by the digest of its secret; ``InvalidInput`` when
+        its name is taken."""
+
+    @abc.abstractmethod
+    async def find_admin_token(self, digest: str) -> AdminToken | None:
+        """The live (unrevoked) token with this digest, marking it used."""
+
+    @abc.abstractmethod
+    async def list_admin_tokens(self) -> list[AdminToken]: ...
+
+    @abc.abstractmethod
+    async def revoke_admin_token(self, name_or_id: str) -> AdminToken:
+        """Revoke a token by name or id; ``NotFoundError`` if no live one matches."""
+
+    @abc.abstractmethod
+    async def record_audit(
+        self,
+        actor: str,
+        setting: str,
+        old: Mapping[str, Any] | None,
+        new: Mapping[str, Any] | None,
+    ) -> None:
+        """Append one change that is not a saved setting (a login, a token) to
+        the audit log; the caller leaves out or masks every secret."""
 
 
 def redact_url(url: str) -> str:

@@ -220,6 +220,14 @@ class Capture:
     def for_run(self, run_id: str) -> list[Captured]:
         return [c for c in self.received if run_id in str(c.message.get("Message-ID", ""))]
 
+    def wait_for(
+        self, predicate: Callable[[Captured], bool], timeout: float = 10.0
+    ) -> list[Captured]:
+        """Every received message matching ``predicate``, once there is one."""
+        return wait_until(
+            lambda: [c for c in self.received if predicate(c)], timeout, "a matching message"
+        )
+
     def wait_for_run(self, run_id: str, count: int = 1, timeout: float = 10.0) -> list[Captured]:
         return wait_until(
             lambda: len(self.for_run(run_id)) >= count and self.for_run(run_id),

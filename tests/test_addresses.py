@@ -121,10 +121,20 @@ def test_any_text_with_cr_lf_or_nul_is_refused_by_both(text: str) -> None:
         check_address(text)
 
 
-@given(st.text(alphabet=st.characters(exclude_characters="\r\n\x00"), max_size=80))
-def test_any_text_without_cr_lf_or_nul_is_header_safe(text: str) -> None:
-    """Text free of CR, LF and NUL always passes check_header_text unchanged."""
+LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+@given(st.text(alphabet=st.characters(exclude_characters=LINE_BREAKS + "\x00"), max_size=80))
+def test_any_text_without_line_breaks_or_nul_is_header_safe(text: str) -> None:
+    """Text free of NUL and of every line break str.splitlines knows passes unchanged."""
     assert check_header_text(text) == text
+
+
+@pytest.mark.parametrize("char", list(LINE_BREAKS[2:]))
+def test_unicode_line_breaks_are_refused(char: str) -> None:
+    """NEL, LS, PS and the other breaks the email package refuses in headers are refused too."""
+    with pytest.raises(ValueError, match="must not contain line breaks"):
+        check_header_text(f"Ada{char}Bcc: eve@example.com", "the name")
 
 
 @given(st.text(max_size=80))

@@ -654,3 +654,18 @@ def test_bad_delivery_guarantee_settings_are_named(
     """A wrong rate, callback URL, bounce address or limit names its key."""
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         load_toml(tmp_path, text)
+
+
+def test_smtp_allow_and_tls_keys_are_validated(tmp_path: Path) -> None:
+    """A bad network, a cert without a key, or a TLS listener without a cert name the key."""
+    for text, expected in [
+        ('[smtp]\nallow = ["300.1.1.1/8"]\n', "[smtp] allow: expected networks"),
+        ('[smtp]\ntls_cert = "/x.pem"\n', "[smtp] tls_key"),
+        ('[smtp]\ntls_listen = "127.0.0.1:4650"\n', "[smtp] tls_listen"),
+        ('[smtp]\nidle_timeout = "soon"\n', "[smtp] idle_timeout"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            config.load(write_toml(tmp_path, text), env={})
+    env = {"HERALD_SMTP_ALLOW": "nonsense"}
+    with pytest.raises(ConfigError, match="HERALD_SMTP_ALLOW"):
+        config.load(env=env)

@@ -272,3 +272,18 @@ def test_arbitrary_json_gives_an_event_or_invalid_event(body: Any) -> None:
 def test_event_shaped_json_gives_an_event_or_invalid_event(body: dict[str, Any]) -> None:
     """For event-shaped objects with arbitrary fields, the result is an Event or InvalidEvent."""
     check_outcome(body)
+
+
+@given(st.text(), st.text(), st.text())
+def test_header_fields_with_line_breaks_or_nul_never_parse(name: str, email: str, eid: str) -> None:
+    """No recipient name, address or event id with a line break or NUL gets through."""
+    body = copy.deepcopy(VALID)
+    body["id"] = eid or "evt"
+    body["recipient"] |= {"name": name, "email": email}
+    try:
+        event = parse_event(json.loads(json.dumps(body)))
+    except InvalidEvent:
+        return
+    for value in (event.recipient.name, event.recipient.email, event.id):
+        assert len(f"{value}.".splitlines()) == 1
+        assert "\x00" not in value

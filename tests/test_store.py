@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -18,8 +19,9 @@ import pytest
 from gateway import store as store_module
 from gateway._sql import SQLStore, migrations
 from gateway._sqlite import SQLiteStore
-from gateway.errors import NotFoundError, StoreError
+from gateway.errors import InvalidInput, NotFoundError, StoreError
 from gateway.store import (
+    AdminToken,
     NewBatchRun,
     NewItem,
     NewMessage,
@@ -27,6 +29,7 @@ from gateway.store import (
     NewRun,
     Outcome,
     RunStatus,
+    SMTPUser,
     TemplateParts,
     new_id,
     open_store,
@@ -691,3 +694,55 @@ async def test_a_full_store_refuses_the_write_and_keeps_nothing_of_it(tmp_path: 
     assert "full" in str(refused)
     assert kept > 0
     assert committed(path) == kept
+
+
+async def test_any_of_a_runs_keys_finds_it_and_blocks_a_second_run(store: SQLStore) -> None:
+    """A run's other keys (a webhook-id) name it like its idempotency key does."""
+    first = dataclasses.replace(new_run("run_1", key="event:a"), other_keys=("webhook:m1",))
+    assert await store.record_run(first) == ("run_1", True)
+    assert await store.find_run_id("webhook:m1") == "run_1"
+    second = dataclasses.replace(new_run("run_2", key="event:b"), other_keys=("webhook:m1",))
+    assert await store.record_run(second) == ("run_1", False)
+    assert await store.find_run_id("event:b") is None
+
+
+async def test_smtp_users_are_kept_replaced_and_removed(store: SQLStore) -> None:
+    """put/get/list/delete of SMTP logins, with their domain lists."""
+    user = SMTPUser("app", "scrypt$hash", ("shop.test",), ("example.com", "example.org"))
+    await store.put_smtp_user(user)
+    assert await store.get_smtp_user("app") == user
+    await store.put_smtp_user(dataclasses.replace(user, sender_domains=()))
+    assert [u.sender_domains for u in await store.list_smtp_users()] == [()]
+    await store.delete_smtp_user("app")
+    with pytest.raises(NotFoundError):
+        await store.get_smtp_user("app")
+    with pytest.raises(NotFoundError):
+        await store.delete_smtp_user("app")
+
+
+async def test_admin_tokens_are_found_by_digest_until_revoked(store: SQLStore) -> None:
+    """A token is found by its digest (marking it used), names are unique, revoking ends it."""
+    token = AdminToken("tok_1", "ci", ("runs:read",), time.time())
+    await store.add_admin_token(token, "d" * 64)
+    with pytest.raises(InvalidInput):
+        await store.add_admin_token(dataclasses.replace(token, id="tok_2"), "e" * 64)
+    found = await store.find_admin_token("d" * 64)
+    assert found is not None
+    assert found.scopes == ("runs:read",)
+    assert await store.find_admin_token("f" * 64) is None
+    [listed] = await store.list_admin_tokens()
+    assert listed.last_used_at is not None
+    assert (await store.revoke_admin_token("ci")).id == "tok_1"
+    assert await store.find_admin_token("d" * 64) is None
+    with pytest.raises(NotFoundError):
+        await store.revoke_admin_token("tok_1")
+
+
+async def test_recorded_changes_join_the_audit_log(store: SQLStore) -> None:
+    """Changes that are not saved settings (tokens, logins) are listed with the rest."""
+    for n in range(3):
+        await store.record_audit("cli:root", f"tokens/t{n}", None, {"scopes": ["runs:read"]})
+    entries = await store.list_audit(limit=2)
+    assert [e.setting for e in entries] == ["tokens/t2", "tokens/t1"]
+    assert entries[0].new == {"scopes": ["runs:read"]}
+    assert entries[0].old is None

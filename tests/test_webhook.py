@@ -7,6 +7,8 @@ import hashlib
 import hmac
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from gateway.webhook import SignatureError, sign, verify
@@ -201,3 +203,16 @@ def test_signature_without_version_prefix_fails() -> None:
     bare = expected_signature(KEY, MSG_ID, NOW, BODY).removeprefix("v1,")
     with pytest.raises(SignatureError, match="no valid signature"):
         verify([SECRET], headers(bare), BODY, now=NOW)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature", "other"]),
+        st.text(max_size=80),
+    ),
+    st.binary(max_size=200),
+)
+def test_hostile_headers_raise_only_signature_error(hdrs: dict[str, str], body: bytes) -> None:
+    """Whatever forged headers hold, verification raises SignatureError and nothing else."""
+    with pytest.raises(SignatureError):
+        verify([SECRET, OTHER_SECRET], hdrs, body, now=NOW)

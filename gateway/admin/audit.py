@@ -1,13 +1,34 @@
-"""``/v1/audit``: every change of a setting, newest first."""
+"""``/v1/audit``: every change of a setting, a login or a token, newest first."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from gateway.admin import Api, page_limit
+from gateway.openapi import Json, json_body, operation, query_param
 from gateway.store import audit_json
 
 MAX_PAGE = 500
+OPENAPI: dict[str, Json] = {
+    "/v1/audit": {
+        "get": operation(
+            "The newest changes: who changed which setting, from what to what",
+            scope="audit:read",
+            ok={
+                200: json_body(
+                    {"type": "object", "properties": {"changes": {"type": "array"}}}, "Changes"
+                )
+            },
+            problems=(400,),
+            parameters=[
+                query_param(
+                    "limit", "How many", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
+                ),
+                query_param("setting", "Only this setting and its sub-keys", {"type": "string"}),
+            ],
+        )
+    }
+}
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -18,4 +39,4 @@ def routes(api: Api) -> list[web.RouteDef]:
         entries = await api.store.list_audit(limit=limit, setting=request.query.get("setting"))
         return web.json_response({"changes": [audit_json(entry) for entry in entries]})
 
-    return [web.get("/v1/audit", api.protect(list_changes))]
+    return [web.get("/v1/audit", api.protect(list_changes, scope="audit:read"))]

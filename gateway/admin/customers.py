@@ -9,6 +9,14 @@ from aiohttp import web
 
 from gateway.admin import Api
 from gateway.customers import sync
+from gateway.openapi import Json, simple
+
+SCOPE = "settings:manage"
+OPENAPI: dict[str, Json] = simple(
+    SCOPE,
+    ("post", "/v1/customers", "Import customers (newline-delimited JSON), replacing each by id"),
+    ("get", "/v1/customers/{id}", "One customer with its clusters and addresses"),
+)
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -24,6 +32,6 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(asdict(await api.store.get_customer(request.match_info["id"])))
 
     return [
-        web.post("/v1/customers", api.protect(import_customers)),
-        web.get("/v1/customers/{id}", api.protect(show_customer)),
+        web.post("/v1/customers", api.protect(import_customers, scope=SCOPE)),
+        web.get("/v1/customers/{id}", api.protect(show_customer, scope=SCOPE)),
     ]

@@ -21,9 +21,19 @@ from gateway.admin import Api, read_json
 from gateway.batches import batch_id, customer_folder, inside
 from gateway.definitions import NAME, apply
 from gateway.errors import InvalidInput, NotFoundError
+from gateway.openapi import Json, simple
 
 MAX_UPLOAD = 512 * 1024 * 1024
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+SCOPE = "settings:manage"
+OPERATE = "queue:operate"
+OPENAPI: dict[str, Json] = simple(
+    SCOPE,
+    ("get", "/v1/definitions", "Every message definition"),
+    ("get", "/v1/definitions/{name}", "One message definition"),
+    ("put", "/v1/definitions/{name}", "Create or replace a message definition"),
+) | simple(OPERATE, ("post", "/v1/definitions/{name}/runs", "Start a definition run for a batch"))
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -67,10 +77,10 @@ def routes(api: Api) -> list[web.RouteDef]:
         )
 
     return [
-        web.get("/v1/definitions", api.protect(list_definitions)),
-        web.get("/v1/definitions/{name}", api.protect(show_definition)),
-        web.put("/v1/definitions/{name}", api.protect(put_definition)),
-        web.post("/v1/definitions/{name}/runs", api.protect(start_run)),
+        web.get("/v1/definitions", api.protect(list_definitions, scope=SCOPE)),
+        web.get("/v1/definitions/{name}", api.protect(show_definition, scope=SCOPE)),
+        web.put("/v1/definitions/{name}", api.protect(put_definition, scope=SCOPE)),
+        web.post("/v1/definitions/{name}/runs", api.protect(start_run, scope=OPERATE)),
     ]
 
 

@@ -10,7 +10,46 @@ from aiohttp import web
 from gateway import delivery
 from gateway.admin import Api, read_json
 from gateway.events import InvalidEvent
+from gateway.openapi import Json, json_body, operation, path_param
 from gateway.problems import problem
+
+SCOPE = "settings:manage"
+_OBJECT: Json = {"type": "object"}
+OPENAPI: dict[str, Json] = {
+    "/v1/delivery": {
+        "get": operation(
+            "Who receives each email type", scope=SCOPE, ok={200: json_body(_OBJECT, "Policies")}
+        )
+    },
+    "/v1/delivery/types/{type}": {
+        "patch": operation(
+            "Change who receives one email type",
+            scope=SCOPE,
+            ok={200: json_body(_OBJECT, "The policy as saved")},
+            problems=(400, 404, 422),
+            parameters=[path_param("type", "The email type")],
+            body=_OBJECT,
+        )
+    },
+    "/v1/delivery/admin": {
+        "put": operation(
+            "Set the admin's address",
+            scope=SCOPE,
+            ok={200: json_body(_OBJECT, "The address")},
+            problems=(400, 422),
+            body=_OBJECT,
+        )
+    },
+    "/v1/delivery/dry-run": {
+        "post": operation(
+            "Who would receive this event, sending nothing",
+            scope=SCOPE,
+            ok={200: json_body(_OBJECT, "The recipients and why")},
+            problems=(400, 422),
+            body=_OBJECT,
+        )
+    },
+}
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -24,7 +63,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         email_type = request.match_info["type"]
         changes = await read_json(request)
         policy = await delivery.set_type(
-            api.store, config, templates, email_type, changes, actor=api.actor
+            api.store, config, templates, email_type, changes, actor=api.actor_of(request)
         )
         return web.json_response(
             {
@@ -38,7 +77,9 @@ def routes(api: Api) -> list[web.RouteDef]:
 
     async def change_admin(request: web.Request) -> web.Response:
         body = await read_json(request)
-        address = await delivery.set_admin(api.store, body.get("address"), actor=api.actor)
+        address = await delivery.set_admin(
+            api.store, body.get("address"), actor=api.actor_of(request)
+        )
         return web.json_response({"admin": address})
 
     async def dry_run(request: web.Request) -> web.Response:
@@ -54,8 +95,8 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(answer)
 
     return [
-        web.get("/v1/delivery", api.protect(show)),
-        web.patch("/v1/delivery/types/{type}", api.protect(change_type)),
-        web.put("/v1/delivery/admin", api.protect(change_admin)),
-        web.post("/v1/delivery/dry-run", api.protect(dry_run)),
+        web.get("/v1/delivery", api.protect(show, scope=SCOPE)),
+        web.patch("/v1/delivery/types/{type}", api.protect(change_type, scope=SCOPE)),
+        web.put("/v1/delivery/admin", api.protect(change_admin, scope=SCOPE)),
+        web.post("/v1/delivery/dry-run", api.protect(dry_run, scope=SCOPE)),
     ]

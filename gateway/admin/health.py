@@ -6,7 +6,19 @@ from aiohttp import web
 
 from gateway.admin import Api
 from gateway.errors import StoreError
+from gateway.openapi import Json, json_body, operation
 from gateway.problems import problem
+
+OPENAPI: dict[str, Json] = {
+    "/healthz": {
+        "get": operation(
+            "200 while the store answers",
+            scope=None,
+            ok={200: json_body({"type": "object"}, "Healthy")},
+            problems=(503,),
+        )
+    }
+}
 
 
 def routes(api: Api) -> list[web.RouteDef]:

@@ -7,6 +7,23 @@ import time
 from aiohttp import web
 
 from gateway.admin import Api
+from gateway.openapi import Json, operation
+
+SCOPE = "runs:read"
+OPENAPI: dict[str, Json] = {
+    "/metrics": {
+        "get": operation(
+            "Prometheus metrics",
+            scope=SCOPE,
+            ok={
+                200: {
+                    "description": "Metrics",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        )
+    }
+}
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -25,4 +42,4 @@ def routes(api: Api) -> list[web.RouteDef]:
             headers={"X-Content-Type-Options": "nosniff"},
         )
 
-    return [web.get("/metrics", api.protect(metrics))]
+    return [web.get("/metrics", api.protect(metrics, scope=SCOPE))]

@@ -8,10 +8,22 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.admin import Api
+from gateway.openapi import Json, simple
 from gateway.problems import Handler, problem
 from gateway.qmgr import check_message_id, check_reason, entry_as_json
 
 MAX_PAGE = 1000
+
+SCOPE = "queue:operate"
+OPENAPI: dict[str, Json] = simple(
+    SCOPE,
+    ("get", "/v1/queue", "Waiting messages"),
+    ("post", "/v1/queue/retry", "Retry every deferred message now"),
+    ("post", "/v1/queue/{message_id}/retry", "Retry one message now"),
+    ("post", "/v1/queue/{message_id}/hold", "Hold one message"),
+    ("post", "/v1/queue/{message_id}/release", "Release a held message"),
+    ("delete", "/v1/queue/{message_id}", "Purge one message"),
+)
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -59,14 +71,18 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response({"message_id": message_id, "status": "purged", "reason": reason})
 
     return [
-        web.get("/v1/queue", api.protect(list_queue)),
-        web.post("/v1/queue/retry", api.protect(retry_all)),
+        web.get("/v1/queue", api.protect(list_queue, scope=SCOPE)),
+        web.post("/v1/queue/retry", api.protect(retry_all, scope=SCOPE)),
         web.post(
-            "/v1/queue/{message_id}/retry", api.protect(change(api.store.retry_now, "queued"))
+            "/v1/queue/{message_id}/retry",
+            api.protect(change(api.store.retry_now, "queued"), scope=SCOPE),
         ),
-        web.post("/v1/queue/{message_id}/hold", api.protect(change(api.store.hold, "held"))),
         web.post(
-            "/v1/queue/{message_id}/release", api.protect(change(api.store.release, "queued"))
+            "/v1/queue/{message_id}/hold", api.protect(change(api.store.hold, "held"), scope=SCOPE)
         ),
-        web.delete("/v1/queue/{message_id}", api.protect(purge)),
+        web.post(
+            "/v1/queue/{message_id}/release",
+            api.protect(change(api.store.release, "queued"), scope=SCOPE),
+        ),
+        web.delete("/v1/queue/{message_id}", api.protect(purge, scope=SCOPE)),
     ]

@@ -6,12 +6,56 @@ from aiohttp import web
 
 from gateway.admin import Api, page_limit
 from gateway.errors import NotFoundError
+from gateway.openapi import Json, json_body, operation, path_param, query_param, simple
 from gateway.problems import problem
 from gateway.store import as_json
 
 MAX_PAGE = 200
 # A definition run may have 100,000 items: show the first ones unless asked.
 DEFAULT_ITEMS = 1000
+SCOPE = "runs:read"
+OPERATE = "queue:operate"
+_RUN: Json = {"type": "object", "required": ["id", "status"]}
+OPENAPI: dict[str, Json] = {
+    "/v1/runs": {
+        "get": operation(
+            "Runs, newest first",
+            scope=SCOPE,
+            ok={
+                200: json_body(
+                    {"type": "object", "properties": {"runs": {"type": "array", "items": _RUN}}},
+                    "A page of runs; next links the following one",
+                )
+            },
+            problems=(400,),
+            parameters=[
+                query_param("status", "Only runs with this status", {"type": "string"}),
+                query_param("type", "Only runs of this email type", {"type": "string"}),
+                query_param(
+                    "limit", "Page size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
+                ),
+                query_param(
+                    "cursor", "From the next_cursor of the previous page", {"type": "string"}
+                ),
+            ],
+        )
+    },
+    "/v1/runs/{run_id}": {
+        "get": operation(
+            "One run with its recipients and history",
+            scope=SCOPE,
+            ok={200: json_body(_RUN, "The run")},
+            problems=(404,),
+            parameters=[path_param("run_id", "The run id")],
+        )
+    },
+}
+OPENAPI |= simple(
+    OPERATE,
+    ("post", "/v1/runs/{run_id}/retry", "Queue the run's failed items again"),
+    ("post", "/v1/runs/{run_id}/cancel", "Cancel the run's pending items"),
+    ("post", "/v1/runs/{run_id}/items/{item_id}/resend", "Queue one item again"),
+)
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -66,9 +110,11 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response({"queued": 1}, status=202)
 
     return [
-        web.get("/v1/runs", api.protect(list_runs)),
-        web.get("/v1/runs/{run_id}", api.protect(show_run)),
-        web.post("/v1/runs/{run_id}/retry", api.protect(retry_run)),
-        web.post("/v1/runs/{run_id}/cancel", api.protect(cancel_run)),
-        web.post("/v1/runs/{run_id}/items/{item_id}/resend", api.protect(resend_item)),
+        web.get("/v1/runs", api.protect(list_runs, scope=SCOPE)),
+        web.get("/v1/runs/{run_id}", api.protect(show_run, scope=SCOPE)),
+        web.post("/v1/runs/{run_id}/retry", api.protect(retry_run, scope=OPERATE)),
+        web.post("/v1/runs/{run_id}/cancel", api.protect(cancel_run, scope=OPERATE)),
+        web.post(
+            "/v1/runs/{run_id}/items/{item_id}/resend", api.protect(resend_item, scope=OPERATE)
+        ),
     ]

@@ -8,7 +8,52 @@ from aiohttp import web
 
 from gateway import smtp_settings
 from gateway.admin import Api, read_json
-from gateway.senders import sender
+from gateway.openapi import Json, json_body, operation, path_param, ref
+from gateway.senders import save, sender
+
+SCOPE = "settings:manage"
+SCHEMAS: dict[str, Json] = {
+    "Sender": {
+        "type": "object",
+        "required": ["key", "address", "name"],
+        "properties": {
+            "key": {"type": "string"},
+            "address": {"type": "string"},
+            "name": {"type": "string"},
+        },
+    }
+}
+OPENAPI: dict[str, Json] = {
+    "/v1/senders": {
+        "get": operation(
+            "Every sender identity",
+            scope=SCOPE,
+            ok={
+                200: json_body(
+                    {
+                        "type": "object",
+                        "properties": {"senders": {"type": "array", "items": ref("Sender")}},
+                    },
+                    "The senders",
+                )
+            },
+        )
+    },
+    "/v1/senders/{key}": {
+        "put": operation(
+            "Create or replace the sender with this from key",
+            scope=SCOPE,
+            ok={200: json_body(ref("Sender"), "The sender as saved")},
+            problems=(400, 422),
+            parameters=[path_param("key", "The from key")],
+            body={
+                "type": "object",
+                "required": ["address"],
+                "properties": {"address": {"type": "string"}, "name": {"type": "string"}},
+            },
+        )
+    },
+}
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -28,10 +73,10 @@ def routes(api: Api) -> list[web.RouteDef]:
         identity = sender(
             request.match_info["key"], str(body.get("address", "")), str(body.get("name", ""))
         )
-        await api.store.put_sender(identity)
+        await save(api.store, identity, actor=api.actor_of(request))
         return web.json_response(asdict(identity))
 
     return [
-        web.get("/v1/senders", api.protect(list_senders)),
-        web.put("/v1/senders/{key}", api.protect(put_sender)),
+        web.get("/v1/senders", api.protect(list_senders, scope=SCOPE)),
+        web.put("/v1/senders/{key}", api.protect(put_sender, scope=SCOPE)),
     ]

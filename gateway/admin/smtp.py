@@ -11,6 +11,48 @@ from aiohttp import web
 from gateway import relay, smtp_settings
 from gateway.admin import Api, read_json
 from gateway.errors import InvalidInput
+from gateway.openapi import Json, json_body, operation, path_param
+
+SCOPE = "settings:manage"
+_SETTINGS = json_body({"type": "object"}, "The settings, secrets masked, and where they come from")
+_KEY = path_param("key", "The sender's from key")
+
+
+def _smtp_operations(whose: str, parameters: list[Json]) -> Json:
+    return {
+        "get": operation(
+            f"{whose} SMTP settings", scope=SCOPE, ok={200: _SETTINGS}, parameters=parameters
+        ),
+        "patch": operation(
+            f"Change {whose.lower()} SMTP settings",
+            scope=SCOPE,
+            ok={200: _SETTINGS},
+            problems=(400, 422),
+            parameters=parameters,
+            body={"type": "object"},
+        ),
+        "delete": operation(
+            f"Forget {whose.lower()} saved SMTP settings",
+            scope=SCOPE,
+            ok={200: _SETTINGS},
+            parameters=parameters,
+        ),
+    }
+
+
+OPENAPI: dict[str, Json] = {
+    "/v1/smtp": _smtp_operations("The upstream", []),
+    "/v1/smtp/test": {
+        "post": operation(
+            "Send a test message through the saved or proposed settings",
+            scope=SCOPE,
+            ok={200: json_body({"type": "object"}, "What the upstream answered")},
+            problems=(400, 422),
+            body={"type": "object"},
+        )
+    },
+    "/v1/senders/{key}/smtp": _smtp_operations("A sender's own upstream", [_KEY]),
+}
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -39,12 +81,12 @@ def routes(api: Api) -> list[web.RouteDef]:
         changes = await read_json(request)
         base = await smtp_settings.editable(api.store, config, vault, key)
         value = smtp_settings.apply(base, changes, vault)
-        await smtp_settings.save(api.store, key, value, actor=api.actor)
+        await smtp_settings.save(api.store, key, value, actor=api.actor_of(request))
         return web.json_response(smtp_settings.public(value, "saved"))
 
     async def reset(request: web.Request) -> web.Response:
         key = await setting_key(request)
-        await smtp_settings.save(api.store, key, None, actor=api.actor)
+        await smtp_settings.save(api.store, key, None, actor=api.actor_of(request))
         return await show(request)
 
     async def test(request: web.Request) -> web.Response:
@@ -69,11 +111,11 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response({"ok": diagnosis.ok, **asdict(diagnosis)})
 
     return [
-        web.get("/v1/smtp", api.protect(show)),
-        web.patch("/v1/smtp", api.protect(change)),
-        web.delete("/v1/smtp", api.protect(reset)),
-        web.post("/v1/smtp/test", api.protect(test)),
-        web.get("/v1/senders/{key}/smtp", api.protect(show)),
-        web.patch("/v1/senders/{key}/smtp", api.protect(change)),
-        web.delete("/v1/senders/{key}/smtp", api.protect(reset)),
+        web.get("/v1/smtp", api.protect(show, scope=SCOPE)),
+        web.patch("/v1/smtp", api.protect(change, scope=SCOPE)),
+        web.delete("/v1/smtp", api.protect(reset, scope=SCOPE)),
+        web.post("/v1/smtp/test", api.protect(test, scope=SCOPE)),
+        web.get("/v1/senders/{key}/smtp", api.protect(show, scope=SCOPE)),
+        web.patch("/v1/senders/{key}/smtp", api.protect(change, scope=SCOPE)),
+        web.delete("/v1/senders/{key}/smtp", api.protect(reset, scope=SCOPE)),
     ]

@@ -11,7 +11,39 @@ from gateway import mime
 from gateway.admin import Api, read_json
 from gateway.composer import Composed
 from gateway.errors import InvalidInput
+from gateway.openapi import Json, json_body, operation, path_param
 from gateway.templating import FILES
+
+SCOPE = "templates:manage"
+_OBJECT: Json = {"type": "object"}
+_TYPE = path_param("type", "The email type")
+
+
+def _op(summary: str, *, write: bool = False, typed: bool = True) -> Json:
+    return operation(
+        summary,
+        scope=SCOPE,
+        ok={200: json_body(_OBJECT, summary)},
+        problems=(400, 404, 422) if write else (404,),
+        parameters=[_TYPE] if typed else [],
+        body=_OBJECT if write else None,
+    )
+
+
+OPENAPI: dict[str, Json] = {
+    "/v1/tags": {"get": _op("The tag catalog", typed=False)},
+    "/v1/tags/{type}": {"get": _op("The tags one email type may use")},
+    "/v1/templates": {"get": _op("Every email type and the template in force", typed=False)},
+    "/v1/templates/{type}": {
+        "get": _op("The template in force for one email type"),
+        "put": _op("Save a new version of a template", write=True),
+    },
+    "/v1/templates/{type}/versions": {"get": _op("Every saved version, newest first")},
+    "/v1/templates/{type}/rollback": {"post": _op("Put an earlier version back", write=True)},
+    "/v1/templates/{type}/reset": {"post": _op("Go back to the shipped template", write=True)},
+    "/v1/templates/{type}/preview": {"post": _op("Render with sample data", write=True)},
+    "/v1/templates/{type}/send-test": {"post": _op("Send a test message", write=True)},
+}
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -93,16 +125,16 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(answer, status=200 if result.verdict == "sent" else 502)
 
     return [
-        web.get("/v1/tags", api.protect(list_tags)),
-        web.get("/v1/tags/{type}", api.protect(type_tags)),
-        web.get("/v1/templates", api.protect(list_templates)),
-        web.get("/v1/templates/{type}", api.protect(show_template)),
-        web.put("/v1/templates/{type}", api.protect(put_template)),
-        web.get("/v1/templates/{type}/versions", api.protect(versions)),
-        web.post("/v1/templates/{type}/rollback", api.protect(rollback)),
-        web.post("/v1/templates/{type}/reset", api.protect(reset)),
-        web.post("/v1/templates/{type}/preview", api.protect(preview)),
-        web.post("/v1/templates/{type}/send-test", api.protect(send_test)),
+        web.get("/v1/tags", api.protect(list_tags, scope=SCOPE)),
+        web.get("/v1/tags/{type}", api.protect(type_tags, scope=SCOPE)),
+        web.get("/v1/templates", api.protect(list_templates, scope=SCOPE)),
+        web.get("/v1/templates/{type}", api.protect(show_template, scope=SCOPE)),
+        web.put("/v1/templates/{type}", api.protect(put_template, scope=SCOPE)),
+        web.get("/v1/templates/{type}/versions", api.protect(versions, scope=SCOPE)),
+        web.post("/v1/templates/{type}/rollback", api.protect(rollback, scope=SCOPE)),
+        web.post("/v1/templates/{type}/reset", api.protect(reset, scope=SCOPE)),
+        web.post("/v1/templates/{type}/preview", api.protect(preview, scope=SCOPE)),
+        web.post("/v1/templates/{type}/send-test", api.protect(send_test, scope=SCOPE)),
     ]
 
 

@@ -58,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         senders,
         serve,
         smtp,
+        smtp_users,
         store,
         templates,
+        tokens,
     )
 
     parser = argparse.ArgumentParser(prog="herald", description="Herald email gateway")
@@ -82,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         brand,
         customers,
         definitions,
+        smtp_users,
+        tokens,
     ):
         module.register(commands, common)
     return parser

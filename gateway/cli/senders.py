@@ -6,9 +6,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 from gateway import smtp_settings
-from gateway.cli import with_store
+from gateway.cli import actor, with_store
 from gateway.config import Config
-from gateway.senders import sender
+from gateway.senders import save, sender
 from gateway.store import Store
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
     identity = sender(args.key, args.address, args.name)
 
     async def action(store: Store) -> int:
-        await store.put_sender(identity)
+        await save(store, identity, actor=actor())
         print(f"sender {identity.key}: {identity.name} <{identity.address}>")
         return 0
 

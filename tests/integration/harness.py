@@ -10,10 +10,13 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import signal
 import smtplib
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -41,15 +44,19 @@ __all__ = [
     "DROP",
     "LOOPBACK",
     "STALL",
+    "STRANGER",
     "CallbackServer",
     "Capture",
     "Captured",
     "CertificateAuthority",
     "Herald",
+    "RawSMTP",
     "free_port",
     "wait_until",
 ]
 
+# Another loopback address, outside a 127.0.0.1/32 allow-list: "a stranger".
+STRANGER = "127.0.0.2"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -94,13 +101,60 @@ class Response:
         return json.loads(self.body)
 
 
+class RawSMTP:
+    """A byte-level SMTP client, for what well-behaved libraries refuse to send."""
+
+    def __init__(self, port: int, *, source: str = LOOPBACK, timeout: float = 10) -> None:
+        self.sock = socket.create_connection(
+            (LOOPBACK, port), timeout=timeout, source_address=(source, 0)
+        )
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.reply()
+
+    def reply(self) -> tuple[int, str]:
+        """One reply, joining the lines of a multi-line one."""
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise ConnectionError("the server closed the connection")
+            lines.append(line.decode().rstrip("\r\n"))
+            if line[3:4] != b"-":
+                return int(lines[0][:3]), "\n".join(lines)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def command(self, line: str) -> tuple[int, str]:
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+            self.sock.close()
+
+    def __enter__(self) -> RawSMTP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Herald:
     """The daemon, started as a user starts it: ``python -m gateway serve``."""
 
     SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789abc").decode()
     TOKEN = "test-admin-token"
 
-    def __init__(self, workdir: Path, *, upstream: str | None, config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        upstream: str | None,
+        config: str = "",
+        env: dict[str, str | None] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.smtp_port = free_port()
         self.http_port = free_port()
@@ -119,6 +173,11 @@ class Herald:
         }
         if upstream:
             self.env["HERALD_UPSTREAM"] = upstream
+        for key, value in (env or {}).items():
+            if value is None:
+                self.env.pop(key, None)
+            else:
+                self.env[key] = value
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -168,7 +227,19 @@ class Herald:
         path: str,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        source: str | None = None,
     ) -> Response:
+        if source is not None:
+            connection = http.client.HTTPConnection(
+                LOOPBACK, self.http_port, timeout=10, source_address=(source, 0)
+            )
+            try:
+                connection.request(method, path, body=body, headers=headers or {})
+                answer = connection.getresponse()
+                return Response(answer.status, dict(answer.headers), answer.read())
+            finally:
+                connection.close()
         request = urllib.request.Request(
             self.base_url + path, data=body, method=method, headers=headers or {}
         )
@@ -190,9 +261,21 @@ class Herald:
             )
         return self.request("POST", "/v1/events", body, headers)
 
-    def admin(self, path: str, token: str | None = TOKEN, *, method: str = "GET") -> Response:
+    def admin(
+        self,
+        path: str,
+        token: str | None = TOKEN,
+        *,
+        method: str = "GET",
+        body: Any = None,
+        source: str | None = None,
+    ) -> Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.request(method, path, b"" if method != "GET" else None, headers=headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        return self.request(method, path, data, headers, source=source)
 
     def kill(self) -> None:
         """kill -9: no chance to finish anything."""
@@ -230,11 +313,23 @@ class Herald:
         )
 
     @contextlib.contextmanager
-    def smtp(self) -> Iterator[smtplib.SMTP]:
+    def smtp(self, source: str = LOOPBACK) -> Iterator[smtplib.SMTP]:
         with smtplib.SMTP(
-            LOOPBACK, self.smtp_port, local_hostname="client.test", timeout=10
+            LOOPBACK,
+            self.smtp_port,
+            local_hostname="client.test",
+            timeout=10,
+            source_address=(source, 0),
         ) as client:
             yield client
+
+    def raw_smtp(self, source: str = LOOPBACK) -> RawSMTP:
+        return RawSMTP(self.smtp_port, source=source)
+
+    @staticmethod
+    def client_tls(cert: Path) -> ssl.SSLContext:
+        """A client context that trusts only ``cert``."""
+        return ssl.create_default_context(cafile=str(cert))
 
     def cli(
         self, *args: str, env: dict[str, str] | None = None, input: str | None = None
