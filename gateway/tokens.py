@@ -26,6 +26,8 @@ SCOPES: dict[str, str] = {
 }
 # The configured or generated admin token: every scope.
 ALL_SCOPES = tuple(SCOPES)
+# The audit log's name for the admin token itself.
+RESERVED = "admin-api"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -51,6 +53,8 @@ def new_token(name: str, scopes: Iterable[str]) -> tuple[AdminToken, str]:
         raise InvalidInput(
             "#/name", "must be 1 to 64 lower-case letters, digits or ._- and start with one"
         )
+    if name == RESERVED:
+        raise InvalidInput("#/name", f"{RESERVED!r} names the admin token; choose another name")
     record = AdminToken(
         id=new_id("tok"), name=name, scopes=check_scopes(scopes), created_at=time.time()
     )
