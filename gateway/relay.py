@@ -606,10 +606,11 @@ class MaildirCapture:
         return _all(recipients, Result("sent", reply=f"250 2.0.0 captured as {key}"))
 
     def _add(self, data: bytes) -> str:
-        # Maildir creates only its own folder; the state directory above it
-        # may not exist yet when the store lives elsewhere.
-        self.directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return mailbox.Maildir(self.directory, create=True).add(data)
+        # Made here rather than by mailbox.Maildir(create=True), which fails
+        # when two deliveries create the folder at once, and makes no parents.
+        for folder in ("tmp", "new", "cur"):
+            (self.directory / folder).mkdir(parents=True, exist_ok=True, mode=0o700)
+        return mailbox.Maildir(self.directory, create=False).add(data)
 
 
 async def send_test(

@@ -467,3 +467,12 @@ async def test_open_breaker_defers_without_connecting() -> None:
     assert result.error is not None
     assert "is failing; not tried" in result.error
     assert capture.sessions == 0
+
+
+async def test_concurrent_captures_into_a_new_maildir_all_land(tmp_path: Path) -> None:
+    """Deliveries racing to create the Maildir all succeed, one file each."""
+    capture = MaildirCapture(tmp_path / "state" / "outbox")
+    sends = [capture.send(MAIL_FROM, [f"u{n}@example.com"], CONTENT) for n in range(8)]
+    results = await asyncio.gather(*sends)
+    assert all(r[f"u{n}@example.com"].verdict == "sent" for n, r in enumerate(results))
+    assert len(list((tmp_path / "state" / "outbox" / "new").iterdir())) == 8
