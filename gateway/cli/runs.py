@@ -106,7 +106,11 @@ def _print(run: Run) -> None:
     print(f"run:      {run.id}")
     print(f"status:   {run.status}")
     print(f"type:     {run.email_type} (from {run.source})")
-    print(f"subject:  {run.subject}")
+    if run.definition is not None:
+        # Each message of a definition run renders its own subject.
+        print(f"subject:  {run.subject}  (template, rendered per customer)")
+    else:
+        print(f"subject:  {run.subject}")
     print(f"from:     {run.mail_from or '<>'}")
     print(f"created:  {rfc3339(run.created_at)}")
     if run.definition is not None:

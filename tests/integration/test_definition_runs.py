@@ -128,6 +128,7 @@ def test_customers_without_an_address_are_skipped_and_others_not_selected(
     assert items["cus_initech"]["error"] == "no address under recipient key invoice"
     shown = example.cli("runs", "show", run_id)
     assert "no address under recipient key invoice" in shown.stdout
+    assert "(template, rendered per customer)" in shown.stdout
 
 
 def test_a_repeated_batch_sends_nothing(example: Herald, capture: Capture) -> None:
