@@ -28,6 +28,7 @@ from gateway.store import (
     HistoryEntry,
     Item,
     NewBatchRun,
+    NewItem,
     NewMessage,
     NewNotice,
     NewRun,
@@ -155,40 +156,17 @@ class SQLStore(Store):
                     now,
                 ),
             )
-            message_id = None
-            if run.content is not None:
-                message_id = new_id("msg")
-                await db.execute(
-                    "INSERT INTO messages (id, run_id, mail_from, content, status, queued_at,"
-                    " next_attempt_at) VALUES (?,?,?,?, 'queued', ?, ?)",
-                    (message_id, run.id, run.mail_from, run.content, now, now),
-                )
-            await db.executemany(
-                "INSERT INTO items (run_id, message_id, address, role, rule, status, error,"
-                " updated_at) VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        run.id,
-                        message_id if item.status == "queued" else None,
-                        item.address,
-                        item.role,
-                        item.rule,
-                        item.status,
-                        item.error,
-                        now,
-                    )
-                    for item in run.items
-                ],
+            counts = await _enqueue(
+                db, run.id, run.mail_from, [(None, run.content, run.items)], now
             )
             await db.executemany(
                 "INSERT INTO run_keys (key, run_id) VALUES (?,?)",
                 [(key, run.id) for key in run.other_keys],
             )
-            await _count(db, run.id, Counter(item.status for item in run.items))
+            await _count(db, run.id, counts)
             detail = run.error or f"{len(run.items)} recipient(s)"
-            await db.execute(
-                "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
-                (run.id, now, run.status if run.content is None else "accepted", detail),
+            await _history(
+                db, run.id, now, run.status if run.content is None else "accepted", detail
             )
 
         try:
@@ -230,17 +208,15 @@ class SQLStore(Store):
                 run = await cursor.fetchone()
                 interrupted = row["sending_since"] is not None
                 if interrupted:
-                    await db.execute(
-                        "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
-                        (
-                            row["run_id"],
-                            now,
-                            "interrupted",
-                            "the previous attempt was cut off after DATA began; the upstream"
-                            " may already have it, so "
-                            + ", ".join(address for _, address in recipients)
-                            + " may receive it twice",
-                        ),
+                    await _history(
+                        db,
+                        row["run_id"],
+                        now,
+                        "interrupted",
+                        "the previous attempt was cut off after DATA began; the upstream"
+                        " may already have it, so "
+                        + ", ".join(address for _, address in recipients)
+                        + " may receive it twice",
                     )
                 deliveries.append(
                     Delivery(
@@ -457,10 +433,7 @@ class SQLStore(Store):
                 "UPDATE messages SET status = ?, next_attempt_at = ? WHERE id = ?",
                 (status, now, message_id),
             )
-            await db.execute(
-                "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
-                (run_id, now, status, detail),
-            )
+            await _history(db, run_id, now, status, detail)
 
         await self._write(change)
 
@@ -487,10 +460,7 @@ class SQLStore(Store):
             changes: Counter[str] = Counter({"failed": len(before)})
             changes.subtract(before.values())
             await _count(db, run_id, changes)
-            await db.execute(
-                "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
-                (run_id, now, "purged", reason),
-            )
+            await _history(db, run_id, now, "purged", reason)
             await _refresh(db, run_id, now)
 
         await self._write(remove)
@@ -912,38 +882,8 @@ class SQLStore(Store):
             state = await _state(db, run_id)
             if state["status"] == "cancelled" or state["feed_cursor"] != after:
                 return False
-            queued: list[tuple[str, str, str, bytes]] = []
-            items: list[tuple[Any, ...]] = []
-            for message in messages:
-                message_id = None
-                if message.content is not None:
-                    message_id = new_id("msg")
-                    queued.append((message_id, run_id, state["mail_from"], message.content))
-                items.extend(
-                    (
-                        run_id,
-                        message_id if item.status == "queued" else None,
-                        message.customer_id,
-                        item.address,
-                        item.role,
-                        item.rule,
-                        item.status,
-                        item.error,
-                        now,
-                    )
-                    for item in message.items
-                )
-            await db.executemany(
-                "INSERT INTO messages (id, run_id, mail_from, content, status, queued_at,"
-                " next_attempt_at) VALUES (?,?,?,?, 'queued', ?, ?)",
-                [(*message, now, now) for message in queued],
-            )
-            await db.executemany(
-                "INSERT INTO items (run_id, message_id, customer_id, address, role, rule, status,"
-                " error, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                items,
-            )
-            await _count(db, run_id, Counter(item[6] for item in items))
+            batch = [(m.customer_id, m.content, m.items) for m in messages]
+            await _count(db, run_id, await _enqueue(db, run_id, state["mail_from"], batch, now))
             await db.execute(
                 "UPDATE runs SET feed_cursor = ?, updated_at = ? WHERE id = ?",
                 (cursor, now, run_id),
@@ -1233,6 +1173,50 @@ async def _refresh(db: Connection, run_id: str, now: float) -> None:
         "UPDATE runs SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?",
         (status, finished, now, run_id),
     )
+
+
+async def _enqueue(
+    db: Connection,
+    run_id: str,
+    mail_from: str,
+    messages: Iterable[tuple[str | None, bytes | None, Sequence[NewItem]]],
+    now: float,
+) -> Counter[str]:
+    """Queue each (customer id, content, items) message of a run: the content,
+    when there is some, and one item per recipient. Returns the items' statuses
+    counted, for ``_count``."""
+    queued: list[tuple[str, str, str, bytes, float, float]] = []
+    items: list[tuple[Any, ...]] = []
+    for customer_id, content, recipients in messages:
+        message_id = None
+        if content is not None:
+            message_id = new_id("msg")
+            queued.append((message_id, run_id, mail_from, content, now, now))
+        items.extend(
+            (
+                run_id,
+                message_id if item.status == "queued" else None,
+                customer_id,
+                item.address,
+                item.role,
+                item.rule,
+                item.status,
+                item.error,
+                now,
+            )
+            for item in recipients
+        )
+    await db.executemany(
+        "INSERT INTO messages (id, run_id, mail_from, content, status, queued_at,"
+        " next_attempt_at) VALUES (?,?,?,?, 'queued', ?, ?)",
+        queued,
+    )
+    await db.executemany(
+        "INSERT INTO items (run_id, message_id, customer_id, address, role, rule, status,"
+        " error, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        items,
+    )
+    return Counter(item[6] for item in items)
 
 
 async def _history(db: Connection, run_id: str, at: float, event: str, detail: str) -> None:
