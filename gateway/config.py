@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import tomllib
+from importlib import resources
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,9 @@ from gateway.errors import ConfigError, InvalidInput
 Security = Literal["none", "starttls", "tls"]
 
 DEFAULT_STAGES = ("render-template", "substitute-tags", "delivery-policy")
-SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# The shipped templates are package data of ``herald_templates``: found the
+# same way in a wheel, an editable install and a source checkout.
+SHIPPED_TEMPLATES = Path(str(resources.files("herald_templates")))
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}

@@ -18,8 +18,8 @@ from gateway._sqlite import SQLiteStore
 from gateway.context import Context
 from gateway.errors import ConfigError, Decision, Defer, Drop, Reject, StageError
 from gateway.pipeline import Pipeline, Services, Stage, available, resolve
-from plugins.delivery_policy import DeliveryPolicy
-from plugins.render_template import RenderTemplate
+from herald_plugins.delivery_policy import DeliveryPolicy
+from herald_plugins.render_template import RenderTemplate
 
 # Test doubles of the Stage protocol: each does one thing to the context.
 

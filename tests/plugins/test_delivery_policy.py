@@ -11,7 +11,7 @@ import pytest
 from gateway import delivery, mime
 from gateway.context import Context, Recipient
 from gateway.templating import Templates
-from plugins.delivery_policy import DeliveryPolicy
+from herald_plugins.delivery_policy import DeliveryPolicy
 from tests.plugins import make_services
 
 MakeStage = Callable[..., Awaitable[DeliveryPolicy]]

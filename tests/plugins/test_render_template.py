@@ -17,7 +17,7 @@ from gateway.errors import Reject
 from gateway.events import parse_event
 from gateway.store import Store
 from gateway.templating import Templates
-from plugins.render_template import RenderTemplate
+from herald_plugins.render_template import RenderTemplate
 from tests.plugins import make_services
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"

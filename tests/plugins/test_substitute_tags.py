@@ -15,7 +15,7 @@ from gateway.context import Context
 from gateway.errors import Reject
 from gateway.pipeline import Services
 from gateway.store import Store, open_store
-from plugins.substitute_tags import SubstituteTags
+from herald_plugins.substitute_tags import SubstituteTags
 from tests import stores
 
 
