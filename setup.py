@@ -3,8 +3,9 @@
 Every sub-package of ``gateway`` is found, so a new one is never left out of
 the wheel; ``plugins/`` and ``templates/`` are installed under Herald's own
 names (``[tool.setuptools] package-dir`` in pyproject.toml); and the
-commented ``etc/herald.toml`` travels inside the wheel as
-``gateway/herald.example.toml`` for ``herald config example``.
+commented ``etc/herald.toml`` and the systemd unit travel inside the wheel
+under ``gateway/_shipped/`` for ``herald config example`` and ``herald config
+unit`` (``gateway.config.shipped_file``).
 """
 
 import shutil
@@ -14,12 +15,16 @@ from setuptools import find_namespace_packages, setup
 from setuptools.command.build_py import build_py
 
 
-class BuildWithExample(build_py):  # type: ignore[misc]  # setuptools ships no types
+SHIPPED = ("etc/herald.toml", "systemd/herald.service")
+
+
+class BuildWithShippedFiles(build_py):  # type: ignore[misc]  # setuptools ships no types
     def run(self) -> None:
         super().run()
-        target = Path(self.build_lib, "gateway", "herald.example.toml")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(__file__).parent / "etc" / "herald.toml", target)
+        for name in SHIPPED:
+            target = Path(self.build_lib, "gateway", "_shipped", name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(__file__).parent / name, target)
 
 
 setup(
@@ -28,5 +33,5 @@ setup(
         "herald_plugins",
         "herald_templates",
     ],
-    cmdclass={"build_py": BuildWithExample},
+    cmdclass={"build_py": BuildWithShippedFiles},
 )

@@ -12,9 +12,9 @@ import os
 import re
 import socket
 import tomllib
-from importlib import resources
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -29,6 +29,17 @@ DEFAULT_STAGES = ("render-template", "substitute-tags", "delivery-policy")
 # The shipped templates are package data of ``herald_templates``: found the
 # same way in a wheel, an editable install and a source checkout.
 SHIPPED_TEMPLATES = Path(str(resources.files("herald_templates")))
+
+
+def shipped_file(name: str) -> str:
+    """A file Herald ships beside its code (``etc/herald.toml``,
+    ``systemd/herald.service``): package data in a wheel (setup.py copies it
+    under ``gateway/_shipped/``), the source tree's own file in a checkout."""
+    packaged = resources.files("gateway").joinpath("_shipped", *name.split("/"))
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / name).read_text(encoding="utf-8")
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}

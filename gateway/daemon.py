@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import signal
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 from aiohttp import web
@@ -13,8 +17,8 @@ from aiohttp import web
 from gateway import _systemd, admin, problems, relay, smtpd
 from gateway import config as configuration
 from gateway.batches import Batches
-from gateway.config import Config
-from gateway.errors import GatewayError
+from gateway.config import Config, Listen
+from gateway.errors import GatewayError, ListenError
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
@@ -25,6 +29,8 @@ from gateway.store import Store, open_store, redact_url
 from gateway.webhook import Webhook
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 MAX_BODY = 10 * 1024 * 1024
 
@@ -151,35 +157,81 @@ def _pipeline(config: Config, store: Store) -> tuple[Services, Pipeline]:
 async def serve(config: Config) -> None:
     store = open_store(config.store_url, max_bytes=config.store_max_bytes)
     await store.open()
+    try:
+        await _run(config, store)
+    finally:
+        # Closed on every way out, a failed start included: the store's
+        # worker thread would otherwise keep the process alive.
+        await store.close()
+
+
+async def _listen(
+    address: Listen, setting: str, variable: str | None, start: Callable[[], Awaitable[T]]
+) -> T:
+    """Open one listener, or raise ``ListenError`` naming its address and setting."""
+    try:
+        return await start()
+    except OSError as exc:
+        where = f"{setting} / {variable}" if variable else setting
+        # asyncio wraps the bind error's text in its own words; the errno's
+        # own text is the one line an operator needs.
+        if isinstance(exc, socket.gaierror) or not exc.errno:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+        else:
+            reason = os.strerror(exc.errno)
+        raise ListenError(f"cannot listen on {address} ({where}): {reason.lower()}") from None
+
+
+async def _run(config: Config, store: Store) -> None:
     gateway = Gateway.build(config, store)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, _reload, gateway)
 
     runner = web.AppRunner(
         gateway.app, access_log=None, handle_signals=False, shutdown_timeout=config.shutdown_grace
     )
     await runner.setup()
-    http = web.TCPSite(runner, config.http_listen.host, config.http_listen.port)
-    await http.start()
-    context = smtpd.tls_context(config.smtp)
-    smtp = await loop.create_server(
-        smtpd.Listener(config, gateway.intake, context),
-        host=config.smtp_listen.host,
-        port=config.smtp_listen.port,
-    )
-    listeners = [smtp]
-    if config.smtp.tls_listen is not None and context is not None:
+    listeners: list[asyncio.Server] = []
+    try:
+        http = web.TCPSite(runner, config.http_listen.host, config.http_listen.port)
+        await _listen(config.http_listen, "[http] listen", "HERALD_HTTP_LISTEN", http.start)
+        context = smtpd.tls_context(config.smtp)
         listeners.append(
-            await loop.create_server(
-                smtpd.Listener(config, gateway.intake, context, implicit_tls=True),
-                host=config.smtp.tls_listen.host,
-                port=config.smtp.tls_listen.port,
-                ssl=context,
+            await _listen(
+                config.smtp_listen,
+                "[smtp] listen",
+                "HERALD_SMTP_LISTEN",
+                lambda: loop.create_server(
+                    smtpd.Listener(config, gateway.intake, context),
+                    host=config.smtp_listen.host,
+                    port=config.smtp_listen.port,
+                ),
             )
         )
+        tls_listen = config.smtp.tls_listen
+        if tls_listen is not None and context is not None:
+            listeners.append(
+                await _listen(
+                    tls_listen,
+                    "[smtp] tls_listen",
+                    None,
+                    lambda: loop.create_server(
+                        smtpd.Listener(config, gateway.intake, context, implicit_tls=True),
+                        host=tls_listen.host,
+                        port=tls_listen.port,
+                        ssl=context,
+                    ),
+                )
+            )
+    except ListenError:
+        for server in listeners:
+            server.close()
+        await runner.cleanup()
+        raise
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload, gateway)
+
     queue = asyncio.create_task(gateway.qmgr.run(), name="qmgr")
     try:
         upstream = (await gateway.qmgr.router.relay_for(config.sender.address)).describe()
@@ -226,7 +278,6 @@ async def serve(config: Config) -> None:
     await gateway.guards.close()
     for server in listeners:
         await server.wait_closed()
-    await store.close()
     log.info("herald_stopped")
 
 

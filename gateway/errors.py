@@ -17,6 +17,11 @@ class ConfigError(GatewayError, ValueError):
     """The configuration is invalid; the message names the file and key."""
 
 
+class ListenError(GatewayError, OSError):
+    """A listener could not open its address; the message names the address
+    and the setting that chose it."""
+
+
 class StoreError(GatewayError, OSError):
     """The store could not be read or written."""
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway import __version__, logs
+from gateway import __version__
 from gateway import config as configuration
 from gateway.errors import GatewayError
-from gateway.store import Store, open_store
 
 if TYPE_CHECKING:
+    from gateway.store import Store
+
     # argparse names no public type for what add_subparsers returns.
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -30,26 +32,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "command"):
         parser.print_help()
         return 2
+    # Each command imports what it needs when it runs, so ``herald --help``
+    # and the read-only commands start without loading the whole daemon.
+    from gateway import logs
+
     # A command's own output is its stdout; only warnings are logged (to
-    # stderr). ``herald serve`` configures its logs again before it starts.
+    # stderr): the daemon's events would be noise. ``herald serve``
+    # configures its logs again before it starts.
     logs.configure(level="warning")
     try:
-        # Commands report in their own words; the daemon's events would be noise.
-        logs.configure(level="warning")
         config = configuration.load(args.config)
         result: int = args.command(config, args)
+        sys.stdout.flush()
         return result
     except GatewayError as exc:
         print(f"herald: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``herald runs list | head``): stop quietly,
+        # and point stdout at nothing so the interpreter's final flush
+        # cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def build_parser() -> argparse.ArgumentParser:
     from gateway.cli import (
         audit,
         brand,
+        config,
         customers,
         definitions,
         delivery,
@@ -73,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(metavar="COMMAND")
     for module in (
         serve,
+        config,
         runs,
         queue,
         senders,
@@ -104,6 +119,8 @@ def with_store(
     config: configuration.Config, action: Callable[[Store], Coroutine[Any, Any, int]]
 ) -> int:
     """Open the configured store, run ``action`` on it, close it."""
+
+    from gateway.store import open_store
 
     async def run() -> int:
         store = open_store(config.store_url, max_bytes=config.store_max_bytes)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from gateway.cli import with_store
 from gateway.config import Config
-from gateway.store import Store, audit_json, rfc3339
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -25,6 +25,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
+    from gateway.store import audit_json, rfc3339
+
     async def action(store: Store) -> int:
         entries = await store.list_audit(limit=args.limit, setting=args.setting)
         for entry in entries:

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli import actor, with_store
-from gateway.composer import Composer
 from gateway.config import Config
 from gateway.errors import InvalidInput
-from gateway.store import Store
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -40,6 +39,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+
     async def action(store: Store) -> int:
         _print(await Composer.for_config(config, store).brand(), as_json=args.json)
         return 0
@@ -58,6 +59,8 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _logo(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
@@ -72,6 +75,8 @@ def _logo(config: Config, args: argparse.Namespace) -> int:
 
 
 def _unset(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+
     if args.key == "logo":
 
         async def forget_logo(store: Store) -> int:
@@ -86,6 +91,8 @@ def _unset(config: Config, args: argparse.Namespace) -> int:
 
 
 def _update(config: Config, changes: dict[str, Any]) -> int:
+    from gateway.composer import Composer
+
     async def action(store: Store) -> int:
         _print(
             await Composer.for_config(config, store).update_brand(changes, actor=actor()),

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING
 
 from gateway.cli import with_store
 from gateway.config import Config
-from gateway.customers import sync
 from gateway.errors import InvalidInput
-from gateway.store import Store
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -33,6 +32,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _import(config: Config, args: argparse.Namespace) -> int:
+    from gateway.customers import sync
+
     path: Path = args.file
     if not path.is_file():
         raise InvalidInput("FILE", f"no file {str(path)!r}")

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING
 
 from gateway.cli import with_store
 from gateway.config import Config
-from gateway.definitions import apply
 from gateway.errors import InvalidInput
-from gateway.store import Store
-from gateway.templating import Templates
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -36,6 +34,9 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _apply(config: Config, args: argparse.Namespace) -> int:
+    from gateway.definitions import apply
+    from gateway.templating import Templates
+
     path: Path = args.file
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -8,16 +8,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import delivery
 from gateway.cli import actor, on_off, with_store
 from gateway.config import Config
 from gateway.errors import InvalidInput
-from gateway.pipeline import Pipeline, Services
-from gateway.store import Store
-from gateway.templating import Templates
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
+    from gateway.templating import Templates
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -50,10 +48,14 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _templates(config: Config) -> Templates:
+    from gateway.templating import Templates
+
     return Templates(config.templates_dir)
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
+    from gateway import delivery
+
     async def action(store: Store) -> int:
         shown = await delivery.overview(store, config, _templates(config))
         if args.json:
@@ -76,6 +78,8 @@ def _word(flag: bool) -> str:
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
+    from gateway import delivery
+
     changes: dict[str, Any] = {}
     if args.customers is not None:
         changes["customers"] = on_off(args.customers)
@@ -98,6 +102,8 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _admin(config: Config, args: argparse.Namespace) -> int:
+    from gateway import delivery
+
     async def action(store: Store) -> int:
         address = await delivery.set_admin(store, args.address, actor=actor())
         print(f"admin: {address}")
@@ -107,6 +113,9 @@ def _admin(config: Config, args: argparse.Namespace) -> int:
 
 
 def _dry_run(config: Config, args: argparse.Namespace) -> int:
+    from gateway import delivery
+    from gateway.pipeline import Pipeline, Services
+
     try:
         text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text("utf-8")
         body = json.loads(text)

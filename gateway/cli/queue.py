@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 
 from gateway.cli import with_store
 from gateway.config import Config
-from gateway.qmgr import check_message_id, check_reason, entry_as_json
-from gateway.store import Store, rfc3339
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -43,6 +42,9 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
+    from gateway.qmgr import entry_as_json
+    from gateway.store import rfc3339
+
     async def action(store: Store) -> int:
         stats = await store.queue_stats()
         entries = await store.list_queue(limit=args.limit)
@@ -70,6 +72,8 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _retry(config: Config, args: argparse.Namespace) -> int:
+    from gateway.qmgr import check_message_id
+
     message_id = None if args.all else check_message_id(args.message_id, "ID")
 
     async def action(store: Store) -> int:
@@ -81,6 +85,8 @@ def _retry(config: Config, args: argparse.Namespace) -> int:
 
 
 def _change(config: Config, args: argparse.Namespace) -> int:
+    from gateway.qmgr import check_message_id, check_reason
+
     message_id = check_message_id(args.message_id, "ID")
     reason = check_reason(args.reason, "--reason") if args.action == "purge" else ""
 

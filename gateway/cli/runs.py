@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from gateway.batches import Batches
 from gateway.cli import with_store
-from gateway.composer import Composer
 from gateway.config import Config
-from gateway.store import Run, Store, as_json, rfc3339
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Run, Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -69,6 +67,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
+    from gateway.store import as_json, rfc3339
+
     async def action(store: Store) -> int:
         page = await store.list_runs(
             status=args.status, email_type=args.email_type, limit=args.limit
@@ -91,6 +91,8 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
+    from gateway.store import as_json
+
     async def action(store: Store) -> int:
         run = await store.get_run(args.run_id, item_status=args.item_status, item_limit=args.items)
         if args.json:
@@ -103,6 +105,8 @@ def _show(config: Config, args: argparse.Namespace) -> int:
 
 
 def _print(run: Run) -> None:
+    from gateway.store import rfc3339
+
     print(f"run:      {run.id}")
     print(f"status:   {run.status}")
     print(f"type:     {run.email_type} (from {run.source})")
@@ -142,6 +146,9 @@ def _counts(run: Run) -> str:
 
 
 def _start(config: Config, args: argparse.Namespace) -> int:
+    from gateway.batches import Batches
+    from gateway.composer import Composer
+
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
         batches = Batches(

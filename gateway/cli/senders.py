@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from gateway import smtp_settings
 from gateway.cli import actor, with_store
 from gateway.config import Config
-from gateway.senders import save, sender
-from gateway.store import Store
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -28,6 +26,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
+    from gateway.senders import save, sender
+
     identity = sender(args.key, args.address, args.name)
 
     async def action(store: Store) -> int:
@@ -39,6 +39,8 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
+    from gateway import smtp_settings
+
     async def action(store: Store) -> int:
         upstreams = await smtp_settings.sender_upstreams(store)
         for identity in await store.list_senders():

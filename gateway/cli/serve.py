@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway import logs, pipeline
-from gateway.catalog import Catalog
 from gateway.config import SHIPPED_TEMPLATES, Config
-from gateway.store import redact_url
 
 if TYPE_CHECKING:
+    from gateway.catalog import Catalog
     from gateway.cli import Subcommands
 
 
@@ -27,6 +28,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
+    from gateway import logs
     from gateway.daemon import serve
 
     logs.configure(level=args.log_level)
@@ -35,6 +37,10 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def _check(config: Config, args: argparse.Namespace) -> int:
+    from gateway import pipeline
+    from gateway.catalog import Catalog
+    from gateway.store import redact_url
+
     factories = pipeline.resolve(config.stages)
     catalog = Catalog.load(config.templates_dir, fallback=SHIPPED_TEMPLATES)
     print(f"configuration: {config.source or 'built-in defaults'}")
@@ -48,4 +54,63 @@ def _check(config: Config, args: argparse.Namespace) -> int:
     for number, factory in enumerate(factories, 1):
         print(f"  {number}. {factory.name:<18} {factory.description}")
     print("  then (always): record the run, queue, relay upstream")
-    return 0
+    problems = [*_template_problems(config, catalog), *_store_problems(config)]
+    for problem in problems:
+        print(f"herald: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _template_problems(config: Config, catalog: Catalog) -> Iterator[str]:
+    """Each reason, one line apiece, that ``herald serve`` would refuse events
+    for: no templates folder, no email type in it, no tag catalog, a type the
+    catalog does not describe, a template that does not compile or render."""
+    from gateway.catalog import CATALOG_FILE
+    from gateway.errors import GatewayError
+    from gateway.templating import FILES, Templates
+
+    folder = config.templates_dir
+    setting = "[templates] dir"
+    if not folder.is_dir():
+        yield f"templates: the folder {folder} does not exist ({setting})"
+        return
+    templates = Templates(folder)
+    types = [name for name in templates.types() if templates.has(name)]
+    if not types:
+        yield f"templates: {folder} holds no email type (a folder with {FILES['subject']})"
+    if not any((where / CATALOG_FILE).is_file() for where in (folder, SHIPPED_TEMPLATES)):
+        yield f"templates: no tag catalog ({folder / CATALOG_FILE})"
+        return
+    for name in types:
+        entry = catalog.types.get(name)
+        if entry is None:
+            yield f"templates: {name} is not described in the tag catalog {CATALOG_FILE}"
+            continue
+        try:
+            templates.check(entry, templates.shipped(name))
+        except GatewayError as exc:
+            yield f"templates: {name}: {exc}"
+    for name in config.brand_layout:
+        if name not in catalog.types:
+            yield f"templates: [templates] brand_layout names {name!r}, which the catalog lacks"
+
+
+def _store_problems(config: Config) -> Iterator[str]:
+    """The store's trouble, if it cannot be opened (``herald serve`` would not
+    start). A SQLite file not made yet is left for ``herald serve`` to make,
+    so that a check run by another user creates nothing."""
+    from gateway.errors import GatewayError
+    from gateway.store import open_store
+
+    postgres = config.store_url.startswith(("postgresql://", "postgres://"))
+    if not postgres and not Path(config.store_url.removeprefix("sqlite://")).exists():
+        return
+
+    async def probe() -> None:
+        store = open_store(config.store_url, max_bytes=config.store_max_bytes)
+        await store.open()
+        await store.close()
+
+    try:
+        asyncio.run(probe())
+    except (GatewayError, OSError) as exc:
+        yield f"store: {exc}"

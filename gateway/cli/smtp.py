@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import relay, smtp_settings
 from gateway.cli import actor, on_off, with_store
 from gateway.config import Config
 from gateway.errors import InvalidInput
-from gateway.store import Store
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -51,6 +50,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _setting_options(parser: argparse.ArgumentParser) -> None:
+    from gateway import smtp_settings
+
     parser.add_argument("--host", metavar="H")
     parser.add_argument("--port", metavar="P")
     parser.add_argument("--security", choices=smtp_settings.SECURITY)
@@ -92,12 +93,16 @@ def _password(path: str) -> str:
 
 
 def _key(args: argparse.Namespace) -> str:
+    from gateway import smtp_settings
+
     if args.sender:
         return smtp_settings.sender_setting(args.sender)
     return smtp_settings.SETTING
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
+    from gateway import smtp_settings
+
     async def action(store: Store) -> int:
         key = _key(args)
         if args.sender:
@@ -143,6 +148,8 @@ def _print(shown: dict[str, Any], config: Config) -> None:
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
+    from gateway import smtp_settings
+
     changes = _changes(args)
     vault = smtp_settings.vault_for(config)
 
@@ -160,6 +167,8 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _reset(config: Config, args: argparse.Namespace) -> int:
+    from gateway import smtp_settings
+
     async def action(store: Store) -> int:
         if args.sender:
             await store.get_sender(args.sender)
@@ -171,6 +180,8 @@ def _reset(config: Config, args: argparse.Namespace) -> int:
 
 
 def _test(config: Config, args: argparse.Namespace) -> int:
+    from gateway import relay
+
     changes = _changes(args)
 
     async def action(store: Store) -> int:

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING
 
 from gateway.cli import actor, with_store
 from gateway.config import Config
-from gateway.smtp_users import remove, save, smtp_user
-from gateway.store import Store
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -51,6 +50,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _add(config: Config, args: argparse.Namespace) -> int:
+    from gateway.smtp_users import save, smtp_user
+
     generated = not args.password_stdin
     password = secrets.token_urlsafe(18) if generated else sys.stdin.readline().rstrip("\r\n")
     user = smtp_user(args.name, password, args.sender_domain, args.recipient_domain)
@@ -81,6 +82,8 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _remove(config: Config, args: argparse.Namespace) -> int:
+    from gateway.smtp_users import remove
+
     async def action(store: Store) -> int:
         await remove(store, args.name, actor=actor())
         print(f"smtp user {args.name}: removed")

@@ -8,11 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway._postgres import PostgresStore
-from gateway._sqlite import SQLiteStore
 from gateway.config import Config
-from gateway.migrate import copy_store
-from gateway.store import redact_url
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
@@ -30,6 +26,11 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:
+    from gateway._postgres import PostgresStore
+    from gateway._sqlite import SQLiteStore
+    from gateway.migrate import copy_store
+    from gateway.store import redact_url
+
     if not args.target.startswith(("postgresql://", "postgres://")):
         print("herald: --to must be a postgresql:// URL", file=sys.stderr)
         return 2

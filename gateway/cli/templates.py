@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import mime
-from gateway.catalog import Catalog
 from gateway.cli import with_store
-from gateway.composer import Composer
 from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.errors import InvalidInput
-from gateway.store import Store, TemplateVersion, rfc3339
-from gateway.templating import InvalidTemplate
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store, TemplateVersion
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -74,6 +71,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _tags(config: Config, args: argparse.Namespace) -> int:
+    from gateway.catalog import Catalog
+
     catalog = Catalog.load(config.templates_dir, fallback=SHIPPED_TEMPLATES)
     entries = [catalog.get(args.email_type)] if args.email_type else list(catalog.types.values())
     if args.json:
@@ -91,6 +90,8 @@ def _tags(config: Config, args: argparse.Namespace) -> int:
 
 
 def _render(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+
     supplied = _read_json(args.data) if args.data else None
 
     async def action(store: Store) -> int:
@@ -102,6 +103,8 @@ def _render(config: Config, args: argparse.Namespace) -> int:
 
 
 def _send_test(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+
     supplied = _read_json(args.data) if args.data else None
 
     async def action(store: Store) -> int:
@@ -114,6 +117,9 @@ def _send_test(config: Config, args: argparse.Namespace) -> int:
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+    from gateway.templating import InvalidTemplate
+
     parts = {
         part: _read_text(getattr(args, part), f"--{part}")
         for part in ("subject", "html", "text")
@@ -136,6 +142,9 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _history(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+    from gateway.store import rfc3339
+
     async def action(store: Store) -> int:
         versions = await Composer.for_config(config, store).history(args.email_type)
         print(f"{'VERSION':<8} {'SAVED':<24} {'ACTION':<9} NOTE")
@@ -153,6 +162,8 @@ def _history(config: Config, args: argparse.Namespace) -> int:
 
 
 def _rollback(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+
     async def action(store: Store) -> int:
         version = await Composer.for_config(config, store).rollback(args.email_type, args.version)
         _done(version)
@@ -162,6 +173,8 @@ def _rollback(config: Config, args: argparse.Namespace) -> int:
 
 
 def _reset(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+
     async def action(store: Store) -> int:
         version = await Composer.for_config(config, store).reset(args.email_type)
         _done(version)
@@ -171,6 +184,8 @@ def _reset(config: Config, args: argparse.Namespace) -> int:
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
+    from gateway.composer import Composer
+
     async def action(store: Store) -> int:
         parts, version = await Composer.for_config(config, store).parts(args.email_type)
         print(f"# {args.email_type}: {f'version {version}' if version else 'shipped default'}")

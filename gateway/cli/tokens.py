@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from gateway import tokens
 from gateway.cli import actor, with_store
 from gateway.config import Config
-from gateway.store import Store, rfc3339
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.store import Store
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    from gateway import tokens
+
     group = commands.add_parser("tokens", help="admin API tokens and their scopes")
     actions = group.add_subparsers(metavar="ACTION", required=True)
     create = actions.add_parser(
@@ -38,6 +39,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _create(config: Config, args: argparse.Namespace) -> int:
+    from gateway import tokens
+
     scopes = tokens.ALL_SCOPES if "all" in args.scope else args.scope
     record, secret = tokens.new_token(args.name, scopes)
 
@@ -53,6 +56,8 @@ def _create(config: Config, args: argparse.Namespace) -> int:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
+    from gateway.store import rfc3339
+
     async def action(store: Store) -> int:
         records = await store.list_admin_tokens()
         for record in records:

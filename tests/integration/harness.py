@@ -142,7 +142,8 @@ class RawSMTP:
 
 
 class Herald:
-    """The daemon, started as a user starts it: ``python -m gateway serve``."""
+    """The daemon, started as a user starts it: ``python -m gateway serve``,
+    or with ``command`` and ``cwd``, an installed ``herald`` anywhere."""
 
     SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789abc").decode()
     TOKEN = "test-admin-token"
@@ -154,8 +155,12 @@ class Herald:
         upstream: str | None,
         config: str = "",
         env: dict[str, str | None] | None = None,
+        command: tuple[str, ...] = (sys.executable, "-m", "gateway"),
+        cwd: Path = ROOT,
     ) -> None:
         self.workdir = workdir
+        self.command = command
+        self.cwd = cwd
         self.smtp_port = free_port()
         self.http_port = free_port()
         self.config_file = workdir / "herald.toml"
@@ -187,8 +192,8 @@ class Herald:
     def start(self) -> Herald:
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "-c", str(self.config_file)],
-            cwd=ROOT,
+            [*self.command, "serve", "-c", str(self.config_file)],
+            cwd=self.cwd,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -335,8 +340,8 @@ class Herald:
         self, *args: str, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "gateway", *args],
-            cwd=ROOT,
+            [*self.command, *args],
+            cwd=self.cwd,
             input=input,
             env={**self.env, "HERALD_CONFIG": str(self.config_file), **(env or {})},
             capture_output=True,
