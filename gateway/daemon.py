@@ -159,7 +159,11 @@ async def serve(config: Config) -> None:
     loop.add_signal_handler(signal.SIGHUP, _reload, gateway)
 
     runner = web.AppRunner(
-        gateway.app, access_log=None, handle_signals=False, shutdown_timeout=config.shutdown_grace
+        gateway.app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=config.shutdown_grace,
+        logger=problems.server_logger(),
     )
     await runner.setup()
     http = web.TCPSite(runner, config.http_listen.host, config.http_listen.port)
