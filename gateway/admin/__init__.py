@@ -88,7 +88,7 @@ class FailureLimiter:
     the address has ``limit`` failures within the window.
     """
 
-    def __init__(self, limit: int = 10, window: float = 60.0, queue: int = 5) -> None:
+    def __init__(self, limit: int = 10, window: float = 60.0, queue: int = 2) -> None:
         self.limit = limit
         self.window = window
         self.queue = queue
@@ -213,9 +213,11 @@ class Api:
                 try:
                     identity = await self.limiter.check(peer, lambda: self.identify(offered))
                 except RateLimitedError as exc:
+                    log.info("admin_auth_limited", peer=peer, path=request.path)
                     return _rate_limited(exc.retry_after)
             if identity is None:
-                log.info("admin_auth_refused", peer=peer, path=request.path)
+                reason = "no token" if offered is None else "wrong token"
+                log.info("admin_auth_refused", peer=peer, path=request.path, reason=reason)
                 wait = self.limiter.retry_after(peer) if offered is not None else 0
                 if wait:
                     return _rate_limited(wait)
