@@ -89,10 +89,10 @@ class _ServerLog(logging.Handler):
         error = record.exc_info[1] if record.exc_info else None
         peer = record.args[0] if isinstance(record.args, tuple) and record.args else None
         if isinstance(error, HttpProcessingError):
-            # aiohttp answered 400 with its own text already; what matters is
-            # who sent what, and its first line says what.
-            # A client's fault is worth an info line, and aiohttp keeps stray
-            # non-HTTP traffic (a TLS hello, a scanner) down at debug.
+            # aiohttp has answered 400 already; the log needs who sent it and
+            # the first line of why. A client's fault is worth an info line,
+            # and stray non-HTTP traffic (a TLS hello, a scanner), which
+            # aiohttp logs at debug, stays there.
             log.log(
                 min(record.levelno, logging.INFO),
                 "http_request_malformed",

@@ -139,9 +139,10 @@ class FailureLimiter:
         """Seconds until a token from ``peer`` would be checked, once ``peer``
         has failed more than ``limit`` times in the window; 0 until then."""
         address = self._addresses.get(peer)
+        if address is None:
+            return 0
         now = time.monotonic()
-        recent = sum(1 for t in address.failures if t > now - self.window) if address else 0
-        if address is None or recent <= self.limit:
+        if sum(1 for at in address.failures if at > now - self.window) <= self.limit:
             return 0
         return max(1, math.ceil(address.next_check - now))
 
