@@ -33,7 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import GatewayError, InvalidInput
+from gateway.errors import GatewayError, InvalidInput, MalformedBodyError
 
 MAX_DEPTH = 64
 MAX_DIGITS = 100
@@ -45,8 +45,11 @@ MAX_ERRORS = 10
 JSON_TYPES = ("application/json",)
 
 
-class MalformedJsonError(GatewayError, ValueError):
+class MalformedJsonError(MalformedBodyError):
     """The text is not JSON; the message says where it stops being JSON."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, media="JSON")
 
 
 class UnsupportedMediaTypeError(GatewayError, ValueError):

@@ -17,8 +17,8 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.errors import InvalidInput, NotFoundError
-from gateway.json_input import MalformedJsonError, UnsupportedMediaTypeError
+from gateway.errors import InvalidInput, MalformedBodyError, NotFoundError
+from gateway.json_input import UnsupportedMediaTypeError
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +64,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return await handler(request)
     except InvalidInput as exc:
         return problem(422, str(exc), kind="invalid-field", errors=exc.errors)
-    except MalformedJsonError as exc:
-        return problem(400, f"the body is not valid JSON: {exc}", kind="malformed-body")
+    except MalformedBodyError as exc:
+        return problem(400, f"the body is not valid {exc.media}: {exc}", kind="malformed-body")
     except UnsupportedMediaTypeError as exc:
         return problem(415, str(exc), kind="unsupported-media-type")
     except NotFoundError as exc:

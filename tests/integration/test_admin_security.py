@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import STRANGER, Capture, Herald
+from tests.integration.harness import STRANGER, Capture, Herald, multipart
 
 
 @pytest.fixture(scope="module")
@@ -249,3 +249,34 @@ def test_the_generated_admin_token_has_every_scope(tmp_path: Path, capture: Capt
         assert daemon.admin("/v1/runs", Herald.TOKEN).status == 401
     finally:
         daemon.stop()
+
+
+def test_an_upload_that_is_not_multipart_gets_400(herald: Herald) -> None:
+    """A definition run upload with a part that is not UTF-8, a broken part or no boundary
+    gets 400 naming multipart/form-data; another type gets 415; no run starts."""
+    assert herald.admin_send("PUT", "/v1/senders/uploads", {"address": "up@acme.test"}).ok
+    definition = {
+        "from_key": "uploads",
+        "recipient_key": "invoice",
+        "clusters": ["uploads"],
+        "subject": "x",
+        "text": "y",
+    }
+    assert herald.admin_send("PUT", "/v1/definitions/uploads", definition).ok
+    path = "/v1/definitions/uploads/runs"
+    not_utf8, form = multipart([("batch", b"2026-\xff")])
+    cases = [
+        (not_utf8, form),
+        (b"--edge\r\nnot a header\r\n", "multipart/form-data; boundary=edge"),
+        (b"--edge\r\n", "multipart/form-data"),
+    ]
+    for body, content_type in cases:
+        answer = herald.admin_send("POST", path, body, content_type=content_type)
+        assert answer.status == 400, (content_type, answer.body)
+        assert answer.json["type"] == "urn:herald:problem:malformed-body"
+        assert "not valid multipart/form-data" in answer.json["detail"]
+    plain = herald.admin_send("POST", path, b"batch=2026-12", content_type="text/plain")
+    assert plain.status == 415
+    assert "multipart/form-data" in plain.json["detail"]
+    assert herald.admin("/v1/runs?type=uploads").json["runs"] == []
+    assert "http_handler_failed" not in herald.log()
