@@ -12,7 +12,6 @@ and an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -22,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from gateway import archive, mime
+from gateway import archive, json_input, mime
 from gateway.config import RunSettings
 from gateway.customers import ID
 from gateway.errors import GatewayError, InvalidInput
@@ -128,8 +127,8 @@ class _Composer:
         documents = self._documents(folder)
         data_file = folder / DATA_FILE
         try:
-            invoice: Any = json.loads(data_file.read_text("utf-8")) if data_file.is_file() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            invoice: Any = json_input.loads(data_file.read_bytes()) if data_file.is_file() else {}
+        except ValueError as exc:
             raise ValueError(f"{customer.id}/{DATA_FILE} is not valid JSON: {exc}") from exc
         values = {
             "customer": {

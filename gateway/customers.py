@@ -10,11 +10,11 @@ The same checks serve ``herald customers import`` and ``POST /v1/customers``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
+from gateway import json_input
 from gateway.addresses import check_address
 from gateway.errors import InvalidInput
 from gateway.store import Customer, Store
@@ -105,8 +105,8 @@ async def sync(store: Store, lines: AsyncIterable[bytes]) -> int:
         if not line.strip():
             continue
         try:
-            chunk.append(customer(json.loads(line)))
-        except (json.JSONDecodeError, UnicodeDecodeError, InvalidInput) as exc:
+            chunk.append(customer(json_input.loads(line)))
+        except (json_input.MalformedJsonError, InvalidInput) as exc:
             await store.put_customers(chunk)
             count += len(chunk)
             kept = f"; the {count} customer(s) before it were imported" if count else ""

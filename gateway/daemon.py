@@ -188,7 +188,11 @@ async def _run(config: Config, store: Store) -> None:
     stop = asyncio.Event()
 
     runner = web.AppRunner(
-        gateway.app, access_log=None, handle_signals=False, shutdown_timeout=config.shutdown_grace
+        gateway.app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=config.shutdown_grace,
+        logger=problems.server_logger(),
     )
     await runner.setup()
     listeners: list[asyncio.Server] = []

@@ -45,6 +45,15 @@ class InvalidInput(GatewayError, ValueError):
         self.errors: list[tuple[str, str]] = [(field, detail)]
 
 
+class MalformedBodyError(GatewayError, ValueError):
+    """A request body is not in the format it was sent as (HTTP 400);
+    ``media`` names the format, the message where the body stops fitting it."""
+
+    def __init__(self, detail: str, *, media: str) -> None:
+        super().__init__(detail)
+        self.media = media
+
+
 class StageError(GatewayError, RuntimeError):
     """A stage crashed; the message it was building is failed, never sent."""
 

@@ -22,6 +22,7 @@ _PROBLEM_TEXT = {
     403: "The token lacks the scope this call needs",
     404: "No such object",
     413: "The body is over the size limit",
+    415: "The body is not sent as JSON (Content-Type: application/json)",
     422: "The input is invalid; errors[] names each field",
     429: "Too many failed attempts; see Retry-After",
     503: "Try again later; see Retry-After",
@@ -65,8 +66,11 @@ def operation(
     parameters: Sequence[Json] = (),
     body: Json | None = None,
 ) -> Json:
-    """One operation. ``scope`` is the token scope it needs, ``None`` for a public one."""
+    """One operation. ``scope`` is the token scope it needs, ``None`` for a public
+    one; a JSON ``body`` is read by ``gateway.json_input``, with its answers."""
     codes = set(problems) | ({401, 403, 429} if scope else set())
+    if body is not None:
+        codes |= {400, 415, 422}
     responses: Json = {str(code): answer for code, answer in ok.items()}
     for code in sorted(codes):
         responses[str(code)] = {

@@ -15,14 +15,22 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping, Sequence
 
 import structlog
 from aiohttp import web
 
-from gateway.errors import Defer, Overloaded, Reject, StageError, StoreError
+from gateway import json_input
+from gateway.errors import (
+    Defer,
+    GatewayError,
+    InvalidInput,
+    Overloaded,
+    Reject,
+    StageError,
+    StoreError,
+)
 from gateway.events import InvalidEvent, context_for, parse_event
 from gateway.intake import Accepted, Intake
 from gateway.openapi import Json, json_body, operation, ref
@@ -34,10 +42,20 @@ log = structlog.get_logger(__name__)
 TOLERANCE = 300  # seconds either way, as Standard Webhooks recommends
 OVERLOADED_RETRY_AFTER = 30  # seconds a platform should wait when the queue is full
 MAX_WEBHOOK_ID = 256
+# Seconds since the epoch need 10 digits until the year 2286; past 20, a
+# value is no time at all, and would not even fit the float it is compared as.
+MAX_TIMESTAMP_DIGITS = 20
 
 
-class SignatureError(ValueError):
-    pass
+class SignatureError(GatewayError, ValueError):
+    """The request carries no valid Standard Webhooks signature."""
+
+
+def valid_delivery_id(msg_id: str) -> bool:
+    """Whether ``msg_id`` can be a ``webhook-id``: printable text (so no line
+    break, and no lone surrogate from bytes that were not UTF-8) of at most
+    ``MAX_WEBHOOK_ID`` characters."""
+    return len(msg_id) <= MAX_WEBHOOK_ID and msg_id.isprintable()
 
 
 def _key(secret: str) -> bytes:
@@ -65,22 +83,29 @@ def verify(
     offered = headers.get("webhook-signature", "").split()
     if not (msg_id and stamp and offered):
         raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
-    if not (stamp.isascii() and stamp.isdigit()):
+    if not valid_delivery_id(msg_id):
+        raise SignatureError(
+            f"webhook-id must be printable and at most {MAX_WEBHOOK_ID} characters"
+        )
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= MAX_TIMESTAMP_DIGITS):
         raise SignatureError("webhook-timestamp must be whole seconds since the epoch")
     now = time.time() if now is None else now
     if abs(now - int(stamp)) > TOLERANCE:
         raise SignatureError("webhook-timestamp is more than 5 minutes away from now")
+    # A signature is base64 text; anything else in the header (bytes that were
+    # not UTF-8 arrive as lone surrogates) is compared as "?" and cannot match.
+    candidates = [candidate.encode("ascii", "replace") for candidate in offered]
     for secret in secrets:
         expected = sign(secret, msg_id, int(stamp), body).encode()
         # Compare every candidate: stopping early would tell an attacker
         # how many signatures were wrong.
-        if any(hmac.compare_digest(expected, candidate.encode()) for candidate in offered):
+        if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
             return
     raise SignatureError("no valid signature")
 
 
-class BodyTooLarge(ValueError):
-    pass
+class BodyTooLarge(GatewayError, ValueError):
+    """The body is over the webhook's size limit."""
 
 
 async def read_bounded(request: web.Request, limit: int) -> bytes:
@@ -184,6 +209,15 @@ class Webhook:
             return _overloaded(exc)
 
     async def _accept(self, request: web.Request) -> web.Response:
+        json_input.check_media_type(request)
+        delivery = request.headers.get("webhook-id", "")
+        if not valid_delivery_id(delivery):
+            return problem(
+                400,
+                f"webhook-id must be printable and at most {MAX_WEBHOOK_ID} characters",
+                kind="invalid-header",
+                errors=[("webhook-id", "not a valid delivery id")],
+            )
         try:
             body = await read_bounded(request, self.max_size)
         except BodyTooLarge:
@@ -199,14 +233,6 @@ class Webhook:
             except SignatureError as exc:
                 log.info("webhook_signature_refused", reason=str(exc), peer=request.remote)
                 return problem(401, str(exc), kind="invalid-signature")
-        delivery = request.headers.get("webhook-id", "")
-        if len(delivery) > MAX_WEBHOOK_ID or not delivery.isprintable():
-            return problem(
-                400,
-                f"webhook-id must be printable and at most {MAX_WEBHOOK_ID} characters",
-                kind="invalid-header",
-                errors=[("webhook-id", "not a valid delivery id")],
-            )
         delivery_keys = (f"webhook:{delivery}",) if delivery else ()
         # Standard Webhooks: a retried delivery carries the same webhook-id;
         # answer it as the first time, whatever its body says now.
@@ -214,10 +240,10 @@ class Webhook:
         if earlier is not None:
             return _accepted(earlier)
         try:
-            event = parse_event(json.loads(body))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return problem(400, f"the body is not valid JSON: {exc}", kind="malformed-body")
-        except InvalidEvent as exc:
+            # The event's data is kept as JSON, whose escapes hold U+0000;
+            # parse_event refuses it where it would reach a header.
+            event = parse_event(json_input.loads(body, allow_nul=True))
+        except (InvalidEvent, InvalidInput) as exc:
             return problem(
                 422, f"the event is invalid: {exc}", kind="invalid-event", errors=exc.errors
             )

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import email.utils
 import html
-import json
 import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, ClassVar
 
-from gateway import mime
+from gateway import json_input, mime
 from gateway._html_text import text_from_html
 from gateway.catalog import EmailType
 from gateway.composer import Composer
@@ -87,8 +86,8 @@ class SubstituteTags:
         data: Any = {}
         if account is not None and DATA_HEADER in message:
             try:
-                data = json.loads(str(message[DATA_HEADER]))
-            except (json.JSONDecodeError, RecursionError) as exc:
+                data = json_input.loads(str(message[DATA_HEADER]), allow_nul=True)
+            except ValueError as exc:
                 raise Reject(f"{DATA_HEADER} is not valid JSON: {exc}", field="data") from exc
             if not isinstance(data, dict):
                 raise Reject(f"{DATA_HEADER} must be a JSON object", field="data")

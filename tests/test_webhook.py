@@ -161,6 +161,27 @@ def test_superscript_digit_timestamp_fails_with_signature_error() -> None:
         verify([SECRET], headers(sign(SECRET, MSG_ID, NOW, BODY), timestamp="²"), BODY, now=NOW)
 
 
+@pytest.mark.parametrize("digits", [21, 400, 5000])
+def test_timestamp_of_many_digits_fails_with_signature_error(digits: int) -> None:
+    """A timestamp of hundreds of digits is refused as not a time, not compared as a float."""
+    with pytest.raises(SignatureError, match="whole seconds"):
+        verify([SECRET], headers(sign(SECRET, MSG_ID, NOW, BODY), timestamp="9" * digits), BODY)
+
+
+@pytest.mark.parametrize("msg_id", ["msg_\udcff", "msg_\n1", "m" * 257])
+def test_unprintable_or_long_webhook_id_fails_with_signature_error(msg_id: str) -> None:
+    """A webhook-id of bytes that were not UTF-8, a line break or 257 characters is refused."""
+    with pytest.raises(SignatureError, match="webhook-id must be printable"):
+        verify([SECRET], headers("v1,abc", msg_id=msg_id), BODY, now=NOW)
+
+
+def test_non_ascii_webhook_id_is_signed_as_utf8() -> None:
+    """A printable non-ASCII webhook-id is signed over its UTF-8 bytes, as senders sign it."""
+    msg_id = "msg_\u00e9t\u00e9"
+    good = expected_signature(KEY, msg_id, NOW, BODY)
+    verify([SECRET], headers(good, msg_id=msg_id), BODY, now=NOW)
+
+
 @pytest.mark.parametrize("offset", [-360, 360, -86400, 10**6])
 def test_timestamp_outside_five_minutes_fails(offset: int) -> None:
     """A correctly signed request stamped more than 5 minutes from now is refused (replay)."""
@@ -208,7 +229,9 @@ def test_signature_without_version_prefix_fails() -> None:
 @given(
     st.dictionaries(
         st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature", "other"]),
-        st.text(max_size=80),
+        # Lone surrogates are what aiohttp makes of header bytes that are not UTF-8.
+        st.text(st.characters(categories=["L", "N", "P", "Z", "Cc", "Cs"]), max_size=80)
+        | st.text("0123456789", min_size=15, max_size=500),
     ),
     st.binary(max_size=200),
 )

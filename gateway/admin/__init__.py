@@ -2,31 +2,31 @@
 
 Every route but ``/healthz`` and ``/v1/openapi.json`` sits behind
 ``Authorization: Bearer <token>`` and names the scope it needs
-(``gateway.tokens.SCOPES``). Failed attempts are rate-limited per client
-address. Changes are written to the audit log by what makes them, naming
-the token (``Api.actor_of``).
+(``gateway.tokens.SCOPES``). Wrong tokens are slowed per client address
+(``FailureLimiter``). Changes are written to the audit log by what makes
+them, naming the token (``Api.actor_of``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
 
-from gateway import tokens
+from gateway import json_input, tokens
 from gateway.batches import Batches
-from gateway.errors import InvalidInput
+from gateway.errors import GatewayError, InvalidInput
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline, Services
 from gateway.problems import Handler, problem
@@ -50,33 +50,101 @@ def admin_token(configured: str | None, token_file: Path) -> str:
         return token
 
 
-class FailureLimiter:
-    """At most ``limit`` failed logins per client address in ``window`` seconds."""
+T = TypeVar("T")
 
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+
+class RateLimitedError(GatewayError):
+    """Too many requests from one address wait their turn already."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed attempts; try again in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Address:
+    """What the limiter knows of one client address."""
+
+    failures: deque[float] = field(default_factory=deque)
+    # Token checks under way side by side, and requests queued for a turn.
+    checking: int = 0
+    waiting: int = 0
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The earliest time the next token may be checked, once over the limit.
+    next_check: float = 0.0
+
+
+class FailureLimiter:
+    """Slows a client that keeps offering wrong tokens, and never refuses a
+    valid token because others failed before it.
+
+    An address may offer ``limit`` wrong tokens in ``window`` seconds at its
+    own pace. Past that, its tokens are checked one at a time, and each wrong
+    one makes the next check wait ``window / limit`` seconds: a guesser gets
+    no more than ``limit`` guesses a window, however many connections it
+    opens. A request waits for its turn rather than being refused, unless
+    ``queue`` requests from its address are waiting already; a valid token
+    is served in its turn and holds up no one after it. The pace lasts while
+    the address has ``limit`` failures within the window.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 60.0, queue: int = 2) -> None:
         self.limit = limit
         self.window = window
-        self._failures: dict[str, deque[float]] = {}
+        self.queue = queue
+        self.interval = window / limit
+        self._addresses: dict[str, _Address] = {}
 
-    def _recent(self, peer: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(peer, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            del self._failures[peer]
-        return failures
+    async def check(self, peer: str, verify: Callable[[], Awaitable[T | None]]) -> T | None:
+        """What ``verify()`` answers for a token ``peer`` offers, ``None``
+        counting as a failure; awaited in turn while ``peer`` is over the
+        limit. ``RateLimitedError`` when the queue for ``peer`` is full."""
+        address = self._addresses.setdefault(peer, _Address())
+        try:
+            now = time.monotonic()
+            while address.failures and address.failures[0] <= now - self.window:
+                address.failures.popleft()
+            # Checks under way count as failures to come, so that a burst sent
+            # all at once gets no more than ``limit`` checks side by side.
+            if len(address.failures) + address.checking < self.limit:
+                address.checking += 1
+                try:
+                    return self._record(address, await verify())
+                finally:
+                    address.checking -= 1
+            if address.waiting >= self.queue:
+                ahead = max(0.0, address.next_check - now) + address.waiting * self.interval
+                raise RateLimitedError(max(1, math.ceil(ahead)))
+            address.waiting += 1
+            try:
+                async with address.turn:
+                    delay = address.next_check - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    return self._record(address, await verify())
+            finally:
+                address.waiting -= 1
+        finally:
+            if not (address.failures or address.checking or address.waiting):
+                self._addresses.pop(peer, None)
+
+    def _record(self, address: _Address, result: T | None) -> T | None:
+        if result is None:
+            now = time.monotonic()
+            address.failures.append(now)
+            address.next_check = now + self.interval
+        return result
 
     def retry_after(self, peer: str) -> int:
-        """Seconds until ``peer`` may try again; 0 when it may now."""
-        now = time.monotonic()
-        failures = self._recent(peer, now)
-        if len(failures) < self.limit:
+        """Seconds until a token from ``peer`` would be checked, once ``peer``
+        has failed more than ``limit`` times in the window; 0 until then."""
+        address = self._addresses.get(peer)
+        if address is None:
             return 0
-        return max(1, math.ceil(failures[0] + self.window - now))
-
-    def failed(self, peer: str) -> None:
-        self._recent(peer, time.monotonic())
-        self._failures.setdefault(peer, deque()).append(time.monotonic())
+        now = time.monotonic()
+        if sum(1 for at in address.failures if at > now - self.window) <= self.limit:
+            return 0
+        return max(1, math.ceil(address.next_check - now))
 
 
 @dataclass(frozen=True)
@@ -116,11 +184,11 @@ class Api:
         name = request.get("actor")
         return self.actor if name is None or name == self.actor else f"token:{name}"
 
-    async def identify(self, request: web.Request) -> Identity | None:
-        """The identity behind the request's bearer token, if it holds a live one."""
-        scheme, _, offered_text = request.headers.get("Authorization", "").partition(" ")
-        offered = offered_text.strip()
-        if scheme.lower() != "bearer" or not offered:
+    async def identify(self, offered: str) -> Identity | None:
+        """The identity behind a bearer token, if it is a live one."""
+        # Every token Herald makes is ASCII; anything else (bytes that were not
+        # UTF-8 arrive as lone surrogates) is no token at all.
+        if not offered.isascii():
             return None
         if hmac.compare_digest(offered.encode(), self.token.encode()):
             return Identity(self.actor, tokens.ALL_SCOPES)
@@ -131,24 +199,29 @@ class Api:
 
     def protect(self, handler: Handler, *, scope: str) -> Handler:
         """``handler``, answering 401 without a valid token, 403 when the token
-        lacks ``scope``, 429 after too many failures; changes are audited."""
+        lacks ``scope``, and slowing wrong tokens (429 when too many wait);
+        changes are audited."""
         if scope not in tokens.SCOPES:
             raise ValueError(f"unknown scope {scope!r}")
 
         async def guarded(request: web.Request) -> web.StreamResponse:
             peer = request.remote or "unknown"
-            wait = self.limiter.retry_after(peer)
-            if wait:
-                return problem(
-                    429,
-                    f"too many failed attempts; try again in {wait} seconds",
-                    kind="rate-limited",
-                    headers={"Retry-After": str(wait)},
-                )
-            identity = await self.identify(request)
+            offered = bearer_token(request)
+            # A request without a token guesses nothing, so it is not counted
+            # against its address.
+            identity = None
+            if offered is not None:
+                try:
+                    identity = await self.limiter.check(peer, lambda: self.identify(offered))
+                except RateLimitedError as exc:
+                    log.info("admin_auth_limited", peer=peer, path=request.path)
+                    return _rate_limited(exc.retry_after)
             if identity is None:
-                self.limiter.failed(peer)
-                log.info("admin_auth_refused", peer=peer, path=request.path)
+                reason = "no token" if offered is None else "wrong token"
+                log.info("admin_auth_refused", peer=peer, path=request.path, reason=reason)
+                wait = self.limiter.retry_after(peer) if offered is not None else 0
+                if wait:
+                    return _rate_limited(wait)
                 return problem(
                     401,
                     "a valid admin token is required: Authorization: Bearer <token>",
@@ -170,28 +243,54 @@ class Api:
         return guarded
 
 
+def bearer_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, if the request offers one."""
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    offered = offered.strip()
+    return offered if scheme.lower() == "bearer" and offered else None
+
+
+def _rate_limited(wait: int) -> web.Response:
+    return problem(
+        429,
+        f"too many failed attempts; try again in {wait} seconds",
+        kind="rate-limited",
+        headers={"Retry-After": str(wait)},
+    )
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object: 400 when it is not JSON, 422 when not an object."""
-    try:
-        body = json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(reason=f"the body is not valid JSON: {exc}") from exc
+    """The request's JSON object, read by ``gateway.json_input``: 415 when it is
+    not sent as JSON, 400 when it is not JSON, 422 when not an object."""
+    body = await json_input.read(request)
     if not isinstance(body, dict):
         raise InvalidInput("#", "must be a JSON object")
     return body
 
 
-def page_limit(request: web.Request, maximum: int) -> int | web.Response:
-    """The ``limit`` query parameter (default 50), or a 400 problem naming it."""
-    text = request.query.get("limit", "50")
-    if text.isdigit() and 1 <= int(text) <= maximum:
-        return int(text)
+def query_number(
+    request: web.Request, name: str, *, default: int, maximum: int, minimum: int = 1
+) -> int | web.Response:
+    """The whole-number query parameter ``name``, from ``minimum`` to
+    ``maximum``, or a 400 problem naming it."""
+    text = request.query.get(name, str(default))
+    # isdigit() alone takes digits such as "²" that int() refuses, and the
+    # length check keeps int() and the store away from a 5,000-digit number.
+    if text.isascii() and text.isdigit() and len(text) <= len(str(maximum)):
+        value = int(text)
+        if minimum <= value <= maximum:
+            return value
     return problem(
         400,
-        f"limit must be a whole number from 1 to {maximum}",
+        f"{name} must be a whole number from {minimum} to {maximum}",
         kind="invalid-query",
-        errors=[("limit", f"got {text!r}")],
+        errors=[(name, f"got {text!r}")],
     )
+
+
+def page_limit(request: web.Request, maximum: int) -> int | web.Response:
+    """The ``limit`` query parameter (default 50), or a 400 problem naming it."""
+    return query_number(request, "limit", default=50, maximum=maximum)
 
 
 def modules() -> list[ModuleType]:

@@ -7,20 +7,31 @@ from dataclasses import asdict
 
 from aiohttp import web
 
+from gateway import json_input
 from gateway.admin import Api
 from gateway.customers import sync
-from gateway.openapi import Json, simple
+from gateway.openapi import Json, json_body, operation, simple
+
+#: JSON Lines under the names in use for it, and JSON for a single customer.
+LINES_TYPES = ("application/jsonl", "application/x-ndjson", "application/x-jsonlines")
 
 SCOPE = "settings:manage"
-OPENAPI: dict[str, Json] = simple(
-    SCOPE,
-    ("post", "/v1/customers", "Import customers (newline-delimited JSON), replacing each by id"),
-    ("get", "/v1/customers/{id}", "One customer with its clusters and addresses"),
-)
+OPENAPI: dict[str, Json] = {
+    "/v1/customers": {
+        "post": operation(
+            "Import customers (newline-delimited JSON), replacing each by id",
+            scope=SCOPE,
+            ok={200: json_body({"type": "object"}, "How many were imported")},
+            problems=(400, 415, 422),
+        )
+    }
+} | simple(SCOPE, ("get", "/v1/customers/{id}", "One customer with its clusters and addresses"))
 
 
 def routes(api: Api) -> list[web.RouteDef]:
     async def import_customers(request: web.Request) -> web.Response:
+        json_input.check_media_type(request, (*LINES_TYPES, *json_input.JSON_TYPES))
+
         async def lines() -> AsyncIterator[bytes]:
             # Read line by line: a sync of many customers is never held whole.
             while line := await request.content.readline():

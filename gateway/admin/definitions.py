@@ -9,19 +9,23 @@ field and one file per document, each named ``CUSTOMER_ID/FILE_NAME``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from gateway import json_input
 from gateway.admin import Api, read_json
 from gateway.batches import batch_id, customer_folder, inside
 from gateway.definitions import NAME, apply
-from gateway.errors import InvalidInput, NotFoundError
-from gateway.openapi import Json, simple
+from gateway.errors import GatewayError, InvalidInput, MalformedBodyError, NotFoundError
+from gateway.openapi import Json, json_body, operation, path_param, simple
 
 MAX_UPLOAD = 512 * 1024 * 1024
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -33,7 +37,17 @@ OPENAPI: dict[str, Json] = simple(
     ("get", "/v1/definitions", "Every message definition"),
     ("get", "/v1/definitions/{name}", "One message definition"),
     ("put", "/v1/definitions/{name}", "Create or replace a message definition"),
-) | simple(OPERATE, ("post", "/v1/definitions/{name}/runs", "Start a definition run for a batch"))
+) | {
+    "/v1/definitions/{name}/runs": {
+        "post": operation(
+            "Start a definition run for a batch (a JSON body or a multipart upload)",
+            scope=OPERATE,
+            ok={202: json_body({"type": "object"}, "The run, started or a duplicate")},
+            problems=(400, 404, 415, 422),
+            parameters=[path_param("name", "The definition's name")],
+        )
+    }
+}
 
 
 def routes(api: Api) -> list[web.RouteDef]:
@@ -58,6 +72,7 @@ def routes(api: Api) -> list[web.RouteDef]:
             raise NotFoundError(f"no message definition {name!r}")
         await api.store.get_definition(name)
         spool = api.services.config.runs.spool_dir
+        json_input.check_media_type(request, (*json_input.JSON_TYPES, "multipart/form-data"))
         if request.content_type.startswith("multipart/"):
             batch, invoices = await _upload(request, spool / name)
         else:
@@ -91,13 +106,30 @@ async def _upload(request: web.Request, folder: Path) -> tuple[str, Path]:
     staging = folder / f".upload-{secrets.token_hex(8)}"
     await asyncio.to_thread(staging.mkdir, parents=True, mode=0o700)
     try:
-        batch = await _receive(request, staging)
+        with _multipart_faults():
+            batch = await _receive(request, staging)
         target = folder / batch
         if not await asyncio.to_thread(target.exists):
             await asyncio.to_thread(staging.rename, target)
         return batch, target
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)
+
+
+@contextlib.contextmanager
+def _multipart_faults() -> Iterator[None]:
+    """aiohttp's multipart reader raises ValueError (a missing boundary, a part
+    that is not UTF-8 text) or its own parse errors for a body that is not
+    multipart/form-data: those are the client's, so 400."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except HttpProcessingError as exc:
+        reason = exc.message.strip().splitlines()[0].rstrip(":") if exc.message else str(exc)
+        raise MalformedBodyError(reason, media="multipart/form-data") from exc
+    except ValueError as exc:
+        raise MalformedBodyError(str(exc), media="multipart/form-data") from exc
 
 
 async def _receive(request: web.Request, staging: Path) -> str:

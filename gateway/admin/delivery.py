@@ -3,11 +3,9 @@ the dry run that says who would receive an event."""
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from gateway import delivery
+from gateway import delivery, json_input
 from gateway.admin import Api, read_json
 from gateway.events import InvalidEvent
 from gateway.openapi import Json, json_body, operation, path_param
@@ -83,11 +81,10 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response({"admin": address})
 
     async def dry_run(request: web.Request) -> web.Response:
+        # An event, read as the webhook reads one.
+        body = await json_input.read(request, allow_nul=True)
         try:
-            body = json.loads(await request.read())
             answer = await delivery.dry_run(api.pipeline, body, mail_from=config.sender.address)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return problem(400, f"the body is not valid JSON: {exc}", kind="malformed-body")
         except InvalidEvent as exc:
             return problem(
                 422, f"the event is invalid: {exc}", kind="invalid-event", errors=exc.errors

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.admin import Api
+from gateway.admin import Api, query_number
 from gateway.openapi import Json, simple
-from gateway.problems import Handler, problem
+from gateway.problems import Handler
 from gateway.qmgr import check_message_id, check_reason, entry_as_json
 
 MAX_PAGE = 1000
@@ -28,16 +28,11 @@ OPENAPI: dict[str, Json] = simple(
 
 def routes(api: Api) -> list[web.RouteDef]:
     async def list_queue(request: web.Request) -> web.Response:
-        limit_text = request.query.get("limit", "100")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
-            return problem(
-                400,
-                f"limit must be a whole number from 1 to {MAX_PAGE}",
-                kind="invalid-query",
-                errors=[("limit", f"got {limit_text!r}")],
-            )
+        limit = query_number(request, "limit", default=100, maximum=MAX_PAGE)
+        if isinstance(limit, web.Response):
+            return limit
         stats = await api.store.queue_stats()
-        entries = await api.store.list_queue(limit=int(limit_text))
+        entries = await api.store.list_queue(limit=limit)
         oldest = stats.oldest_queued_at
         return web.json_response(
             {

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.admin import Api, page_limit
+from gateway.admin import Api, page_limit, query_number
 from gateway.errors import NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, query_param, simple
-from gateway.problems import problem
 from gateway.store import as_json
 
 MAX_PAGE = 200
 # A definition run may have 100,000 items: show the first ones unless asked.
 DEFAULT_ITEMS = 1000
+MAX_ITEMS = 1_000_000
 SCOPE = "runs:read"
 OPERATE = "queue:operate"
 _RUN: Json = {"type": "object", "required": ["id", "status"]}
@@ -77,18 +77,13 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(body)
 
     async def show_run(request: web.Request) -> web.Response:
-        limit = request.query.get("items", str(DEFAULT_ITEMS))
-        if not limit.isdigit():
-            return problem(
-                400,
-                "items must be a whole number",
-                kind="invalid-query",
-                errors=[("items", f"got {limit!r}")],
-            )
+        limit = query_number(request, "items", default=DEFAULT_ITEMS, minimum=0, maximum=MAX_ITEMS)
+        if isinstance(limit, web.Response):
+            return limit
         run = await api.store.get_run(
             request.match_info["run_id"],
             item_status=request.query.get("item_status"),
-            item_limit=int(limit),
+            item_limit=limit,
         )
         return web.json_response(as_json(run))
 

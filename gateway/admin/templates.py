@@ -19,14 +19,14 @@ _OBJECT: Json = {"type": "object"}
 _TYPE = path_param("type", "The email type")
 
 
-def _op(summary: str, *, write: bool = False, typed: bool = True) -> Json:
+def _op(summary: str, *, write: bool = False, typed: bool = True, body: bool = True) -> Json:
     return operation(
         summary,
         scope=SCOPE,
         ok={200: json_body(_OBJECT, summary)},
         problems=(400, 404, 422) if write else (404,),
         parameters=[_TYPE] if typed else [],
-        body=_OBJECT if write else None,
+        body=_OBJECT if write and body else None,
     )
 
 
@@ -40,7 +40,9 @@ OPENAPI: dict[str, Json] = {
     },
     "/v1/templates/{type}/versions": {"get": _op("Every saved version, newest first")},
     "/v1/templates/{type}/rollback": {"post": _op("Put an earlier version back", write=True)},
-    "/v1/templates/{type}/reset": {"post": _op("Go back to the shipped template", write=True)},
+    "/v1/templates/{type}/reset": {
+        "post": _op("Go back to the shipped template", write=True, body=False)
+    },
     "/v1/templates/{type}/preview": {"post": _op("Render with sample data", write=True)},
     "/v1/templates/{type}/send-test": {"post": _op("Send a test message", write=True)},
 }

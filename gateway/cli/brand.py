@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway import json_input
 from gateway.cli import actor, with_store
 from gateway.config import Config
 from gateway.errors import InvalidInput
@@ -52,8 +53,8 @@ def _set(config: Config, args: argparse.Namespace) -> int:
     value: Any = args.value
     if args.key == "links":
         try:
-            value = json.loads(args.value)
-        except json.JSONDecodeError as exc:
+            value = json_input.loads(args.value)
+        except ValueError as exc:
             raise InvalidInput("links", f"expected a JSON list ({exc})") from exc
     return _update(config, {args.key: value})
 

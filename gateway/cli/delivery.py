@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway import json_input
 from gateway.cli import actor, on_off, with_store
 from gateway.config import Config
 from gateway.errors import InvalidInput
@@ -118,8 +119,9 @@ def _dry_run(config: Config, args: argparse.Namespace) -> int:
 
     try:
         text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text("utf-8")
-        body = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # An event, read as the webhook reads one.
+        body = json_input.loads(text, allow_nul=True)
+    except (OSError, ValueError) as exc:
         raise InvalidInput("event", f"cannot read the event from {args.event}: {exc}") from exc
 
     async def action(store: Store) -> int:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import mime
+from gateway import json_input, mime
 from gateway.cli import with_store
 from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.errors import InvalidInput
@@ -208,7 +208,8 @@ def _read_text(path: str, option: str) -> str:
 
 
 def _read_json(path: str) -> Any:
+    text = _read_text(path, "--data")
     try:
-        return json.loads(_read_text(path, "--data"))
-    except json.JSONDecodeError as exc:
+        return json_input.loads(text)
+    except ValueError as exc:
         raise InvalidInput("--data", f"{path} is not valid JSON ({exc})") from exc

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.integration.harness import LOOPBACK, Capture, Herald, standard_webhooks_headers
+from tests.integration.harness import (
+    LOOPBACK,
+    Capture,
+    Herald,
+    standard_webhooks_headers,
+    wait_until,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -187,3 +194,149 @@ def test_smtp_header_with_nul_is_refused(herald: Herald, capture: Capture) -> No
         assert code == 550, (subject, reply)
         assert b"5.7.1" in reply
     assert len(capture.received) == before
+
+
+def run_count(herald: Herald) -> int:
+    return len(herald.admin("/v1/runs?limit=200").json["runs"])
+
+
+def raw_log_lines(herald: Herald) -> list[str]:
+    """Lines of the daemon's log that are not one JSON event each."""
+    lines = []
+    for line in herald.log().splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            lines.append(line)
+    return lines
+
+
+def test_hostile_signature_headers_get_4xx_before_anything_else(herald: Herald) -> None:
+    """A 400-digit timestamp, and a webhook-id or signature of bytes that are not UTF-8,
+    get 401 or 400, never 500, and no run."""
+    body = json.dumps(event()).encode()
+    signed = standard_webhooks_headers(Herald.SECRET, body, "msg_hostile", int(time.time()))
+    before = run_count(herald)
+    # urllib sends header text as Latin-1, so "\xff" leaves as the byte 0xFF.
+    cases = {
+        "timestamp": ({"webhook-timestamp": "9" * 400}, 401, "invalid-signature"),
+        "id": ({"webhook-id": "msg_\xff\xfe"}, 400, "invalid-header"),
+        "signature": ({"webhook-signature": "v1,\xff\xfe=="}, 401, "invalid-signature"),
+    }
+    for name, (override, status, kind) in cases.items():
+        answer = herald.request(
+            "POST", "/v1/events", body, {"Content-Type": "application/json", **signed, **override}
+        )
+        assert answer.status == status, (name, answer.body)
+        assert answer.json["type"] == f"urn:herald:problem:{kind}", name
+    assert run_count(herald) == before
+    assert "http_handler_failed" not in herald.log()
+
+
+def test_a_non_ascii_webhook_id_signed_as_utf8_is_accepted(
+    herald: Herald, capture: Capture
+) -> None:
+    """A printable webhook-id beyond ASCII, signed over its UTF-8 bytes, works as any."""
+    body = json.dumps(event()).encode()
+    msg_id = f"msg_\u00e9t\u00e9_{uuid.uuid4().hex}"
+    headers = standard_webhooks_headers(Herald.SECRET, body, msg_id, int(time.time()))
+    # The header goes out as its UTF-8 bytes, as a sender writes it.
+    headers["webhook-id"] = msg_id.encode().decode("latin-1")
+    answer = herald.request(
+        "POST", "/v1/events", body, {"Content-Type": "application/json", **headers}
+    )
+    assert answer.status == 202, answer.body
+    [mail] = capture.wait_for_run(answer.json["run_id"])
+    assert mail.message["To"].addresses[0].addr_spec == "ada@example.com"
+    again = herald.request(
+        "POST", "/v1/events", body, {"Content-Type": "application/json", **headers}
+    )
+    assert again.json == {"run_id": answer.json["run_id"], "status": "duplicate", "duplicate": True}
+
+
+def hostile_event(field: str, raw: bytes) -> bytes:
+    """A valid event whose ``field`` (``data.x``, ``id`` or ``type``) is the raw JSON ``raw``."""
+    body = event()
+    if field.startswith("data."):
+        body["data"][field.removeprefix("data.")] = "@@@"
+    else:
+        body[field] = "@@@"
+    return json.dumps(body).encode().replace(b'"@@@"', raw)
+
+
+def test_hostile_json_bodies_get_4xx_naming_the_place(herald: Herald) -> None:
+    """Nesting 1,000 deep, a 5,000-digit integer, NaN, Infinity, lone surrogates in id and
+    type, and bytes that are not UTF-8 get 400 or 422 naming where, on every store; no run."""
+    cases = [
+        (hostile_event("data.x", b"[" * 1000 + b"]" * 1000), 400, "malformed-body", None),
+        (hostile_event("data.amount", b"9" * 5000), 422, "invalid-event", "#/data/amount"),
+        (hostile_event("data.total", b"NaN"), 422, "invalid-event", "#/data/total"),
+        (hostile_event("data.total", b"-Infinity"), 422, "invalid-event", "#/data/total"),
+        (hostile_event("data.total", b"1e400"), 422, "invalid-event", "#/data/total"),
+        (hostile_event("id", b'"evt_\\ud800"'), 422, "invalid-event", "#/id"),
+        (hostile_event("type", b'"invoice.\\udfff"'), 422, "invalid-event", "#/type"),
+        (hostile_event("data.x", '"caf\u00e9"'.encode("latin-1")), 400, "malformed-body", None),
+        (hostile_event("data.x", b'"\xed\xa0\x80"'), 400, "malformed-body", None),
+    ]
+    before = run_count(herald)
+    for body, status, kind, pointer in cases:
+        answer = post(herald, body, f"msg_{uuid.uuid4().hex}")
+        assert answer.status == status, (body[:80], answer.body)
+        assert answer.headers["Content-Type"].startswith("application/problem+json")
+        assert answer.json["type"] == f"urn:herald:problem:{kind}"
+        if pointer:
+            assert answer.json["errors"][0]["pointer"] == pointer
+        else:
+            assert "line 1 column" in answer.json["detail"]
+    assert run_count(herald) == before
+    assert "http_handler_failed" not in herald.log()
+
+
+def test_an_event_not_sent_as_json_gets_415(herald: Herald, capture: Capture) -> None:
+    """text/plain or no Content-Type gets 415 and no run; JSON with a charset or +json is read."""
+    before = run_count(herald)
+    for content_type in ("text/plain", None, "application/x-www-form-urlencoded"):
+        body = json.dumps(event()).encode()
+        headers = standard_webhooks_headers(
+            Herald.SECRET, body, f"msg_{uuid.uuid4().hex}", int(time.time())
+        )
+        if content_type:
+            headers["Content-Type"] = content_type
+        # http.client (source=) adds no Content-Type of its own, as urllib would.
+        answer = herald.request("POST", "/v1/events", body, headers, source=LOOPBACK)
+        assert answer.status == 415, content_type
+        assert answer.json["type"] == "urn:herald:problem:unsupported-media-type"
+    assert run_count(herald) == before
+    for content_type in ("application/json; charset=utf-8", "application/cloudevents+json"):
+        body = json.dumps(event()).encode()
+        headers = standard_webhooks_headers(
+            Herald.SECRET, body, f"msg_{uuid.uuid4().hex}", int(time.time())
+        )
+        answer = herald.request(
+            "POST", "/v1/events", body, {"Content-Type": content_type, **headers}
+        )
+        assert answer.status == 202, (content_type, answer.body)
+        [mail] = capture.wait_for_run(answer.json["run_id"])
+        assert "INV-2026-0042" in str(mail.message["Subject"])
+
+
+def test_requests_aiohttp_refuses_are_logged_as_one_json_event(herald: Herald) -> None:
+    """A header aiohttp cannot parse gets 400 and one JSON event in the log, never a traceback."""
+    with socket.create_connection((LOOPBACK, herald.http_port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/events HTTP/1.1\r\nHost: herald.test\r\nContent-Length: abc\r\n\r\n"
+        )
+        answer = sock.recv(4096)
+    assert answer.split(b" ", 2)[1] == b"400", answer
+    [logged] = wait_until(
+        lambda: [
+            e
+            for e in herald.events("http_request_malformed")
+            if e["reason"] == "Invalid character in Content-Length"
+        ],
+        10,
+        "the malformed request in the log",
+    )
+    assert logged["status"] == 400
+    assert logged["peer"] == LOOPBACK
+    assert raw_log_lines(herald) == []
