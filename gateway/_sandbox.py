@@ -58,11 +58,15 @@ from gateway.errors import GatewayError
 # "{:>9999}", center, batch, slice) larger than this would build a huge
 # result from a tiny template.
 _MAX_WIDTH = 10_000
-# The nodes one template text may parse into. Python's compiler runs as one
-# call that holds the GIL for about 30 µs per node, so this keeps a template
-# from stopping the daemon for more than a fraction of a second while it
-# compiles; the shipped templates have under 300.
+# The nodes one template text may parse into, which bounds the work of
+# parsing it and generating its Python code; the shipped templates have
+# under 300.
 _MAX_NODES = 5_000
+# The Python code a template may compile to, in characters. Python's
+# compiler runs as one call that holds the GIL, at about a microsecond a
+# character, so this keeps a template from stopping the daemon for more than
+# a fraction of a second; the shipped templates make under 14,000.
+_MAX_CODE = 150_000
 # How deeply statements and expressions may nest. Past about 20 nested loops
 # or 100 levels of brackets Python's compiler gives up, and Jinja2's parser
 # and code generator recurse once per level; the shipped templates reach 13.
@@ -361,11 +365,11 @@ class Sandbox(SandboxedEnvironment):
                 f"the template is {len(source)} characters long,"
                 f" over the limit of {self.limits.max_source}"
             )
-        # Each tag makes at least a node, bar closing tags: a text with
-        # twice as many tags as nodes allowed is refused before the work of
-        # parsing it.
+        # A tag makes a node or more (bar closing tags, which pair with an
+        # opening one): a text with more tags than nodes allowed is refused
+        # before the work of parsing it.
         tags = source.count(self.block_start_string) + source.count(self.variable_start_string)
-        if tags > 2 * _MAX_NODES:
+        if tags > _MAX_NODES:
             raise _too_complex()
         try:
             tree = super()._parse(source, name, filename)
@@ -390,6 +394,11 @@ class Sandbox(SandboxedEnvironment):
             raise _too_deep() from exc
 
     def _compile(self, source: str, filename: str) -> types.CodeType:
+        if len(source) > _MAX_CODE:
+            raise TemplateLimitError(
+                f"the template is too complex: it compiles to more than {_MAX_CODE}"
+                " characters of code"
+            )
         # Python's compiler refuses some nestings the checks above let
         # through ("too many statically nested blocks"): still the
         # template's fault, and permanent.

@@ -12,7 +12,6 @@ save, history, rollback, reset, preview and send a test.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -204,9 +203,7 @@ class Composer:
         if parts is None:
             parts, version = await self.parts(email_type)
         brand, logo = await self.brand_and_logo()
-        # Rendering is CPU work bounded by [templates] render_timeout; a worker
-        # thread keeps the listeners answering meanwhile.
-        rendered, html, text = await asyncio.to_thread(
+        rendered, html, text = await self.templates.run(
             self._render, email_type, parts, {**variables, "brand": brand}
         )
         sender = self.config.sender
@@ -236,7 +233,7 @@ class Composer:
         text, and the logo the HTML refers to."""
         brand, logo = await self.brand_and_logo()
         values = {**variables, "brand": brand, "content": html}
-        wrapped_html, wrapped_text = await asyncio.to_thread(self._wrap, values, text)
+        wrapped_html, wrapped_text = await self.templates.run(self._wrap, values, text)
         return wrapped_html, wrapped_text, logo
 
     def _wrap(self, values: Mapping[str, Any], text: str) -> tuple[str, str]:
@@ -278,10 +275,8 @@ class Composer:
         return self._saved(await self.store.add_template_version(email_type, "save", draft, note))
 
     async def check(self, email_type: str, parts: TemplateParts) -> None:
-        """``Templates.check`` in a worker thread: its trial render is CPU
-        work bounded by [templates] render_timeout, and the listeners keep
-        answering meanwhile."""
-        await asyncio.to_thread(self.templates.check, self.entry(email_type), parts)
+        """``Templates.check`` (a trial render) in a render thread."""
+        await self.templates.run(self.templates.check, self.entry(email_type), parts)
 
     @staticmethod
     def _saved(version: TemplateVersion) -> TemplateVersion:

@@ -20,7 +20,6 @@ same document in JSON for ``PUT /v1/definitions/{name}``::
 
 from __future__ import annotations
 
-import asyncio
 import re
 import zoneinfo
 from collections.abc import Mapping
@@ -108,9 +107,7 @@ def definition(data: Mapping[str, Any], templates: Templates) -> Definition:
 
 async def apply(store: Store, templates: Templates, data: Mapping[str, Any]) -> Definition:
     """Validate ``data`` and save it; its from key must name a sender."""
-    # Compiling the templates is CPU work; a worker thread keeps the
-    # listeners answering meanwhile.
-    checked = await asyncio.to_thread(definition, data, templates)
+    checked = await templates.run(definition, data, templates)
     try:
         await store.get_sender(checked.from_key)
     except NotFoundError as exc:

@@ -22,11 +22,15 @@ Rules every render obeys:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import jinja2
 import jinja2.meta
@@ -43,6 +47,13 @@ from gateway.store import TemplateParts
 
 # Part name -> file name in the template folder.
 FILES = {"subject": "subject.txt", "html": "body.html", "text": "body.txt"}
+# Threads that compile and render. A render holds the GIL while it runs, so
+# more threads would only take turns, and each one more is another the event
+# loop waits behind for its turn: two let a render go on beside a long one.
+RENDER_THREADS = 2
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class InvalidTemplate(InvalidInput):
@@ -110,6 +121,13 @@ class Templates:
         # Compiled templates by (name, source): sources are immutable versions,
         # so an entry never goes stale; a new version is a new key.
         self._compiled: dict[tuple[str, str], jinja2.Template] = {}
+        self._threads = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="herald-render")
+
+    async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run template work (compiling, rendering, checking) in a render
+        thread, never on the event loop, which keeps answering meanwhile."""
+        call = functools.partial(contextvars.copy_context().run, work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     def types(self) -> list[str]:
         """Every email type that has a template folder."""

@@ -73,9 +73,7 @@ class SubstituteTags:
                 entry = self.composer.entry(ctx.email_type)
                 self.composer.require(ctx.email_type, variables["data"])
                 brand = await self.composer.brand()
-                # Rendering is CPU work bounded by [templates] render_timeout;
-                # a worker thread keeps the listeners answering meanwhile.
-                await asyncio.to_thread(
+                await self.composer.templates.run(
                     self._substitute, entry, message, {**variables, "brand": brand}
                 )
                 ctx.subject = str(message.get("Subject", ""))

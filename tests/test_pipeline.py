@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from herald_plugins.delivery_policy import DeliveryPolicy
+from herald_plugins.render_template import RenderTemplate
 
 from gateway import config as config_module
 from gateway._sqlite import SQLiteStore
 from gateway.context import Context
 from gateway.errors import ConfigError, Decision, Defer, Drop, Reject, StageError
 from gateway.pipeline import Pipeline, Services, Stage, available, resolve
-from herald_plugins.delivery_policy import DeliveryPolicy
-from herald_plugins.render_template import RenderTemplate
 
 # Test doubles of the Stage protocol: each does one thing to the context.
 

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from herald_plugins.delivery_policy import DeliveryPolicy
 
 from gateway import delivery, mime
 from gateway.context import Context, Recipient
 from gateway.templating import Templates
-from herald_plugins.delivery_policy import DeliveryPolicy
 from tests.plugins import make_services
 
 MakeStage = Callable[..., Awaitable[DeliveryPolicy]]

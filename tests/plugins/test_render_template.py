@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from herald_plugins.render_template import RenderTemplate
 
 from gateway.config import SHIPPED_TEMPLATES
 from gateway.context import Context
@@ -17,7 +18,6 @@ from gateway.errors import Reject
 from gateway.events import parse_event
 from gateway.store import Store
 from gateway.templating import Templates
-from herald_plugins.render_template import RenderTemplate
 from tests.plugins import make_services
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"

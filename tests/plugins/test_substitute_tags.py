@@ -9,13 +9,13 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
+from herald_plugins.substitute_tags import SubstituteTags
 
 from gateway import config
 from gateway.context import Context
 from gateway.errors import Reject
 from gateway.pipeline import Services
 from gateway.store import Store, open_store
-from herald_plugins.substitute_tags import SubstituteTags
 from tests import stores
 
 
