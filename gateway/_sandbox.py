@@ -8,9 +8,10 @@ daemon runs. So every limit is checked before the work it bounds is done:
 - Before parsing, a template text longer than ``max_source`` characters, or
   with more tags than it could ever be allowed nodes, is refused; after
   parsing, one nested deeper than ``_MAX_DEPTH`` or made of more than
-  ``_MAX_NODES`` nodes is refused before it reaches Python's compiler. A
-  ``RecursionError`` or ``SyntaxError`` while parsing or compiling is the
-  template's fault too, and permanent.
+  ``_MAX_NODES`` nodes; and one whose Python code is longer than
+  ``_MAX_CODE`` before it reaches Python's compiler. A ``RecursionError`` or
+  ``SyntaxError`` while parsing or compiling is the template's fault too,
+  and permanent.
 - While rendering, time is checked at every loop step, call, filter,
   operator and output (``render_timeout``).
 - Every string, list or number a template can ask for by size is checked
