@@ -12,7 +12,6 @@ save, history, rollback, reset, preview and send a test.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -91,7 +90,11 @@ class Composer:
 
     @classmethod
     def for_config(cls, config: Config, store: Store) -> Composer:
-        limits = Limits(render_timeout=config.render_timeout, max_output=config.max_render_size)
+        limits = Limits(
+            render_timeout=config.render_timeout,
+            max_output=config.max_render_size,
+            max_source=config.max_template_size,
+        )
         return cls(
             config,
             store,
@@ -200,9 +203,7 @@ class Composer:
         if parts is None:
             parts, version = await self.parts(email_type)
         brand, logo = await self.brand_and_logo()
-        # Rendering is CPU work bounded by [templates] render_timeout; a worker
-        # thread keeps the listeners answering meanwhile.
-        rendered, html, text = await asyncio.to_thread(
+        rendered, html, text = await self.templates.run(
             self._render, email_type, parts, {**variables, "brand": brand}
         )
         sender = self.config.sender
@@ -232,6 +233,10 @@ class Composer:
         text, and the logo the HTML refers to."""
         brand, logo = await self.brand_and_logo()
         values = {**variables, "brand": brand, "content": html}
+        wrapped_html, wrapped_text = await self.templates.run(self._wrap, values, text)
+        return wrapped_html, wrapped_text, logo
+
+    def _wrap(self, values: Mapping[str, Any], text: str) -> tuple[str, str]:
         with self.templates.budget():
             wrapped_html = self.templates.render_string(
                 "brand-layout.html",
@@ -243,7 +248,7 @@ class Composer:
                 '{% extends "_layout.txt" %}{% block content %}{{ content }}{% endblock %}',
                 {**values, "content": text},
             )
-        return inline_css(wrapped_html), wrapped_text, logo
+        return inline_css(wrapped_html), wrapped_text
 
     # Editing
 
@@ -266,8 +271,12 @@ class Composer:
             html=current.html if html is None else html,
             text=current.text if text is None else text,
         )
-        self.templates.check(self.entry(email_type), draft)
+        await self.check(email_type, draft)
         return self._saved(await self.store.add_template_version(email_type, "save", draft, note))
+
+    async def check(self, email_type: str, parts: TemplateParts) -> None:
+        """``Templates.check`` (a trial render) in a render thread."""
+        await self.templates.run(self.templates.check, self.entry(email_type), parts)
 
     @staticmethod
     def _saved(version: TemplateVersion) -> TemplateVersion:
@@ -289,7 +298,7 @@ class Composer:
         if old.parts is None:
             return await self.reset(email_type)
         # A catalog change since may have retired a tag the old version uses.
-        self.templates.check(self.entry(email_type), old.parts)
+        await self.check(email_type, old.parts)
         return self._saved(
             await self.store.add_template_version(
                 email_type, "rollback", old.parts, f"rollback to version {version}"
@@ -319,7 +328,7 @@ class Composer:
             parts = TemplateParts(
                 **{part: draft.get(part) or getattr(current, part) for part in FILES}
             )
-            self.templates.check(self.entry(email_type), parts)
+            await self.check(email_type, parts)
         variables = self.sample(email_type, supplied)
         to = _recipient_address(variables["recipient"])
         return await self._compose_sample(email_type, variables, to, "preview", parts)

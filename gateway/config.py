@@ -237,6 +237,7 @@ class Config:
     templates_dir: Path
     render_timeout: float
     max_render_size: int
+    max_template_size: int
     brand_layout: tuple[str, ...]
     brand: Mapping[str, Any]
     logo: brand_settings.Logo | None = field(repr=False)
@@ -476,6 +477,7 @@ def _build(
     templates_dir = Path(templates_value).expanduser() if templates_value else SHIPPED_TEMPLATES
     render_timeout = templates.duration("render_timeout", 2)
     max_render_size = templates.integer("max_render_size", 1_000_000, minimum=1000)
+    max_template_size = templates.integer("max_template_size", 262_144, minimum=1000)
     brand_layout = templates.strings("brand_layout")
 
     brand, logo = _brand(sections["brand"], where)
@@ -516,6 +518,7 @@ def _build(
         templates_dir=templates_dir,
         render_timeout=render_timeout,
         max_render_size=max_render_size,
+        max_template_size=max_template_size,
         brand_layout=brand_layout,
         brand=brand,
         logo=logo,

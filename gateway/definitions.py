@@ -107,7 +107,7 @@ def definition(data: Mapping[str, Any], templates: Templates) -> Definition:
 
 async def apply(store: Store, templates: Templates, data: Mapping[str, Any]) -> Definition:
     """Validate ``data`` and save it; its from key must name a sender."""
-    checked = definition(data, templates)
+    checked = await templates.run(definition, data, templates)
     try:
         await store.get_sender(checked.from_key)
     except NotFoundError as exc:

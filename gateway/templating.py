@@ -12,51 +12,48 @@ Rules every render obeys:
   reported as a template reaching outside the sandbox.
 - ``StrictUndefined``: a tag without a value fails the render, naming the tag.
 - HTML is autoescaped; subjects and text parts are not.
-- A render stops with ``TemplateLimitError`` once it runs longer than
-  ``render_timeout`` (checked at every loop step, call and operator) or its
-  output, or any string it builds, grows past ``max_output`` characters.
+- The limits of ``gateway._sandbox``: a template text too long, too deep or
+  too complex is refused before it is compiled, and a render stops with
+  ``TemplateLimitError`` once it runs longer than ``render_timeout`` or
+  would build text larger than ``max_output`` characters, checked before
+  the work is done. Any failure of a template's code is a ``TemplateError``:
+  permanent, whatever the input.
 """
 
 from __future__ import annotations
 
-import re
-import string
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import jinja2
 import jinja2.meta
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import markup_join, str_join
-from jinja2.sandbox import SandboxedEnvironment
-from jinja2.visitor import NodeTransformer
 
+from gateway._sandbox import Limits as Limits
+from gateway._sandbox import Sandbox
+from gateway._sandbox import TemplateError as TemplateError
+from gateway._sandbox import TemplateLimitError as TemplateLimitError
 from gateway.catalog import ROOTS, EmailType
-from gateway.errors import GatewayError, InvalidInput
+from gateway.errors import InvalidInput
 from gateway.store import TemplateParts
 
 # Part name -> file name in the template folder.
 FILES = {"subject": "subject.txt", "html": "body.html", "text": "body.txt"}
+# Threads that compile and render. A render holds the GIL while it runs, so
+# more threads would only take turns, and each one more is another the event
+# loop waits behind for its turn: two let a render go on beside a long one.
+RENDER_THREADS = 2
 
-# A width or precision in a format spec ("%9999d", "{:>9999}") larger than this
-# would build a huge string from a tiny template.
-_MAX_WIDTH = 10_000
-_WIDTHS = re.compile(r"\d+")
-_PERCENT_SPEC = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d*))?")
-
-
-class TemplateError(GatewayError, ValueError):
-    """A template is missing, invalid, or needs a value the data lacks."""
-
-
-class TemplateLimitError(TemplateError):
-    """A render ran too long or grew too large."""
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class InvalidTemplate(InvalidInput):
@@ -69,20 +66,10 @@ class InvalidTemplate(InvalidInput):
 
 
 @dataclass(frozen=True)
-class Limits:
-    render_timeout: float = 2.0
-    max_output: int = 1_000_000
-
-
-@dataclass(frozen=True)
 class Rendered:
     subject: str
     html: str
     text: str
-
-
-# The deadline of the render in progress; None outside a render (at compile time).
-_deadline: ContextVar[float | None] = ContextVar("herald_render_deadline", default=None)
 
 
 class TagValues(dict[str, Any]):
@@ -117,132 +104,11 @@ class _Undefined(jinja2.StrictUndefined):
         return str(super()._undefined_message)
 
 
-class _Guard(NodeTransformer):
-    """Rewrites a parsed template so that loops and ``~`` concatenation run
-    through the budget checks of ``_Sandbox``."""
-
-    def visit_For(self, node: nodes.For) -> nodes.Node:
-        self.generic_visit(node)
-        node.iter = _call("herald_loop", node.iter, node.lineno)
-        return node
-
-    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        self.generic_visit(node)
-        return _call("herald_concat", nodes.List(node.nodes, lineno=node.lineno), node.lineno)
-
-
-def _call(name: str, argument: nodes.Node, lineno: int) -> nodes.Call:
-    return nodes.Call(nodes.Name(name, "load"), [argument], [], None, None, lineno=lineno)
-
-
-class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
-
-    def __init__(self, limits: Limits, **options: Any) -> None:
-        super().__init__(**options)
-        self.limits = limits
-        self.globals["herald_loop"] = self._loop
-
-        def concat(eval_ctx: Any, items: list[Any]) -> str:
-            return self._concat(eval_ctx, items)
-
-        self.globals["herald_concat"] = jinja2.pass_eval_context(concat)
-        for name in ("center", "indent", "wordwrap"):
-            self.filters[name] = self._bounded_width(self.filters[name])
-        self.filters["format"] = self._bounded_format(self.filters["format"])
-
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = _Guard().visit(super()._parse(source, name, filename))
-        assert isinstance(tree, nodes.Template)
-        tree.set_environment(self)
-        return tree
-
-    def tick(self) -> None:
-        deadline = _deadline.get()
-        if deadline is not None and time.monotonic() > deadline:
-            raise TemplateLimitError(
-                f"the template ran longer than {self.limits.render_timeout:g}s"
-            )
-
-    def bound(self, size: int) -> None:
-        if size > self.limits.max_output:
-            raise TemplateLimitError(
-                f"the template built text larger than {self.limits.max_output} characters"
-            )
-
-    def _loop(self, iterable: Iterable[Any]) -> Iterator[Any]:
-        for item in iterable:
-            self.tick()
-            yield item
-
-    def _concat(self, eval_ctx: Any, items: list[Any]) -> str:
-        self.tick()
-        self.bound(sum(len(item) if isinstance(item, str) else 64 for item in items))
-        joined: str = markup_join(items) if eval_ctx.autoescape else str_join(items)
-        self.bound(len(joined))
-        return joined
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        __self.tick()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        self.tick()
-        sized = (str, list, tuple)
-        if operator == "*" and isinstance(left, int) and isinstance(right, sized):
-            left, right = right, left
-        if operator == "*" and isinstance(left, sized) and isinstance(right, int):
-            self.bound(len(left) * right)
-        elif operator == "+" and isinstance(left, sized) and isinstance(right, sized):
-            self.bound(len(left) + len(right))
-        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
-            if abs(left) > 1 and right > 0 and right * abs(left).bit_length() > 4096:
-                raise TemplateLimitError("the template computed a number too large")
-        elif operator == "%" and isinstance(left, str):
-            self._check_percent(left)
-        result = self.binop_table[operator](left, right)
-        if isinstance(result, str):
-            self.bound(len(result))
-        return result
-
-    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        wrapped = super().wrap_str_format(value)
-        if wrapped is None:
-            return None
-        template = str(value.__self__)
-        for _, _, spec, _ in string.Formatter().parse(template):
-            self._check_widths(spec or "")
-        return wrapped
-
-    def _check_percent(self, template: str) -> None:
-        for match in _PERCENT_SPEC.finditer(template):
-            self._check_widths(match[0])
-
-    def _check_widths(self, spec: str) -> None:
-        if any(int(digits) > _MAX_WIDTH for digits in _WIDTHS.findall(spec)):
-            raise TemplateLimitError(f"a format width or precision is above {_MAX_WIDTH}")
-
-    def _bounded_width(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        def bounded(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
-            if isinstance(width, int) and width > _MAX_WIDTH:
-                raise TemplateLimitError(f"a width above {_MAX_WIDTH} was asked of a filter")
-            return original(value, width, *args, **kwargs)
-
-        return bounded
-
-    def _bounded_format(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
-            self._check_percent(str(value))
-            return original(value, *args, **kwargs)
-
-        return bounded
-
-
 class Templates:
     def __init__(self, directory: Path, limits: Limits | None = None) -> None:
         self.directory = directory
         self.limits = limits or Limits()
-        self.env = _Sandbox(
+        self.env = Sandbox(
             self.limits,
             loader=jinja2.FileSystemLoader(directory),
             undefined=_Undefined,
@@ -255,6 +121,13 @@ class Templates:
         # Compiled templates by (name, source): sources are immutable versions,
         # so an entry never goes stale; a new version is a new key.
         self._compiled: dict[tuple[str, str], jinja2.Template] = {}
+        self._threads = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="herald-render")
+
+    async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run template work (compiling, rendering, checking) in a render
+        thread, never on the event loop, which keeps answering meanwhile."""
+        call = functools.partial(contextvars.copy_context().run, work, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     def types(self) -> list[str]:
         """Every email type that has a template folder."""
@@ -310,11 +183,8 @@ class Templates:
     @contextmanager
     def budget(self) -> Iterator[None]:
         """Bound the renders inside to ``render_timeout`` seconds in all."""
-        token = _deadline.set(time.monotonic() + self.limits.render_timeout)
-        try:
+        with self.env.budget():
             yield
-        finally:
-            _deadline.reset(token)
 
     def render_string(self, name: str, source: str, values: Mapping[str, Any] | None) -> str:
         """Render one template text; ``name``'s extension picks autoescaping.
@@ -339,14 +209,24 @@ class Templates:
             raise TemplateError(f"{name}: the template reached outside the sandbox: {exc}") from exc
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"{name}: {exc.message}") from exc
-        except TemplateError:
-            raise
-        except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-            raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from exc
+        except TemplateError as exc:
+            raise type(exc)(_located(name, exc)) from exc
         except RecursionError as exc:
             raise TemplateLimitError(f"{name}: the template recursed too deeply") from exc
         except MemoryError as exc:
             raise TemplateLimitError(f"{name}: the template grew too large") from exc
+        except (
+            jinja2.TemplateError,
+            ArithmeticError,
+            AttributeError,
+            LookupError,
+            RuntimeError,
+            TypeError,
+            ValueError,
+        ) as exc:
+            # The template's own code failed on plain data ("dictionary
+            # changed size during iteration" and the like): permanent.
+            raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
     def _compile(self, name: str, source: str) -> jinja2.Template:
         key = (name, source)
@@ -396,6 +276,8 @@ class Templates:
             tree = self.env.parse(source, name=file)
         except jinja2.TemplateSyntaxError as exc:
             return [(pointer, f"{file}, line {exc.lineno}: {exc.message}")]
+        except TemplateError as exc:
+            return [(pointer, _located(file, exc))]
         errors = []
         for tag, line in self.tags(tree):
             if entry.tag(tag) is None and tag not in ROOTS:
@@ -445,3 +327,9 @@ class Templates:
             if name.ctx == "load" and name.name in free and name.name not in ROOTS:
                 found.append((name.name, name.lineno))
         return sorted(set(found), key=lambda item: (item[1], item[0]))
+
+
+def _located(name: str, exc: TemplateError) -> str:
+    """The message of a sandbox error, naming the template (and the line)."""
+    line = getattr(exc, "lineno", None)
+    return f"{name}, line {line}: {exc}" if line else f"{name}: {exc}"

@@ -23,6 +23,7 @@ message's headers and attachments.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import html
 import re
@@ -43,7 +44,8 @@ CUSTOMER_HEADER = "X-Herald-Customer"
 RESELLER_HEADER = "X-Herald-Reseller"
 DATA_HEADER = "X-Herald-Data"
 
-_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.IGNORECASE | re.DOTALL)
+_BODY_START = re.compile(r"<body", re.IGNORECASE)
+_BODY_END = re.compile(r"</body>", re.IGNORECASE)
 
 
 class SubstituteTags:
@@ -70,7 +72,9 @@ class SubstituteTags:
                 entry = self.composer.entry(ctx.email_type)
                 self.composer.require(ctx.email_type, variables["data"])
                 brand = await self.composer.brand()
-                self._substitute(entry, message, {**variables, "brand": brand})
+                await self.composer.templates.run(
+                    self._substitute, entry, message, {**variables, "brand": brand}
+                )
                 ctx.subject = str(message.get("Subject", ""))
             if ctx.email_type in self.layout_types:
                 await self._wrap(message, variables)
@@ -131,22 +135,45 @@ class SubstituteTags:
                     part.set_content(result, subtype=part.get_content_subtype())
 
     async def _wrap(self, message: EmailMessage, variables: dict[str, Any]) -> None:
-        html_part = message.get_body(("html",))
-        text_part = message.get_body(("plain",))
-        if isinstance(html_part, EmailMessage):
-            markup = str(html_part.get_content())
-            inner = _BODY.search(markup)
-            content = inner[1] if inner else markup
-        elif isinstance(text_part, EmailMessage):
-            lines = str(text_part.get_content()).splitlines()
-            content = "<p>" + "<br>\n".join(html.escape(line) for line in lines) + "</p>"
-        else:
+        # Reading a large body is CPU work too: a worker thread keeps the
+        # listeners answering meanwhile.
+        found = await asyncio.to_thread(_content, message)
+        if found is None:
             return
-        text = str(text_part.get_content()) if isinstance(text_part, EmailMessage) else ""
+        content, text = found
         branded_html, branded_text, logo = await self.composer.wrap(
-            variables, html=content, text=text or text_from_html(content)
+            variables, html=content, text=text
         )
         mime.replace_body(message, text=branded_text, html=branded_html, logo=logo)
+
+
+def _content(message: EmailMessage) -> tuple[str, str] | None:
+    """What goes inside the brand layout: the HTML inside the message's
+    <body> (or its text as paragraphs), and its text (or one derived from
+    the HTML); None for a message with neither."""
+    html_part = message.get_body(("html",))
+    text_part = message.get_body(("plain",))
+    if isinstance(html_part, EmailMessage):
+        content = _inside_body(str(html_part.get_content()))
+    elif isinstance(text_part, EmailMessage):
+        lines = str(text_part.get_content()).splitlines()
+        content = "<p>" + "<br>\n".join(html.escape(line) for line in lines) + "</p>"
+    else:
+        return None
+    text = str(text_part.get_content()) if isinstance(text_part, EmailMessage) else ""
+    return content, text or text_from_html(content)
+
+
+def _inside_body(markup: str) -> str:
+    """The markup between the first <body ...> and the last </body>, or all
+    of it. Found by plain searches: a backtracking pattern over a body of
+    many unclosed <body> tags takes time quadratic in its length."""
+    opening = _BODY_START.search(markup)
+    if opening is None:
+        return markup
+    start = markup.find(">", opening.end())
+    end = max((match.start() for match in _BODY_END.finditer(markup, start)), default=-1)
+    return markup[start + 1 : end] if start >= 0 and end >= 0 else markup
 
 
 def _account(message: EmailMessage) -> tuple[str, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
@@ -97,3 +98,75 @@ async def test_unknown_type_is_rejected_with_a_suggestion(stage: SubstituteTags)
     )
     with pytest.raises(Reject, match=r"did you mean 'invoice\.issued'"):
         await stage.process(ctx)
+
+
+DATA = 'X-Herald-Data: {"invoice_number": "I-9", "amount": "3", "currency": "EUR"}\r\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("{{ " + "(" * 300 + "1" + ")" * 300 + " }}", "nests too deeply"),
+        ("{{ recipient.name }}\r\n" * 6000, "more than 5000 tags and expressions"),
+        ("{{ lipsum(10**5) }}", "larger than 1000000 characters"),
+        ("{{ 'a'.ljust(10**9) }}", "asked str.ljust for more than 1000000"),
+    ],
+)
+async def test_hostile_bodies_reject_the_message_permanently(
+    stage: SubstituteTags, body: str, reason: str
+) -> None:
+    """A legacy body too deep or too complex to compile, or one that would
+    build a huge text, refuses the message (SMTP 550) naming the limit,
+    rather than failing the stage (451)."""
+    ctx = context(
+        "From: app@b.test\r\nTo: rita@b.test\r\nX-Herald-Customer: cus_1\r\n"
+        f"{DATA}Subject: Hi\r\n\r\n{body}\r\n"
+    )
+    with pytest.raises(Reject, match=reason):
+        await stage.process(ctx)
+
+
+async def test_a_body_over_the_template_size_limit_is_refused(tmp_path: Path) -> None:
+    """[templates] max_template_size bounds the legacy bodies rendered as templates."""
+    path = tmp_path / "herald.toml"
+    path.write_text("[templates]\nmax_template_size = 2000\n", encoding="utf-8")
+    store: Store = open_store(stores.url_for(tmp_path))
+    await store.open()
+    try:
+        cfg = config.load(path, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "h"})
+        stage = SubstituteTags(Services.build(cfg, store))
+        ctx = context(
+            "From: app@b.test\r\nTo: rita@b.test\r\nX-Herald-Customer: cus_1\r\n"
+            f"{DATA}Subject: Hi\r\n\r\n{'Hello there. ' * 200}\r\n"
+        )
+        with pytest.raises(Reject, match=r"characters long, over the limit of 2000"):
+            await stage.process(ctx)
+    finally:
+        await store.close()
+
+
+async def test_the_brand_layout_takes_the_body_of_any_markup_promptly(tmp_path: Path) -> None:
+    """Markup of many unclosed <body> tags is wrapped in the brand layout
+    within a generous bound (a backtracking search took minutes on it), and
+    what is inside the first <body> is kept."""
+    path = tmp_path / "herald.toml"
+    path.write_text('[templates]\nbrand_layout = ["newsletter"]\n', encoding="utf-8")
+    store: Store = open_store(stores.url_for(tmp_path))
+    await store.open()
+    try:
+        cfg = config.load(path, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "h"})
+        stage = SubstituteTags(Services.build(cfg, store))
+        ctx = context(
+            "From: app@b.test\r\nTo: rita@b.test\r\nSubject: News\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/html\r\n\r\n<body class=x><p>News of the day</p>"
+            + "<body>" * 40000
+            + "\r\n",
+            email_type="newsletter",
+        )
+        await asyncio.wait_for(stage.process(ctx), 30)
+    finally:
+        await store.close()
+    assert ctx.message is not None
+    html = ctx.message.get_body(("html",))
+    assert isinstance(html, EmailMessage)
+    assert "News of the day</p>" in html.get_content()
