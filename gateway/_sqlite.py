@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+import structlog
 
 from gateway._sql import Row, SQLStore, migrations
 from gateway.errors import ConflictError, StoreError
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
+
+# Bytes the WAL is cut back to after a checkpoint: about what SQLite's
+# automatic checkpoint (every 1000 pages) lets it reach between two.
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
 
 _Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
@@ -48,6 +55,11 @@ class SQLiteStore(SQLStore):
             await self._db.execute("PRAGMA synchronous=FULL")
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._db.execute("PRAGMA busy_timeout=5000")
+            # SQLite reuses the WAL from its start after each checkpoint but
+            # never shrinks it: without a limit the file keeps whatever size a
+            # large transaction, or a checkpoint held up by a full disk, once
+            # gave it, and so takes up the room an operator frees.
+            await self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             await self._migrate()
             if self.max_bytes is not None:
                 await self._limit_size(self.max_bytes)
@@ -62,6 +74,17 @@ class SQLiteStore(SQLStore):
         row = await cursor.fetchone()
         page_size = int(row[0]) if row else 4096
         await self.db.execute(f"PRAGMA max_page_count = {max(max_bytes // page_size, 1)}")
+
+    async def _trouble_changed(self) -> None:
+        # Falling into trouble, a checkpoint that can complete (what the WAL
+        # holds fits in pages the file already has) hands the WAL's space back
+        # to a full disk; coming out of it, the WAL goes back to nothing at once
+        # instead of waiting for the next checkpoint.
+        async with self._lock:
+            try:
+                await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except (sqlite3.Error, StoreError) as exc:
+                log.warning("store_checkpoint_failed", error=str(exc))
 
     async def close(self) -> None:
         if self._committer is not None:
@@ -95,7 +118,7 @@ class SQLiteStore(SQLStore):
             except sqlite3.Error as exc:
                 raise StoreError(f"store error: {exc}") from exc
 
-    async def _write(self, op: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _apply(self, op: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run ``op`` in the next group commit; return once that commit is on disk.
 
         Writes that arrive while a commit is being fsynced wait together and

@@ -30,6 +30,10 @@ class ConflictError(StoreError):
     """A write collided with a unique key (an idempotency key, say)."""
 
 
+class LeaseLostError(StoreError):
+    """A worker no longer holds the lease on a message: another may be sending it."""
+
+
 class NotFoundError(GatewayError, LookupError):
     """A run, message or setting does not exist."""
 
