@@ -4,9 +4,11 @@ a store that runs out of room, and kill -9 in the middle of a burst."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import smtplib
 import socket
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -272,6 +274,80 @@ def test_full_store_refuses_and_acknowledges_only_what_it_stored(
             herald.wait_for_status(run_id, "sent", timeout=20)
     finally:
         herald.stop()
+
+
+def metric(herald: Herald, name: str) -> float:
+    """One unlabelled sample of ``name`` from /metrics."""
+    text = herald.admin("/metrics").body.decode()
+    [value] = re.findall(rf"^{name} (\S+)$", text, re.MULTILINE)
+    return float(value)
+
+
+@pytest.mark.skipif(stores.KIND != "sqlite", reason="[store] max_size caps SQLite files")
+def test_outcomes_a_full_store_refuses_are_written_once_it_has_room(
+    tmp_path: Path, capture: Capture
+) -> None:
+    """When the store fills up while the upstream takes a message, its outcome is kept
+    instead of left to the lease: /healthz answers 503 naming the trouble and /metrics
+    counts it while it lasts, and once the store has room the outcome is written and
+    the upstream has the message exactly once."""
+    lease = 3.0
+    config = FAST + f'lease = "{lease}s"\n\n[store]\nmax_size = 1048576\n'
+    herald = Herald(tmp_path, upstream=capture.url, config=config).start()
+    # A hundred recipients: their outcomes need more room than any page has left.
+    recipients = [f"r{n}@example.com" for n in range(100)]
+    capture.holding = True
+    try:
+        with herald.smtp() as client:
+            client.ehlo()
+            client.mail("app@example.com")
+            for address in recipients:
+                assert client.rcpt(address)[0] == 250
+            code, reply = client.data(
+                b"From: app@example.com\r\nTo: r0@example.com\r\n"
+                b"Subject: outcome on a full disk\r\n\r\nbody\r\n"
+            )
+        assert code == 250, reply
+        run_id = reply.decode().rsplit(" ", 1)[-1]
+        wait_until(lambda: capture.active, 10, "DATA to reach the upstream")
+        # Another client of the same file fills it past the daemon's max_size
+        # while the upstream holds the message: every page Herald may add is taken.
+        ballast = sqlite3.connect(stores.url_for(tmp_path), timeout=10, isolation_level=None)
+        ballast.execute("CREATE TABLE ballast (filler BLOB)")
+        ballast.execute("INSERT INTO ballast VALUES (zeroblob(2097152))")
+        capture.holding = False
+
+        def troubled() -> dict[str, object] | None:
+            answer = herald.request("GET", "/healthz")
+            return answer.json if answer.status == 503 else None
+
+        trouble = wait_until(troubled, 15, "/healthz to report the full store")
+        assert trouble["type"] == "urn:herald:problem:store-trouble"
+        assert "full" in str(trouble["detail"])
+        assert trouble["unrecorded_outcomes"] == 1
+        assert metric(herald, "herald_store_trouble") == 1
+        assert metric(herald, "herald_unrecorded_outcomes") == 1
+        assert metric(herald, "herald_store_write_failures_total") >= 1
+        assert herald.run(run_id)["status"] == "queued"
+        # Full for longer than the lease: a claim left to expire would be sent again.
+        time.sleep(2 * lease)
+        assert herald.request("GET", "/healthz").status == 503
+        ballast.execute("DROP TABLE ballast")
+        ballast.close()
+        run = herald.wait_for_status(run_id, "sent", timeout=20)
+        wait_until(lambda: herald.request("GET", "/healthz").status == 200, 10, "/healthz 200")
+        assert metric(herald, "herald_store_trouble") == 0
+        assert metric(herald, "herald_unrecorded_outcomes") == 0
+    finally:
+        capture.holding = False
+        herald.stop()
+    [mail] = capture.for_run(run_id)
+    assert mail.message["Subject"] == "outcome on a full disk"
+    assert sorted(mail.rcpt_tos) == sorted(recipients)
+    assert {(item["status"], item["attempts"]) for item in run["items"]} == {("sent", 1)}
+    assert "interrupted" not in history(run)
+    assert herald.events("attempt_kept")
+    assert herald.events("attempt_recorded_late")
 
 
 def test_sigterm_returns_a_stalled_delivery_to_the_queue(tmp_path: Path, capture: Capture) -> None:
