@@ -3,6 +3,8 @@ a store that runs out of room, and kill -9 in the middle of a burst."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -14,8 +16,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from gateway._postgres import split_url
 from gateway.webhook import verify
 from tests import stores
 from tests.integration.harness import (
@@ -283,7 +287,60 @@ def metric(herald: Herald, name: str) -> float:
     return float(value)
 
 
-@pytest.mark.skipif(stores.KIND != "sqlite", reason="[store] max_size caps SQLite files")
+class FullStore:
+    """Fills the daemon's store from outside and makes room again.
+
+    SQLite: another connection grows the file past the daemon's ``[store]
+    max_size`` with a ballast table, so no page is left for Herald to add,
+    and drops it again. PostgreSQL cannot be capped per schema, so a trigger
+    on the tables that grow fails their inserts with the server's own
+    disk-full error (SQLSTATE 53100), and is dropped again.
+    """
+
+    ERROR = "database or disk is full" if stores.KIND == "sqlite" else "No space left on device"
+    CONFIG = "\n[store]\nmax_size = 1048576\n" if stores.KIND == "sqlite" else ""
+
+    def __init__(self, herald: Herald) -> None:
+        self.url = herald.env["HERALD_STORE"]
+
+    def fill(self) -> None:
+        if stores.KIND == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.url, timeout=10)) as db, db:
+                db.execute("CREATE TABLE ballast (filler BLOB)")
+                db.execute("INSERT INTO ballast VALUES (zeroblob(2097152))")
+            return
+        url, schema = split_url(self.url)
+        function = f'"{schema}".disk_full'
+        statements = [
+            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE EXCEPTION USING ERRCODE = 'disk_full',"
+            f" MESSAGE = 'could not extend file: {self.ERROR}'; END $$",
+            *(
+                f'CREATE TRIGGER disk_full BEFORE INSERT ON "{schema}".{table}'
+                f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+                for table in ("runs", "history", "settings", "notices")
+            ),
+        ]
+        asyncio.run(self._execute(url, statements))
+
+    def make_room(self) -> None:
+        if stores.KIND == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.url, timeout=10)) as db, db:
+                db.execute("DROP TABLE ballast")
+            return
+        url, schema = split_url(self.url)
+        asyncio.run(self._execute(url, [f'DROP FUNCTION "{schema}".disk_full() CASCADE']))
+
+    @staticmethod
+    async def _execute(url: str, statements: list[str]) -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+
 def test_outcomes_a_full_store_refuses_are_written_once_it_has_room(
     tmp_path: Path, capture: Capture
 ) -> None:
@@ -292,11 +349,12 @@ def test_outcomes_a_full_store_refuses_are_written_once_it_has_room(
     counts it while it lasts, and once the store has room the outcome is written and
     the upstream has the message exactly once."""
     lease = 3.0
-    config = FAST + f'lease = "{lease}s"\n\n[store]\nmax_size = 1048576\n'
+    config = FAST + f'lease = "{lease}s"\n' + FullStore.CONFIG
     herald = Herald(tmp_path, upstream=capture.url, config=config).start()
+    full = FullStore(herald)
     # A hundred recipients: their outcomes need more room than any page has left.
     recipients = [f"r{n}@example.com" for n in range(100)]
-    capture.holding = True
+    capture.answering.clear()
     try:
         with herald.smtp() as client:
             client.ehlo()
@@ -310,12 +368,8 @@ def test_outcomes_a_full_store_refuses_are_written_once_it_has_room(
         assert code == 250, reply
         run_id = reply.decode().rsplit(" ", 1)[-1]
         wait_until(lambda: capture.active, 10, "DATA to reach the upstream")
-        # Another client of the same file fills it past the daemon's max_size
-        # while the upstream holds the message: every page Herald may add is taken.
-        ballast = sqlite3.connect(stores.url_for(tmp_path), timeout=10, isolation_level=None)
-        ballast.execute("CREATE TABLE ballast (filler BLOB)")
-        ballast.execute("INSERT INTO ballast VALUES (zeroblob(2097152))")
-        capture.holding = False
+        full.fill()  # while the upstream holds the message
+        capture.answering.set()
 
         def troubled() -> dict[str, object] | None:
             answer = herald.request("GET", "/healthz")
@@ -323,7 +377,7 @@ def test_outcomes_a_full_store_refuses_are_written_once_it_has_room(
 
         trouble = wait_until(troubled, 15, "/healthz to report the full store")
         assert trouble["type"] == "urn:herald:problem:store-trouble"
-        assert "full" in str(trouble["detail"])
+        assert FullStore.ERROR in str(trouble["detail"])
         assert trouble["unrecorded_outcomes"] == 1
         assert metric(herald, "herald_store_trouble") == 1
         assert metric(herald, "herald_unrecorded_outcomes") == 1
@@ -332,14 +386,13 @@ def test_outcomes_a_full_store_refuses_are_written_once_it_has_room(
         # Full for longer than the lease: a claim left to expire would be sent again.
         time.sleep(2 * lease)
         assert herald.request("GET", "/healthz").status == 503
-        ballast.execute("DROP TABLE ballast")
-        ballast.close()
+        full.make_room()
         run = herald.wait_for_status(run_id, "sent", timeout=20)
         wait_until(lambda: herald.request("GET", "/healthz").status == 200, 10, "/healthz 200")
         assert metric(herald, "herald_store_trouble") == 0
         assert metric(herald, "herald_unrecorded_outcomes") == 0
     finally:
-        capture.holding = False
+        capture.answering.set()
         herald.stop()
     [mail] = capture.for_run(run_id)
     assert mail.message["Subject"] == "outcome on a full disk"
