@@ -70,10 +70,11 @@ class SQLiteStore(SQLStore):
         # A write that would grow the file past the cap fails with
         # SQLITE_FULL, which the ways in answer with 451/503: a full store
         # refuses new mail instead of filling the disk.
-        cursor = await self.db.execute("PRAGMA page_size")
-        row = await cursor.fetchone()
-        page_size = int(row[0]) if row else 4096
-        await self.db.execute(f"PRAGMA max_page_count = {max(max_bytes // page_size, 1)}")
+        # Both pragmas answer with a row: a statement left unread would keep a
+        # read snapshot open, and the next write would find it stale (BUSY).
+        rows = await self.db.execute_fetchall("PRAGMA page_size")
+        page_size = int(next(iter(rows))[0]) if rows else 4096
+        await self.db.execute_fetchall(f"PRAGMA max_page_count = {max(max_bytes // page_size, 1)}")
 
     async def _trouble_changed(self) -> None:
         # Falling into trouble, a checkpoint that can complete (what the WAL
@@ -82,7 +83,7 @@ class SQLiteStore(SQLStore):
         # instead of waiting for the next checkpoint.
         async with self._lock:
             try:
-                await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
             except (sqlite3.Error, StoreError) as exc:
                 log.warning("store_checkpoint_failed", error=str(exc))
 
