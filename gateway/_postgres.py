@@ -114,6 +114,10 @@ class PostgresStore(SQLStore):
                 yield _Connection(connection)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise ConflictError(f"store conflict: {exc}") from exc
+        except StoreError:
+            # Raised by the transaction's own statements (a lost lease): it
+            # already says what went wrong, and callers tell them apart.
+            raise
         except (asyncpg.PostgresError, OSError) as exc:
             raise StoreError(f"store error: {exc}") from exc
 
