@@ -20,7 +20,14 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
 
-from gateway.errors import ConflictError, InvalidInput, LeaseLostError, NotFoundError, StoreError
+from gateway.errors import (
+    ConflictError,
+    InvalidInput,
+    LeaseLostError,
+    NotFoundError,
+    StoreDataError,
+    StoreError,
+)
 from gateway.store import (
     PENDING,
     AdminToken,
@@ -111,12 +118,12 @@ class SQLStore(Store):
         self, op: Callable[[Connection], Awaitable[T]], *, needs_room: bool = False
     ) -> T:
         """Run ``op`` in a transaction and return once it is committed, keeping
-        ``health`` up to date: any failure but a taken key or a lost lease puts
-        the store in trouble, and only the success of an op that ``needs_room``
-        (it adds rows) ends it."""
+        ``health`` up to date: any failure but a taken key, a lost lease or a
+        value the store cannot hold puts the store in trouble, and only the
+        success of an op that ``needs_room`` (it adds rows) ends it."""
         try:
             result = await self._apply(op)
-        except (ConflictError, LeaseLostError):
+        except (ConflictError, LeaseLostError, StoreDataError):
             raise
         except StoreError as exc:
             if self.health.failed(str(exc)):

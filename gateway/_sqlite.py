@@ -14,7 +14,7 @@ import aiosqlite
 import structlog
 
 from gateway._sql import Row, SQLStore, migrations
-from gateway.errors import ConflictError, StoreError
+from gateway.errors import ConflictError, StoreDataError, StoreError
 
 T = TypeVar("T")
 
@@ -265,10 +265,13 @@ class SQLiteStore(SQLStore):
 
 def _store_error(exc: BaseException) -> BaseException:
     """What a failed write raises: a unique-key violation as ``ConflictError``
-    (the caller handles a taken idempotency key), other SQLite errors as
-    ``StoreError``, anything else as it is."""
+    (the caller handles a taken idempotency key), a value SQLite cannot hold
+    as ``StoreDataError``, other SQLite errors as ``StoreError``, anything
+    else as it is."""
     if isinstance(exc, sqlite3.IntegrityError):
         return ConflictError(f"store conflict: {exc}")
+    if isinstance(exc, sqlite3.DataError):
+        return StoreDataError(f"store error: {exc}")
     if isinstance(exc, sqlite3.Error):
         return StoreError(f"store error: {exc}")
     return exc

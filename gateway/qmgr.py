@@ -28,12 +28,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 from gateway.config import NotifySettings, QueueSettings
-from gateway.errors import GatewayError, InvalidInput, LeaseLostError, StoreError
+from gateway.errors import (
+    GatewayError,
+    InvalidInput,
+    LeaseLostError,
+    StoreDataError,
+    StoreError,
+)
 from gateway.metrics import Metrics
 from gateway.relay import Relay, Result, Router
 from gateway.store import Delivery, NewNotice, Outcome, QueueEntry, Store, rfc3339
@@ -135,9 +141,9 @@ class QueueManager:
             log.exception("lease_recovery_failed")
         while not self._stopping.is_set():
             self._wakeup.clear()
-            if self._unrecorded:
-                await self._record_kept()
             try:
+                if self._unrecorded:
+                    await self._record_kept()
                 free = self.settings.workers - len(self._inflight)
                 # While the store refuses outcomes, a new delivery would only
                 # add one more outcome it cannot keep: claim nothing.
@@ -205,7 +211,7 @@ class QueueManager:
         if self._unrecorded:
             # Their leases stay: the next start returns them to the queue, and
             # the runs say that the recipients may receive them twice.
-            log.error("outcomes_lost_at_stop", messages=list(self._unrecorded))
+            log.error("outcomes_not_recorded_at_stop", messages=list(self._unrecorded))
 
     async def _deliver(self, delivery: Delivery) -> None:
         log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
@@ -268,7 +274,7 @@ class QueueManager:
 
     async def _settle(self, attempt: _Attempt) -> None:
         """Record ``attempt``, or keep it until the store takes it."""
-        if await self._record(attempt):
+        if await self._record(attempt) != "refused":
             return
         # Claimed again when its lease ran out, the message would go to the
         # upstream a second time: its outcomes wait here for the store.
@@ -282,8 +288,9 @@ class QueueManager:
         self._unrecorded[delivery.message_id] = attempt
         self.store.health.unrecorded = len(self._unrecorded)
 
-    async def _record(self, attempt: _Attempt) -> bool:
-        """Record ``attempt`` and report it; False when the store refused it."""
+    async def _record(self, attempt: _Attempt) -> Literal["recorded", "refused", "dropped"]:
+        """Record ``attempt`` and report it; "refused" when the store could not
+        take it, "dropped" when it must not be recorded at all."""
         delivery = attempt.delivery
         log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
         try:
@@ -293,13 +300,18 @@ class QueueManager:
         except LeaseLostError:
             # Another worker holds the message now: its outcome is the one that counts.
             log_.warning("attempt_not_recorded", reason="the lease was lost")
-            return True
+            return "dropped"
+        except StoreDataError:
+            # Not the store's trouble but these outcomes': waiting would hold
+            # the queue back for ever. The lease runs out and the message is
+            # sent again, its run flagged interrupted.
+            log_.exception("attempt_not_recorded", reason="the store cannot hold these outcomes")
+            return "dropped"
         except StoreError:
-            return False
+            return "refused"
         except Exception:
-            # Not the store's trouble but these outcomes' (waiting cannot cure it).
             log_.exception("attempt_not_recorded", reason="the outcomes cannot be stored")
-            return True
+            return "dropped"
         if attempt.notices:
             self.on_notice()
         for outcome, (_, address) in zip(attempt.outcomes, delivery.recipients, strict=True):
@@ -319,29 +331,18 @@ class QueueManager:
                 attempt=delivery.attempts + 1,
                 seconds=round(attempt.seconds, 3),
             )
-        return True
+        return "recorded"
 
     async def _record_kept(self) -> None:
         """Write the outcomes the store refused before, oldest first, renewing
         the leases of those it still refuses so that no one claims them."""
         for message_id, attempt in list(self._unrecorded.items()):
             run_id = attempt.delivery.run_id
-            if await self._record(attempt):
+            done = await self._record(attempt)
+            if done == "refused":
+                break  # the store still cannot write: keep waiting
+            if done == "recorded":
                 log.info("attempt_recorded_late", run_id=run_id, message_id=message_id)
-            else:
-                try:
-                    await self.store.probe()
-                except StoreError:
-                    break  # the store still cannot write: keep waiting
-                # The store has room, yet refuses these outcomes: waiting would
-                # hold the whole queue back for ever. The lease runs out and
-                # the message is sent again, its run flagged interrupted.
-                log.error(
-                    "attempt_not_recorded",
-                    run_id=run_id,
-                    message_id=message_id,
-                    reason="the store refuses these outcomes",
-                )
             del self._unrecorded[message_id]
         self.store.health.unrecorded = len(self._unrecorded)
         if self._unrecorded:

@@ -23,6 +23,7 @@ from gateway.errors import (
     InvalidInput,
     LeaseLostError,
     NotFoundError,
+    StoreDataError,
     StoreError,
 )
 from gateway.store import (
@@ -674,6 +675,18 @@ async def test_kept_outcomes_are_part_of_the_trouble(store: SQLStore) -> None:
     assert store.health.problem() == "the store is behind: 2 delivery outcome(s) wait to be written"
     store.health.unrecorded = 0
     assert store.health.problem() is None
+
+
+@pytest.mark.skipif(stores.KIND != "postgresql", reason="SQLite keeps a NUL in text")
+async def test_a_value_the_store_cannot_hold_is_no_trouble_of_the_store(store: SQLStore) -> None:
+    """Text PostgreSQL cannot hold (a NUL) is a StoreDataError: retrying cannot cure
+    it, so the store is not put in trouble."""
+    await store.record_run(new_run("run_1"))
+    [delivery] = await store.claim("host:1", limit=1, lease=60)
+    outcome = Outcome(delivery.recipients[0][0], "deferred", error="451 \x00")
+    with pytest.raises(StoreDataError):
+        await store.record_attempt(delivery, [outcome], retry_at=time.time() + 60)
+    assert (store.health.trouble, store.health.write_failures) == (None, 0)
 
 
 def wal_size(path: Path) -> int:
