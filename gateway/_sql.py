@@ -127,7 +127,9 @@ class SQLStore(Store):
             raise
         except StoreError as exc:
             if self.health.failed(str(exc)):
-                log.error("store_trouble", error=str(exc))
+                # At info: whoever asked for the write reports its failure (a
+                # daemon's log line, a CLI's one-line error).
+                log.info("store_trouble", error=str(exc))
                 await self._trouble_changed()
             raise
         if needs_room and self.health.recovered():

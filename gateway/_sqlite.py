@@ -85,7 +85,7 @@ class SQLiteStore(SQLStore):
             try:
                 await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
             except (sqlite3.Error, StoreError) as exc:
-                log.warning("store_checkpoint_failed", error=str(exc))
+                log.info("store_checkpoint_failed", error=str(exc))
 
     async def close(self) -> None:
         if self._committer is not None:
