@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from gateway._sql import Row, SQLStore, migrations
-from gateway.errors import ConflictError, StoreError
+from gateway.errors import ConflictError, StoreDataError, StoreError
 from gateway.store import redact_url
 
 # Any constant will do, as long as every node uses the same one.
@@ -114,6 +114,13 @@ class PostgresStore(SQLStore):
                 yield _Connection(connection)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise ConflictError(f"store conflict: {exc}") from exc
+        except StoreError:
+            # Raised by the transaction's own statements (a lost lease): it
+            # already says what went wrong, and callers tell them apart.
+            raise
+        except asyncpg.DataError as exc:
+            # SQLSTATE class 22: the value itself (a NUL in text, say).
+            raise StoreDataError(f"store error: {exc}") from exc
         except (asyncpg.PostgresError, OSError) as exc:
             raise StoreError(f"store error: {exc}") from exc
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
+import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -17,7 +18,16 @@ from dataclasses import asdict, replace
 from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from gateway.errors import ConflictError, InvalidInput, NotFoundError, StoreError
+import structlog
+
+from gateway.errors import (
+    ConflictError,
+    InvalidInput,
+    LeaseLostError,
+    NotFoundError,
+    StoreDataError,
+    StoreError,
+)
 from gateway.store import (
     PENDING,
     AdminToken,
@@ -49,6 +59,8 @@ from gateway.store import (
     new_id,
     run_status,
 )
+
+log = structlog.get_logger(__name__)
 
 # A result row: sqlite3.Row or asyncpg.Record. Both answer row["name"],
 # row[0] and dict(row), which is all Herald asks of them.
@@ -102,11 +114,37 @@ class SQLStore(Store):
     @abc.abstractmethod
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
-    async def _write(self, op: Callable[[Connection], Awaitable[T]]) -> T:
-        """Run ``op`` in a transaction and return once it is committed. A
-        backend may commit several concurrent writes together (SQLite does)."""
+    async def _write(
+        self, op: Callable[[Connection], Awaitable[T]], *, needs_room: bool = False
+    ) -> T:
+        """Run ``op`` in a transaction and return once it is committed, keeping
+        ``health`` up to date: any failure but a taken key, a lost lease or a
+        value the store cannot hold puts the store in trouble, and only the
+        success of an op that ``needs_room`` (it adds rows) ends it."""
+        try:
+            result = await self._apply(op)
+        except (ConflictError, LeaseLostError, StoreDataError):
+            raise
+        except StoreError as exc:
+            if self.health.failed(str(exc)):
+                # At info: whoever asked for the write reports its failure (a
+                # daemon's log line, a CLI's one-line error).
+                log.info("store_trouble", error=str(exc))
+                await self._trouble_changed()
+            raise
+        if needs_room and self.health.recovered():
+            log.info("store_recovered")
+            await self._trouble_changed()
+        return result
+
+    async def _apply(self, op: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run ``op`` in its own transaction. A backend may commit several
+        concurrent writes together (SQLite does)."""
         async with self._transaction() as db:
             return await op(db)
+
+    async def _trouble_changed(self) -> None:
+        """Called as the store falls into trouble and as it comes out of it."""
 
     # Moving an installation from one store to another (``herald migrate-store``).
 
@@ -127,6 +165,20 @@ class SQLStore(Store):
 
     async def ping(self) -> None:
         await self._read("SELECT 1")
+
+    async def probe(self) -> None:
+        key = new_id("probe")
+
+        async def write(db: Connection) -> None:
+            # Any table would do: the row is gone again before the commit, so
+            # no reader ever sees it, yet its pages had to be found on disk.
+            await db.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?,?,?)",
+                (key, secrets.token_hex(2048), time.time()),
+            )
+            await db.execute("DELETE FROM settings WHERE key = ?", (key,))
+
+        await self._write(write, needs_room=True)
 
     async def find_run_id(self, idempotency_key: str) -> str | None:
         rows = await self._read(
@@ -170,7 +222,7 @@ class SQLStore(Store):
             )
 
         try:
-            await self._write(insert)
+            await self._write(insert, needs_room=True)
         except ConflictError:
             for key in run.keys:
                 existing = await self.find_run_id(key)
@@ -247,7 +299,7 @@ class SQLStore(Store):
                 (now, now + lease, delivery.message_id, delivery.owner, now),
             )
             if await cursor.fetchone() is None:
-                raise StoreError(f"the lease on {delivery.message_id} was lost")
+                raise LeaseLostError(f"the lease on {delivery.message_id} was lost")
 
         await self._write(mark)
 
@@ -268,7 +320,7 @@ class SQLStore(Store):
                 (delivery.message_id, delivery.owner),
             )
             if await cursor.fetchone() is None:
-                raise StoreError(f"the lease on {delivery.message_id} was lost")
+                raise LeaseLostError(f"the lease on {delivery.message_id} was lost")
             cursor = await db.execute(
                 "SELECT definition, status FROM runs WHERE id = ?", (delivery.run_id,)
             )
@@ -329,7 +381,23 @@ class SQLStore(Store):
             )
             await _refresh(db, delivery.run_id, now)
 
-        await self._write(record)
+        await self._write(record, needs_room=True)
+
+    async def renew_leases(self, owner: str, message_ids: Collection[str], *, lease: float) -> int:
+        ids = list(message_ids)
+        if not ids:
+            return 0
+        now = time.time()
+
+        async def renew(db: Connection) -> int:
+            cursor = await db.execute(
+                "UPDATE messages SET lease_until = ? WHERE lease_owner = ?"  # noqa: S608 -- only placeholders are formatted in
+                f" AND id IN ({_marks(ids)}) RETURNING id",
+                (now + lease, owner, *ids),
+            )
+            return len(list(await cursor.fetchall()))
+
+        return await self._write(renew)
 
     async def lease_owners(self) -> list[str]:
         rows = await self._read(

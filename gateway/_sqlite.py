@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+import structlog
 
 from gateway._sql import Row, SQLStore, migrations
-from gateway.errors import ConflictError, StoreError
+from gateway.errors import ConflictError, StoreDataError, StoreError
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
+
+# Bytes the WAL is cut back to after a checkpoint: about what SQLite's
+# automatic checkpoint (every 1000 pages) lets it reach between two.
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
 
 _Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
@@ -48,6 +55,11 @@ class SQLiteStore(SQLStore):
             await self._db.execute("PRAGMA synchronous=FULL")
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._db.execute("PRAGMA busy_timeout=5000")
+            # SQLite reuses the WAL from its start after each checkpoint but
+            # never shrinks it: without a limit the file keeps whatever size a
+            # large transaction, or a checkpoint held up by a full disk, once
+            # gave it, and so takes up the room an operator frees.
+            await self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             await self._migrate()
             if self.max_bytes is not None:
                 await self._limit_size(self.max_bytes)
@@ -58,10 +70,22 @@ class SQLiteStore(SQLStore):
         # A write that would grow the file past the cap fails with
         # SQLITE_FULL, which the ways in answer with 451/503: a full store
         # refuses new mail instead of filling the disk.
-        cursor = await self.db.execute("PRAGMA page_size")
-        row = await cursor.fetchone()
-        page_size = int(row[0]) if row else 4096
-        await self.db.execute(f"PRAGMA max_page_count = {max(max_bytes // page_size, 1)}")
+        # Both pragmas answer with a row: a statement left unread would keep a
+        # read snapshot open, and the next write would find it stale (BUSY).
+        rows = await self.db.execute_fetchall("PRAGMA page_size")
+        page_size = int(next(iter(rows))[0]) if rows else 4096
+        await self.db.execute_fetchall(f"PRAGMA max_page_count = {max(max_bytes // page_size, 1)}")
+
+    async def _trouble_changed(self) -> None:
+        # Falling into trouble, a checkpoint that can complete (what the WAL
+        # holds fits in pages the file already has) hands the WAL's space back
+        # to a full disk; coming out of it, the WAL goes back to nothing at once
+        # instead of waiting for the next checkpoint.
+        async with self._lock:
+            try:
+                await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+            except (sqlite3.Error, StoreError) as exc:
+                log.info("store_checkpoint_failed", error=str(exc))
 
     async def close(self) -> None:
         if self._committer is not None:
@@ -95,7 +119,7 @@ class SQLiteStore(SQLStore):
             except sqlite3.Error as exc:
                 raise StoreError(f"store error: {exc}") from exc
 
-    async def _write(self, op: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _apply(self, op: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run ``op`` in the next group commit; return once that commit is on disk.
 
         Writes that arrive while a commit is being fsynced wait together and
@@ -241,10 +265,13 @@ class SQLiteStore(SQLStore):
 
 def _store_error(exc: BaseException) -> BaseException:
     """What a failed write raises: a unique-key violation as ``ConflictError``
-    (the caller handles a taken idempotency key), other SQLite errors as
-    ``StoreError``, anything else as it is."""
+    (the caller handles a taken idempotency key), a value SQLite cannot hold
+    as ``StoreDataError``, other SQLite errors as ``StoreError``, anything
+    else as it is."""
     if isinstance(exc, sqlite3.IntegrityError):
         return ConflictError(f"store conflict: {exc}")
+    if isinstance(exc, sqlite3.DataError):
+        return StoreDataError(f"store error: {exc}")
     if isinstance(exc, sqlite3.Error):
         return StoreError(f"store error: {exc}")
     return exc

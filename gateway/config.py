@@ -12,8 +12,9 @@ import os
 import re
 import socket
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -141,6 +142,11 @@ class SMTPSettings:
     # How many times one connection may send each command (421 after that).
     command_limit: int = 1000
     idle_timeout: float = 300.0
+    # Connections at once from one client address, so that one client cannot
+    # take every slot of ``[smtp] max_connections``.
+    max_connections_per_address: int = 20
+    # How long a client may take from connecting to its first MAIL FROM.
+    pre_mail_timeout: float = 30.0
 
     @property
     def tls(self) -> bool:
@@ -148,13 +154,20 @@ class SMTPSettings:
 
     def allows(self, peer: str) -> bool:
         """Whether a client at ``peer`` may relay without authenticating."""
-        try:
-            address = ipaddress.ip_address(peer.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.allow)
+        address = client_ip(peer)
+        return address is not None and any(address in network for network in self.allow)
+
+
+def client_ip(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A client's IP address as Herald's rules see it: an IPv4-mapped IPv6
+    address as IPv4, without an IPv6 zone; None when ``peer`` is no address."""
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
 
 
 @dataclass(frozen=True)
@@ -296,20 +309,42 @@ class _Section:
             raise self.fail(key, "true or false")
         return value
 
-    def integer(self, key: str, default: int, minimum: int = 1) -> int:
-        value = self.get(key, default)
+    def integer(
+        self, key: str, default: int, minimum: int = 1, *, env: Mapping[str, str] | None = None
+    ) -> int:
+        """The whole number at ``key``; with ``env``, its ``HERALD_<TABLE>_<KEY>``
+        variable wins over the file."""
+        value, fail = self._value(key, default, env)
+        if isinstance(value, str) and value.strip().isdecimal():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(key, f"a whole number of at least {minimum}")
+            raise fail(f"a whole number of at least {minimum}")
         return value
 
-    def duration(self, key: str, default: float) -> float:
-        value = self.get(key, default)
+    def duration(self, key: str, default: float, *, env: Mapping[str, str] | None = None) -> float:
+        """The duration at ``key`` in seconds; ``env`` as for ``integer``."""
+        value, fail = self._value(key, default, env)
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
             return float(value)
         match = _DURATION.match(value) if isinstance(value, str) else None
         if match is None or float(match[1]) <= 0:
-            raise self.fail(key, 'a positive duration such as 30, "90s", "5m", "1h" or "5d"')
+            raise fail('a positive duration such as 30, "90s", "5m", "1h" or "5d"')
         return float(match[1]) * _UNITS[match[2]]
+
+    def _value(
+        self, key: str, default: Any, env: Mapping[str, str] | None
+    ) -> tuple[Any, Callable[[str], ConfigError]]:
+        """The file's value at ``key`` (read and checked either way), or its
+        environment variable's text when set; and how to complain about it,
+        naming the variable or the file and key it came from."""
+        value = self.get(key, default)
+        variable = f"HERALD_{self.name}_{key}".upper()
+        if env is not None and env.get(variable):
+            text = env[variable]
+            return text, lambda expected: ConfigError(
+                f"{variable}: expected {expected}, got {text!r}"
+            )
+        return value, partial(self.fail, key)
 
     def strings(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         value = self.get(key, list(default))
@@ -564,6 +599,8 @@ def _smtp(section: _Section, env: Mapping[str, str], where: str) -> SMTPSettings
         max_recipients=section.integer("max_recipients", 100),
         command_limit=section.integer("command_limit", 1000),
         idle_timeout=section.duration("idle_timeout", 300),
+        max_connections_per_address=section.integer("max_connections_per_address", 20, env=env),
+        pre_mail_timeout=section.duration("pre_mail_timeout", 30, env=env),
     )
 
 

@@ -49,6 +49,8 @@ NEEDS_RESTART = frozenset(
         "settings_key_file",
         "max_message_size",
         "smtp_max_connections",
+        # The listeners' own settings: who may relay, TLS, their limits and timeouts.
+        "smtp",
     }
 )
 

@@ -30,6 +30,15 @@ class ConflictError(StoreError):
     """A write collided with a unique key (an idempotency key, say)."""
 
 
+class StoreDataError(StoreError, ValueError):
+    """The store refused a value itself (text it cannot hold, say): trying the
+    same write again cannot cure it, so it is not the store's trouble."""
+
+
+class LeaseLostError(StoreError):
+    """A worker no longer holds the lease on a message: another may be sending it."""
+
+
 class NotFoundError(GatewayError, LookupError):
     """A run, message or setting does not exist."""
 

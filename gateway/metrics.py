@@ -106,7 +106,16 @@ class Metrics:
             LATENCY_BUCKETS,
         )
 
-    def exposition(self, *, depth: int, held: int, oldest_age: float) -> str:
+    def exposition(
+        self,
+        *,
+        depth: int,
+        held: int,
+        oldest_age: float,
+        store_failures: int = 0,
+        store_trouble: bool = False,
+        unrecorded: int = 0,
+    ) -> str:
         lines: list[str] = []
         for family in (self.accepted, self.refused, self.relayed, self.deferred, self.failed):
             lines.extend(family.lines())
@@ -115,5 +124,21 @@ class Metrics:
         lines += gauge("herald_queue_held", "Messages held by an operator.", held)
         lines += gauge(
             "herald_queue_oldest_age_seconds", "Age of the oldest waiting message.", oldest_age
+        )
+        # A counter read from the store's health rather than kept here: the
+        # store counts its own failed writes, whoever asked for them.
+        lines += [
+            "# HELP herald_store_write_failures_total Writes the store refused"
+            " (disk full, size cap, I/O or connection errors).",
+            "# TYPE herald_store_write_failures_total counter",
+            f"herald_store_write_failures_total {store_failures}",
+        ]
+        lines += gauge(
+            "herald_store_trouble", "1 while the store cannot write, else 0.", int(store_trouble)
+        )
+        lines += gauge(
+            "herald_unrecorded_outcomes",
+            "Delivery attempts whose outcomes wait in memory for the store.",
+            unrecorded,
         )
         return "\n".join(lines) + "\n"

@@ -10,24 +10,36 @@ message is being sent, and the attempt's outcome clears that note. A message
 claimed with the note still set was cut off mid-send, so its run says the
 recipients may receive it twice. Leases of a dead worker on this host are
 released at start-up.
+
+A store that cannot write (a full disk, say) does not make the upstream see a
+message twice: an attempt's outcomes that the store refuses stay in memory,
+their leases renewed, and are written as soon as it takes them again; until
+then nothing more is claimed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 from gateway.config import NotifySettings, QueueSettings
-from gateway.errors import GatewayError, InvalidInput, StoreError
+from gateway.errors import (
+    GatewayError,
+    InvalidInput,
+    LeaseLostError,
+    StoreDataError,
+    StoreError,
+)
 from gateway.metrics import Metrics
 from gateway.relay import Relay, Result, Router
 from gateway.store import Delivery, NewNotice, Outcome, QueueEntry, Store, rfc3339
@@ -48,6 +60,19 @@ def backoff(settings: QueueSettings, attempts: int) -> float:
     delay: float = min(settings.retry_max, settings.retry_initial * 2.0 ** max(attempts - 1, 0))
     jitter: float = random.uniform(0.8, 1.2)  # noqa: S311 -- jitter, not cryptography
     return delay * jitter
+
+
+@dataclass
+class _Attempt:
+    """One delivery attempt's outcomes, with what to report once they are recorded."""
+
+    delivery: Delivery
+    outcomes: list[Outcome]
+    retry_at: float | None
+    notices: list[NewNotice]
+    identity: str
+    upstream: str
+    seconds: float
 
 
 def _alive(pid: int) -> bool:
@@ -83,6 +108,8 @@ class QueueManager:
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._sending: set[str] = set()  # message ids of the deliveries under way
+        # Attempts whose outcomes the store refused, by message id, oldest first.
+        self._unrecorded: dict[str, _Attempt] = {}
 
     def wake(self) -> None:
         """Tell the manager that a message was queued."""
@@ -115,10 +142,14 @@ class QueueManager:
         while not self._stopping.is_set():
             self._wakeup.clear()
             try:
+                if self._unrecorded:
+                    await self._record_kept()
                 free = self.settings.workers - len(self._inflight)
+                # While the store refuses outcomes, a new delivery would only
+                # add one more outcome it cannot keep: claim nothing.
                 deliveries = (
                     await self.store.claim(self.owner, limit=free, lease=self.settings.lease)
-                    if free > 0
+                    if free > 0 and not self._unrecorded
                     else []
                 )
             except Exception:
@@ -144,7 +175,9 @@ class QueueManager:
 
     async def _sleep(self) -> None:
         timeout = self.settings.poll_interval
-        if not self._inflight:
+        # With outcomes kept, the next try to write them is a poll away;
+        # nothing is claimed until then, so a due message need not wake us.
+        if not self._inflight and not self._unrecorded:
             try:
                 due = await self.store.next_due()
             except Exception:
@@ -173,6 +206,12 @@ class QueueManager:
         if self._inflight:
             log.warning("deliveries_cut_short", count=len(self._inflight))
             await asyncio.wait(self._inflight, timeout=1)
+        if self._unrecorded:
+            await self._record_kept()
+        if self._unrecorded:
+            # Their leases stay: the next start returns them to the queue, and
+            # the runs say that the recipients may receive them twice.
+            log.error("outcomes_not_recorded_at_stop", messages=list(self._unrecorded))
 
     async def _deliver(self, delivery: Delivery) -> None:
         log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
@@ -180,7 +219,7 @@ class QueueManager:
             log_.warning("possible_duplicate", reason="an earlier attempt was cut off after DATA")
         addresses = [address for _, address in delivery.recipients]
         if not addresses:
-            await self.store.record_attempt(delivery, [], retry_at=None)
+            await self._settle(_Attempt(delivery, [], None, [], "unknown", "unknown", 0.0))
             return
         relay: Relay | None = None
 
@@ -222,35 +261,95 @@ class QueueManager:
                 error = f"gave up after {attempts} attempts: {error}"
             outcomes.append(Outcome(item_id, status, reply=result.reply, error=error))
         pending = any(o.status == "deferred" for o in outcomes)
-        notices = self._notices(delivery, outcomes, upstream)
+        attempt = _Attempt(
+            delivery,
+            outcomes,
+            retry_at if pending else None,
+            self._notices(delivery, outcomes, upstream),
+            identity,
+            upstream,
+            seconds,
+        )
+        await self._settle(attempt)
+
+    async def _settle(self, attempt: _Attempt) -> None:
+        """Record ``attempt``, or keep it until the store takes it."""
+        if await self._record(attempt) != "refused":
+            return
+        # Claimed again when its lease ran out, the message would go to the
+        # upstream a second time: its outcomes wait here for the store.
+        delivery = attempt.delivery
+        log.error(
+            "attempt_kept",
+            run_id=delivery.run_id,
+            message_id=delivery.message_id,
+            error=self.store.health.trouble,
+        )
+        self._unrecorded[delivery.message_id] = attempt
+        self.store.health.unrecorded = len(self._unrecorded)
+
+    async def _record(self, attempt: _Attempt) -> Literal["recorded", "refused", "dropped"]:
+        """Record ``attempt`` and report it; "refused" when the store could not
+        take it, "dropped" when it must not be recorded at all."""
+        delivery = attempt.delivery
+        log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
         try:
             await self.store.record_attempt(
-                delivery, outcomes, retry_at=retry_at if pending else None, notices=notices
+                delivery, attempt.outcomes, retry_at=attempt.retry_at, notices=attempt.notices
             )
+        except LeaseLostError:
+            # Another worker holds the message now: its outcome is the one that counts.
+            log_.warning("attempt_not_recorded", reason="the lease was lost")
+            return "dropped"
+        except StoreDataError:
+            # Not the store's trouble but these outcomes': waiting would hold
+            # the queue back for ever. The lease runs out and the message is
+            # sent again, its run flagged interrupted.
+            log_.exception("attempt_not_recorded", reason="the store cannot hold these outcomes")
+            return "dropped"
         except StoreError:
-            # The lease stays; the message is claimed again once it expires or
-            # the next start recovers it. The upstream may then see it twice.
-            log_.exception("attempt_not_recorded")
-            return
-        if notices:
+            return "refused"
+        except Exception:
+            log_.exception("attempt_not_recorded", reason="the outcomes cannot be stored")
+            return "dropped"
+        if attempt.notices:
             self.on_notice()
-        for outcome, (_, address) in zip(outcomes, delivery.recipients, strict=True):
+        for outcome, (_, address) in zip(attempt.outcomes, delivery.recipients, strict=True):
             counter = {
                 "sent": self.metrics.relayed,
                 "deferred": self.metrics.deferred,
                 "failed": self.metrics.failed,
             }.get(outcome.status)
             if counter is not None:
-                counter.inc(email_type=delivery.email_type, upstream=identity)
+                counter.inc(email_type=delivery.email_type, upstream=attempt.identity)
             log_.info(
                 _LOG_EVENTS.get(outcome.status, "message_attempted"),
                 recipient=address,
-                upstream=upstream,
+                upstream=attempt.upstream,
                 reply=outcome.reply,
                 error=outcome.error,
-                attempt=attempts,
-                seconds=round(seconds, 3),
+                attempt=delivery.attempts + 1,
+                seconds=round(attempt.seconds, 3),
             )
+        return "recorded"
+
+    async def _record_kept(self) -> None:
+        """Write the outcomes the store refused before, oldest first, renewing
+        the leases of those it still refuses so that no one claims them."""
+        for message_id, attempt in list(self._unrecorded.items()):
+            run_id = attempt.delivery.run_id
+            done = await self._record(attempt)
+            if done == "refused":
+                break  # the store still cannot write: keep waiting
+            if done == "recorded":
+                log.info("attempt_recorded_late", run_id=run_id, message_id=message_id)
+            del self._unrecorded[message_id]
+        self.store.health.unrecorded = len(self._unrecorded)
+        if self._unrecorded:
+            with contextlib.suppress(StoreError):
+                await self.store.renew_leases(
+                    self.owner, list(self._unrecorded), lease=self.settings.lease
+                )
 
     def _notices(
         self, delivery: Delivery, outcomes: list[Outcome], upstream: str

@@ -123,7 +123,15 @@ class Router:
 
 
 def _reply(code: int, message: str) -> str:
-    return " ".join(f"{code} {message}".split())
+    """An upstream's reply as Herald records it: one line of valid text.
+
+    aiosmtplib hands over bytes that are not UTF-8 as surrogates; those and
+    control characters such as NUL are replaced, so that whatever the upstream
+    sends, the store can keep the outcome.
+    """
+    text = message.encode("utf-8", "replace").decode("utf-8")
+    text = "".join(char if char.isprintable() else " " for char in text)
+    return " ".join(f"{code} {text}".split())
 
 
 def _verdict(code: int) -> Verdict:

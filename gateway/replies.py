@@ -18,6 +18,8 @@ class Reply(StrEnum):
     QUEUE_FULL = "451 4.3.1 {reason}, try again later"
     # RFC 5321 §3.8: 421 closes the session; X.3.2 "system not accepting messages".
     TOO_BUSY = "421 4.3.2 Too many connections, try again later"
+    # X.7.0 "other security or policy status": this client's own share is used up.
+    TOO_MANY_FROM_ADDRESS = "421 4.7.0 Too many connections from {address}, try again later"
     STORE_UNAVAILABLE = "451 4.3.0 Message could not be stored, try again later"
     LOCAL_ERROR = "451 4.3.0 Local error in processing"
     BAD_RECIPIENT = "553 5.1.3 Recipient address is not valid"
@@ -35,6 +37,8 @@ class Reply(StrEnum):
     TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients, send the rest in another message"
     # RFC 5321 §4.5.3.2.7 lets a server close an idle session; §3.8 says with a 421.
     IDLE_TIMEOUT = "421 4.4.2 {hostname} Idle for too long, closing connection"
+    # A client that has not begun a transaction in [smtp] pre_mail_timeout.
+    NO_MAIL_IN_TIME = "421 4.4.2 {hostname} No MAIL FROM in time, closing connection"
 
     def format_reply(self, **fields: str) -> str:
         """The reply line with its fields filled in, on one line."""

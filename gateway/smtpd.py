@@ -17,6 +17,7 @@ import email.utils
 import re
 import ssl
 from base64 import b64decode
+from collections import Counter
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
@@ -25,7 +26,7 @@ import structlog
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from gateway.addresses import check_address
-from gateway.config import Config, SMTPSettings
+from gateway.config import Config, SMTPSettings, client_ip
 from gateway.context import Context, Role
 from gateway.errors import (
     ConfigError,
@@ -186,6 +187,8 @@ class SMTPIngress:
             return Reply.SENDER_NOT_ALLOWED.format_reply(domain=domain)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
+        if isinstance(server, _Session):
+            server.transaction_begun()
         return Reply.SENDER_OK.format_reply()
 
     async def handle_RCPT(
@@ -287,32 +290,82 @@ def _header_addresses(message: EmailMessage) -> dict[str, Role]:
 
 
 class _Session(SMTP):
-    """One SMTP connection, counted by its ``Listener``; it says why before it
-    closes an idle connection."""
+    """One SMTP connection admitted by its ``Listener``'s gate; it says why
+    before it closes a connection that idles or never starts a transaction."""
 
-    def __init__(self, listener: Listener, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, listener: Listener, address: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._listener = listener
+        self._address = address
+        self._first_mail: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # STARTTLS calls this again for the encrypted transport: the clock
+        # started with the connection keeps running.
+        if self.transport is None:
+            self._first_mail = self.loop.call_later(
+                self._listener.config.smtp.pre_mail_timeout, self._no_mail_in_time
+            )
+        super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
-        self._listener.active -= 1
+        if self._first_mail is not None:
+            self._first_mail.cancel()
+        self._listener.release(self._address)
         super().connection_lost(error)
 
-    def _timeout_cb(self) -> None:
+    def transaction_begun(self) -> None:
+        """MAIL FROM was accepted: from now on only ``idle_timeout`` applies."""
+        if self._first_mail is not None:
+            self._first_mail.cancel()
+            self._first_mail = None
+
+    def _hang_up(self, reply: str) -> None:
         transport: Any = self.transport
         if transport is not None and not transport.is_closing():
-            reply = Reply.IDLE_TIMEOUT.format_reply(hostname=self.hostname)
             transport.write(reply.encode() + b"\r\n")
+            transport.close()
+
+    def _no_mail_in_time(self) -> None:
+        # RFC 5321 §4.5.3.2.7 asks a server to wait at least 5 minutes for the
+        # next command, and Herald does so once a transaction has begun. A
+        # client that has not sent MAIL FROM yet has no mail at stake, yet it
+        # holds one of [smtp] max_connections slots; like Postfix under
+        # stress, Herald gives it a shorter time and says why (§3.8: 421).
+        log.info("smtp_no_mail_in_time", peer=self._address)
+        self._hang_up(Reply.NO_MAIL_IN_TIME.format_reply(hostname=self.hostname))
+
+    def _timeout_cb(self) -> None:
+        self._hang_up(Reply.IDLE_TIMEOUT.format_reply(hostname=self.hostname))
         super()._timeout_cb()  # type: ignore[no-untyped-call]  # aiosmtpd leaves it untyped
 
 
-class _Busy(asyncio.Protocol):
-    """Greets with 421 and hangs up: the listener is at ``max_connections``."""
+def _client_address(peer: Any) -> str:
+    """The client's address as the per-address limit counts it."""
+    host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+    address = client_ip(host)
+    return host if address is None else str(address)
+
+
+class _Gate(asyncio.Protocol):
+    """The first protocol of every connection: it hands the connection to a
+    ``_Session``, or greets it with a 421 and hangs up (RFC 5321 §3.8) when
+    the listener is at ``[smtp] max_connections`` or the client's address at
+    ``max_connections_per_address``."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.write(Reply.TOO_BUSY.format_reply().encode() + b"\r\n")
-        transport.close()
+        address = _client_address(transport.get_extra_info("peername"))
+        session = self.listener.admit(address)
+        if isinstance(session, Reply):
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(session.format_reply(address=address).encode() + b"\r\n")
+            transport.close()
+            return
+        transport.set_protocol(session)
+        session.connection_made(transport)
 
 
 def tls_context(settings: SMTPSettings, where: str = "[smtp]") -> ssl.SSLContext | None:
@@ -333,7 +386,8 @@ def tls_context(settings: SMTPSettings, where: str = "[smtp]") -> ssl.SSLContext
 
 class Listener:
     """A protocol factory for ``loop.create_server``, on Herald's own loop,
-    that holds the number of connections at ``[smtp] max_connections``.
+    that holds the number of connections at ``[smtp] max_connections``, and
+    those from one client address at ``max_connections_per_address``.
 
     With ``context``, the plain listener offers STARTTLS (RFC 3207); with
     ``implicit_tls`` the socket is already TLS (RFC 8314). AUTH is offered only
@@ -353,15 +407,31 @@ class Listener:
         self.context = context
         self.implicit_tls = implicit_tls
         self.active = 0
+        self.by_address: Counter[str] = Counter()
 
     def __call__(self) -> asyncio.BaseProtocol:
-        if self.active >= self.config.smtp_max_connections:
-            log.warning("smtp_connection_refused", active=self.active)
-            return _Busy()
-        self.active += 1
+        # The client's address is known only once the connection is made.
+        return _Gate(self)
+
+    def admit(self, address: str) -> _Session | Reply:
+        """A session for a new connection from ``address``, or the reply that refuses it."""
         settings = self.config.smtp
+        if self.active >= self.config.smtp_max_connections:
+            log.warning("smtp_connection_refused", reason="busy", peer=address, active=self.active)
+            return Reply.TOO_BUSY
+        if self.by_address[address] >= settings.max_connections_per_address:
+            log.warning(
+                "smtp_connection_refused",
+                reason="address_busy",
+                peer=address,
+                connections=self.by_address[address],
+            )
+            return Reply.TOO_MANY_FROM_ADDRESS
+        self.active += 1
+        self.by_address[address] += 1
         return _Session(
             self,
+            address,
             self.handler,
             hostname=self.config.hostname,
             ident="Herald ESMTP",
@@ -373,3 +443,10 @@ class Listener:
             timeout=settings.idle_timeout,
             command_call_limit={"*": settings.command_limit, "AUTH": AUTH_ATTEMPTS},
         )
+
+    def release(self, address: str) -> None:
+        """A session from ``address`` has ended."""
+        self.active -= 1
+        self.by_address[address] -= 1
+        if self.by_address[address] <= 0:
+            del self.by_address[address]

@@ -10,12 +10,13 @@ Times are POSIX seconds (floats) inside Herald and RFC 3339 at its edges.
 from __future__ import annotations
 
 import abc
+import functools
 import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 RunStatus = Literal[
@@ -419,8 +420,70 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
     return {**asdict(entry), "at": rfc3339(entry.at)}
 
 
+@dataclass
+class StoreHealth:
+    """What Herald has seen of the store's writes, for ``/healthz`` and ``/metrics``.
+
+    A write that fails for want of room, or for any other reason than a taken
+    key or a lost lease, puts the store in trouble; only a write that needed
+    room (a run, a delivery's outcomes, a probe) takes it out again, because
+    small writes in place can still succeed on a full disk.
+    """
+
+    # A probe is a write: an unauthenticated /healthz may ask for one at most this often.
+    PROBE_INTERVAL: ClassVar[float] = 1.0
+
+    write_failures: int = 0
+    trouble: str | None = None
+    since: float | None = None
+    # Outcomes of deliveries the upstream answered that wait in memory until
+    # the store can take them (``gateway.qmgr``).
+    unrecorded: int = 0
+    last_probe: float = 0.0
+
+    def failed(self, error: str) -> bool:
+        """Count a failed write; True when it puts a healthy store in trouble."""
+        self.write_failures += 1
+        began = self.trouble is None
+        if began:
+            self.since = time.time()
+        self.trouble = error
+        return began
+
+    def recovered(self) -> bool:
+        """A write that needed room succeeded; True when that ends a trouble."""
+        ended = self.trouble is not None
+        self.trouble = self.since = None
+        return ended
+
+    def probe_due(self) -> bool:
+        """Whether a probe may run now: the store is in trouble and none ran just before."""
+        now = time.monotonic()
+        if self.trouble is None or now - self.last_probe < self.PROBE_INTERVAL:
+            return False
+        self.last_probe = now
+        return True
+
+    def problem(self) -> str | None:
+        """What is wrong, in one sentence; None while the store takes every write."""
+        waiting = (
+            f"{self.unrecorded} delivery outcome(s) wait to be written" if self.unrecorded else ""
+        )
+        if self.trouble is None:
+            return f"the store is behind: {waiting}" if waiting else None
+        since = rfc3339(self.since or time.time())
+        return f"the store cannot write since {since}: {self.trouble}" + (
+            f"; {waiting}" if waiting else ""
+        )
+
+
 class Store(abc.ABC):
     """Everything Herald keeps. Every method is one transaction."""
+
+    @functools.cached_property
+    def health(self) -> StoreHealth:
+        """This process's view of the store's writes."""
+        return StoreHealth()
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -432,6 +495,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise ``StoreError`` unless the store answers."""
+
+    @abc.abstractmethod
+    async def probe(self) -> None:
+        """Write, and remove again, about a page of data: ``StoreError`` when the
+        store cannot take it. A success takes the store out of trouble."""
 
     @abc.abstractmethod
     async def find_run_id(self, idempotency_key: str) -> str | None:
@@ -450,8 +518,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
         """Note that DATA is about to begin and renew the lease for ``lease``
-        seconds; raise ``StoreError`` (and send nothing) when the delivery's
-        owner no longer holds the lease or the note cannot be made durable."""
+        seconds; raise ``LeaseLostError`` (and send nothing) when the delivery's
+        owner no longer holds the lease, ``StoreError`` when the note cannot be
+        made durable."""
 
     @abc.abstractmethod
     async def record_attempt(
@@ -464,8 +533,13 @@ class Store(abc.ABC):
     ) -> None:
         """Record per-recipient outcomes and ``notices`` of permanent failure,
         release the lease, and requeue the message for ``retry_at`` when some
-        recipients are still pending. ``StoreError`` when the delivery's owner
-        no longer holds the lease: then nothing is recorded."""
+        recipients are still pending. ``LeaseLostError`` when the delivery's
+        owner no longer holds the lease: then nothing is recorded."""
+
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, message_ids: Collection[str], *, lease: float) -> int:
+        """Extend ``owner``'s leases on ``message_ids`` by ``lease`` seconds from
+        now; the count of leases it still held."""
 
     @abc.abstractmethod
     async def lease_owners(self) -> list[str]:

@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,6 +104,8 @@ class _Recorder:
         capture.active += 1
         capture.most_active = max(capture.most_active, capture.active)
         try:
+            if not capture.answering.is_set():
+                await asyncio.to_thread(capture.answering.wait)
             if capture.data_delay:
                 await asyncio.sleep(capture.data_delay)
             return await self._data(server, session, envelope)
@@ -140,7 +143,8 @@ class Capture:
     ``mail_reply`` (the answer after those), ``rcpt_replies`` (address
     substring -> reply), ``data_replies`` (used once each, in order; ``DROP``
     hangs up after the body, ``STALL + "seconds"`` keeps silent) and
-    ``data_reply`` (the answer after those). ``data_delay`` slows every DATA;
+    ``data_reply`` (the answer after those). ``data_delay`` slows every DATA,
+    clearing ``answering`` keeps each DATA waiting for its reply until it is set;
     ``sessions`` counts connections that sent MAIL and ``most_active`` the most DATA
     commands handled at once.
 
@@ -160,6 +164,9 @@ class Capture:
         self.mail_replies: list[str] = []
         self.mail_reply: str | None = None
         self.data_delay = 0.0
+        # While clear, DATA waits with the body received and no reply given.
+        self.answering = threading.Event()
+        self.answering.set()
         self.seen_sessions: list[tuple[Session, SMTP]] = []
         self.active = 0
         self.most_active = 0

@@ -204,6 +204,20 @@ OVERRIDES: list[tuple[str, str, Callable[[config.Config], object], object, str]]
         "env-token",
         '[http]\nadmin_token = "file-token"\n',
     ),
+    (
+        "HERALD_SMTP_MAX_CONNECTIONS_PER_ADDRESS",
+        "7",
+        lambda c: c.smtp.max_connections_per_address,
+        7,
+        "[smtp]\nmax_connections_per_address = 3\n",
+    ),
+    (
+        "HERALD_SMTP_PRE_MAIL_TIMEOUT",
+        "2m",
+        lambda c: c.smtp.pre_mail_timeout,
+        120.0,
+        '[smtp]\npre_mail_timeout = "10s"\n',
+    ),
 ]
 
 
@@ -663,9 +677,31 @@ def test_smtp_allow_and_tls_keys_are_validated(tmp_path: Path) -> None:
         ('[smtp]\ntls_cert = "/x.pem"\n', "[smtp] tls_key"),
         ('[smtp]\ntls_listen = "127.0.0.1:4650"\n', "[smtp] tls_listen"),
         ('[smtp]\nidle_timeout = "soon"\n', "[smtp] idle_timeout"),
+        ("[smtp]\nmax_connections_per_address = 0\n", "[smtp] max_connections_per_address"),
+        ('[smtp]\npre_mail_timeout = "never"\n', "[smtp] pre_mail_timeout"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(expected)):
             config.load(write_toml(tmp_path, text), env={})
     env = {"HERALD_SMTP_ALLOW": "nonsense"}
     with pytest.raises(ConfigError, match="HERALD_SMTP_ALLOW"):
         config.load(env=env)
+
+
+def test_connection_slot_defaults() -> None:
+    """Without settings one address may hold 20 connections, and has 30 s to send MAIL."""
+    smtp = config.load(None, env={}).smtp
+    assert (smtp.max_connections_per_address, smtp.pre_mail_timeout) == (20, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HERALD_SMTP_MAX_CONNECTIONS_PER_ADDRESS", "many"),
+        ("HERALD_SMTP_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+        ("HERALD_SMTP_PRE_MAIL_TIMEOUT", "soon"),
+    ],
+)
+def test_bad_connection_slot_variables_are_named(variable: str, value: str) -> None:
+    """A malformed HERALD_SMTP_* limit is a ConfigError naming the variable and its value."""
+    with pytest.raises(ConfigError, match=rf"^{variable}: expected .*, got {value!r}$"):
+        config.load(None, env={variable: value})

@@ -31,3 +31,18 @@ def test_label_values_are_escaped() -> None:
     metrics.accepted.inc(source="smtp", email_type='a"b\\c\nd')
     text = metrics.exposition(depth=0, held=0, oldest_age=0)
     assert 'herald_accepted_total{email_type="a\\"b\\\\c\\nd",source="smtp"} 1' in text
+
+
+def test_the_store_s_trouble_is_exposed() -> None:
+    """Refused writes are a counter; the trouble and the outcomes kept in memory are gauges."""
+    metrics = Metrics()
+    healthy = metrics.exposition(depth=0, held=0, oldest_age=0).splitlines()
+    assert "herald_store_write_failures_total 0" in healthy
+    assert "herald_store_trouble 0" in healthy
+    lines = metrics.exposition(
+        depth=0, held=0, oldest_age=0, store_failures=7, store_trouble=True, unrecorded=2
+    ).splitlines()
+    assert "# TYPE herald_store_write_failures_total counter" in lines
+    assert "herald_store_write_failures_total 7" in lines
+    assert "herald_store_trouble 1" in lines
+    assert "herald_unrecorded_outcomes 2" in lines

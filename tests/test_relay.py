@@ -182,6 +182,18 @@ async def test_data_refused_permanently_fails_everyone(
     assert results == dict.fromkeys(recipients, Result("failed", error="554 5.6.0 rejected"))
 
 
+async def test_a_reply_is_kept_as_one_line_of_valid_text(
+    upstream: tuple[Capture, int],
+) -> None:
+    """A reply carrying NUL or bytes that are not UTF-8 is recorded with those replaced,
+    so the store can always keep the outcome."""
+    handler, port = upstream
+    # Bytes, as a broken upstream sends them: aiosmtpd writes them unchanged.
+    handler.mail_replies.append(b"451 4.3.0 busy\x00now \xff\xfe")
+    results = await relay_to(port).send(MAIL_FROM, ["ada@example.com"], CONTENT)
+    assert results == {"ada@example.com": Result("deferred", error="451 4.3.0 busy now ??")}
+
+
 async def test_data_refused_temporarily_defers_everyone(
     upstream: tuple[Capture, int],
 ) -> None:

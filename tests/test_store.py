@@ -18,8 +18,14 @@ import pytest
 
 from gateway import store as store_module
 from gateway._sql import SQLStore, migrations
-from gateway._sqlite import SQLiteStore
-from gateway.errors import InvalidInput, NotFoundError, StoreError
+from gateway._sqlite import WAL_SIZE_LIMIT, SQLiteStore
+from gateway.errors import (
+    InvalidInput,
+    LeaseLostError,
+    NotFoundError,
+    StoreDataError,
+    StoreError,
+)
 from gateway.store import (
     AdminToken,
     NewBatchRun,
@@ -615,11 +621,115 @@ async def test_a_worker_that_lost_its_lease_sends_and_records_nothing(store: SQL
     await asyncio.sleep(0.05)
     [theirs] = await store.claim("host:2", limit=10, lease=60)
     assert theirs.message_id == mine.message_id
-    with pytest.raises(StoreError, match="lease"):
+    with pytest.raises(LeaseLostError, match="lease"):
         await store.mark_sending(mine, lease=60)
-    with pytest.raises(StoreError, match="lease"):
+    with pytest.raises(LeaseLostError, match="lease"):
         await store.record_attempt(mine, [Outcome(mine.recipients[0][0], "sent")], retry_at=None)
     await store.mark_sending(theirs, lease=60)
+    assert store.health.trouble is None  # a lost lease is no fault of the store
+
+
+async def test_renewed_leases_keep_a_message_from_other_workers(store: SQLStore) -> None:
+    """A worker renews only the leases it holds; a renewed message is not claimable."""
+    await store.record_run(new_run("run_1"))
+    [mine] = await store.claim("host:1", limit=10, lease=0.01)
+    assert await store.renew_leases("host:1", [mine.message_id], lease=60) == 1
+    assert await store.renew_leases("host:2", [mine.message_id], lease=60) == 0
+    assert await store.renew_leases("host:1", [], lease=60) == 0
+    await asyncio.sleep(0.05)  # past the first lease
+    assert await store.claim("host:2", limit=10, lease=60) == []
+    assert await store.lease_owners() == ["host:1"]
+
+
+async def test_a_refused_write_puts_the_store_in_trouble_until_one_needing_room_succeeds(
+    store: SQLStore,
+) -> None:
+    """Any refused write counts and starts a trouble; a write in place (a claim) does
+    not end it, a probe or a run that needed room does."""
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.record_run(new_run("run_1"))
+    with pytest.raises(StoreError):
+        await store.probe()
+    health = store.health
+    assert health.write_failures == 2
+    assert health.trouble is not None
+    assert "not open" in health.trouble
+    problem = health.problem()
+    assert problem is not None
+    assert problem.startswith("the store cannot write since ")
+    await store.open()
+    assert await store.claim("host:1", limit=1, lease=60) == []
+    assert health.trouble is not None
+    await store.probe()
+    assert (health.trouble, health.problem()) == (None, None)
+    first = await store.record_run(new_run(new_id("run"), key="event:1"))
+    assert await store.record_run(new_run(new_id("run"), key="event:1")) == (first[0], False)
+    assert (health.trouble, health.write_failures) == (None, 2)  # a taken key is no fault
+    assert await store.read_settings("") == {}  # no probe left a row behind
+
+
+async def test_kept_outcomes_are_part_of_the_trouble(store: SQLStore) -> None:
+    """Outcomes waiting in memory keep the store unhealthy even once it takes writes."""
+    store.health.unrecorded = 2
+    assert store.health.problem() == "the store is behind: 2 delivery outcome(s) wait to be written"
+    store.health.unrecorded = 0
+    assert store.health.problem() is None
+
+
+@pytest.mark.skipif(stores.KIND != "postgresql", reason="SQLite keeps a NUL in text")
+async def test_a_value_the_store_cannot_hold_is_no_trouble_of_the_store(store: SQLStore) -> None:
+    """Text PostgreSQL cannot hold (a NUL) is a StoreDataError: retrying cannot cure
+    it, so the store is not put in trouble."""
+    await store.record_run(new_run("run_1"))
+    [delivery] = await store.claim("host:1", limit=1, lease=60)
+    outcome = Outcome(delivery.recipients[0][0], "deferred", error="451 \x00")
+    with pytest.raises(StoreDataError):
+        await store.record_attempt(delivery, [outcome], retry_at=time.time() + 60)
+    assert (store.health.trouble, store.health.write_failures) == (None, 0)
+
+
+def wal_size(path: Path) -> int:
+    return Path(f"{path}-wal").stat().st_size
+
+
+async def test_a_full_sqlite_store_fails_the_probe_until_there_is_room(tmp_path: Path) -> None:
+    """With no page left under max_bytes the probe is refused and the store is in
+    trouble; once room is freed the probe succeeds, the trouble ends and the WAL is
+    handed back to the disk."""
+    path = tmp_path / "herald.db"
+    store = SQLiteStore(str(path), max_bytes=262144)
+    await store.open()
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as other, other:
+            other.execute("CREATE TABLE ballast (filler BLOB)")
+            other.execute("INSERT INTO ballast VALUES (zeroblob(524288))")
+        with pytest.raises(StoreError, match="full"):
+            await store.probe()
+        assert store.health.trouble is not None
+        with contextlib.closing(sqlite3.connect(path)) as other, other:
+            other.execute("DROP TABLE ballast")
+        await store.probe()
+        assert store.health.trouble is None
+        assert wal_size(path) == 0
+    finally:
+        await store.close()
+
+
+async def test_the_wal_shrinks_back_after_a_large_write(tmp_path: Path) -> None:
+    """A message of several MiB grows the WAL past its limit for a while; the next
+    writes after the checkpoint cut it back instead of keeping that space."""
+    path = tmp_path / "herald.db"
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        await store.record_run(new_run(new_id("run"), content=os.urandom(3 * WAL_SIZE_LIMIT)))
+        assert wal_size(path) > WAL_SIZE_LIMIT
+        for _ in range(3):
+            await store.record_run(new_run(new_id("run")))
+        assert wal_size(path) <= WAL_SIZE_LIMIT
+    finally:
+        await store.close()
 
 
 async def test_a_claim_after_an_interrupted_send_is_marked(store: SQLStore) -> None:

@@ -30,10 +30,14 @@ def routes(api: Api) -> list[web.RouteDef]:
     async def metrics(request: web.Request) -> web.Response:
         stats = await api.store.queue_stats()
         oldest = stats.oldest_queued_at
+        health = api.store.health
         text = api.metrics.exposition(
             depth=stats.depth,
             held=stats.held,
             oldest_age=max(time.time() - oldest, 0.0) if oldest else 0.0,
+            store_failures=health.write_failures,
+            store_trouble=health.trouble is not None,
+            unrecorded=health.unrecorded,
         )
         return web.Response(
             text=text,

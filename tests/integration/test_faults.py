@@ -3,17 +3,23 @@ a store that runs out of room, and kill -9 in the middle of a burst."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import re
 import signal
 import smtplib
 import socket
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from gateway._postgres import split_url
 from gateway.webhook import verify
 from tests import stores
 from tests.integration.harness import (
@@ -272,6 +278,129 @@ def test_full_store_refuses_and_acknowledges_only_what_it_stored(
             herald.wait_for_status(run_id, "sent", timeout=20)
     finally:
         herald.stop()
+
+
+def metric(herald: Herald, name: str) -> float:
+    """One unlabelled sample of ``name`` from /metrics."""
+    text = herald.admin("/metrics").body.decode()
+    [value] = re.findall(rf"^{name} (\S+)$", text, re.MULTILINE)
+    return float(value)
+
+
+class FullStore:
+    """Fills the daemon's store from outside and makes room again.
+
+    SQLite: another connection grows the file past the daemon's ``[store]
+    max_size`` with a ballast table, so no page is left for Herald to add,
+    and drops it again. PostgreSQL cannot be capped per schema, so a trigger
+    on the tables that grow fails their inserts with the server's own
+    disk-full error (SQLSTATE 53100), and is dropped again.
+    """
+
+    ERROR = "database or disk is full" if stores.KIND == "sqlite" else "No space left on device"
+    CONFIG = "\n[store]\nmax_size = 1048576\n" if stores.KIND == "sqlite" else ""
+
+    def __init__(self, herald: Herald) -> None:
+        self.url = herald.env["HERALD_STORE"]
+
+    def fill(self) -> None:
+        if stores.KIND == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.url, timeout=10)) as db, db:
+                db.execute("CREATE TABLE ballast (filler BLOB)")
+                db.execute("INSERT INTO ballast VALUES (zeroblob(2097152))")
+            return
+        url, schema = split_url(self.url)
+        function = f'"{schema}".disk_full'
+        statements = [
+            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE EXCEPTION USING ERRCODE = 'disk_full',"
+            f" MESSAGE = 'could not extend file: {self.ERROR}'; END $$",
+            *(
+                f'CREATE TRIGGER disk_full BEFORE INSERT ON "{schema}".{table}'
+                f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+                for table in ("runs", "history", "settings", "notices")
+            ),
+        ]
+        asyncio.run(self._execute(url, statements))
+
+    def make_room(self) -> None:
+        if stores.KIND == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.url, timeout=10)) as db, db:
+                db.execute("DROP TABLE ballast")
+            return
+        url, schema = split_url(self.url)
+        asyncio.run(self._execute(url, [f'DROP FUNCTION "{schema}".disk_full() CASCADE']))
+
+    @staticmethod
+    async def _execute(url: str, statements: list[str]) -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+
+def test_outcomes_a_full_store_refuses_are_written_once_it_has_room(
+    tmp_path: Path, capture: Capture
+) -> None:
+    """When the store fills up while the upstream takes a message, its outcome is kept
+    instead of left to the lease: /healthz answers 503 naming the trouble and /metrics
+    counts it while it lasts, and once the store has room the outcome is written and
+    the upstream has the message exactly once."""
+    lease = 3.0
+    config = FAST + f'lease = "{lease}s"\n' + FullStore.CONFIG
+    herald = Herald(tmp_path, upstream=capture.url, config=config).start()
+    full = FullStore(herald)
+    # A hundred recipients: their outcomes need more room than any page has left.
+    recipients = [f"r{n}@example.com" for n in range(100)]
+    capture.answering.clear()
+    try:
+        with herald.smtp() as client:
+            client.ehlo()
+            client.mail("app@example.com")
+            for address in recipients:
+                assert client.rcpt(address)[0] == 250
+            code, reply = client.data(
+                b"From: app@example.com\r\nTo: r0@example.com\r\n"
+                b"Subject: outcome on a full disk\r\n\r\nbody\r\n"
+            )
+        assert code == 250, reply
+        run_id = reply.decode().rsplit(" ", 1)[-1]
+        wait_until(lambda: capture.active, 10, "DATA to reach the upstream")
+        full.fill()  # while the upstream holds the message
+        capture.answering.set()
+
+        def troubled() -> dict[str, object] | None:
+            answer = herald.request("GET", "/healthz")
+            return answer.json if answer.status == 503 else None
+
+        trouble = wait_until(troubled, 15, "/healthz to report the full store")
+        assert trouble["type"] == "urn:herald:problem:store-trouble"
+        assert FullStore.ERROR in str(trouble["detail"])
+        assert trouble["unrecorded_outcomes"] == 1
+        assert metric(herald, "herald_store_trouble") == 1
+        assert metric(herald, "herald_unrecorded_outcomes") == 1
+        assert metric(herald, "herald_store_write_failures_total") >= 1
+        assert herald.run(run_id)["status"] == "queued"
+        # Full for longer than the lease: a claim left to expire would be sent again.
+        time.sleep(2 * lease)
+        assert herald.request("GET", "/healthz").status == 503
+        full.make_room()
+        run = herald.wait_for_status(run_id, "sent", timeout=20)
+        wait_until(lambda: herald.request("GET", "/healthz").status == 200, 10, "/healthz 200")
+        assert metric(herald, "herald_store_trouble") == 0
+        assert metric(herald, "herald_unrecorded_outcomes") == 0
+    finally:
+        capture.answering.set()
+        herald.stop()
+    [mail] = capture.for_run(run_id)
+    assert mail.message["Subject"] == "outcome on a full disk"
+    assert sorted(mail.rcpt_tos) == sorted(recipients)
+    assert {(item["status"], item["attempts"]) for item in run["items"]} == {("sent", 1)}
+    assert "interrupted" not in history(run)
+    assert herald.events("attempt_kept")
+    assert herald.events("attempt_recorded_late")
 
 
 def test_sigterm_returns_a_stalled_delivery_to_the_queue(tmp_path: Path, capture: Capture) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import select
 import smtplib
 import time
 from collections.abc import Iterator
@@ -16,7 +17,9 @@ from tests.integration.harness import (
     Capture,
     CertificateAuthority,
     Herald,
+    RawSMTP,
     free_port,
+    wait_until,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -233,3 +236,104 @@ def test_smuggling_yields_one_message_with_crlf_only(
     runs = herald.admin("/v1/runs?limit=200").json["runs"]
     assert not any(run["subject"] == "smuggled" for run in runs)
     assert not any(c.message["Subject"] == "smuggled" for c in capture.received)
+
+
+# Both 127.0.0.1 and 127.0.0.2 are inside the default allow-list (127.0.0.0/8),
+# so each stands for a different local client that may relay.
+CROWDED = """
+[smtp]
+max_connections = 12
+max_connections_per_address = 3
+pre_mail_timeout = "1s"
+
+[queue]
+poll_interval = "0.2s"
+"""
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory, capture: Capture) -> Iterator[Herald]:
+    daemon = Herald(tmp_path_factory.mktemp("herald-crowded"), upstream=capture.url, config=CROWDED)
+    yield daemon.start()
+    daemon.stop()
+
+
+def closed_with(client: RawSMTP) -> tuple[int, str]:
+    """The reply a server sends before it hangs up, then its end of the connection."""
+    reply = client.reply()
+    assert client.file.readline() == b""
+    return reply
+
+
+def test_one_address_cannot_take_the_slots_of_another(crowded: Herald, capture: Capture) -> None:
+    """Idle connections from one address fill only that address's share: its next
+    connection gets 421 4.7.0, while a client at another address still relays."""
+    idle = [crowded.raw_smtp() for _ in range(3)]
+    try:
+        assert [client.greeting[0] for client in idle] == [220, 220, 220]
+        with crowded.raw_smtp() as refused:
+            code, text = refused.greeting
+            assert (code, text.split()[1]) == (421, "4.7.0")
+            assert "127.0.0.1" in text
+            assert refused.file.readline() == b""
+        with crowded.smtp(source=STRANGER) as other:
+            other.sendmail(
+                "app@example.com",
+                ["bob@example.com"],
+                "From: app@example.com\r\nTo: bob@example.com\r\n"
+                "Subject: from the other address\r\n\r\nstill served\r\n",
+            )
+        [mail] = capture.wait_for(lambda c: c.message["Subject"] == "from the other address")
+        assert mail.message.get_content().strip() == "still served"
+        assert "[127.0.0.2]" in mail.message["Received"]
+    finally:
+        for client in idle:
+            client.close()
+
+
+def test_a_client_that_never_sends_mail_is_cut_off_and_its_slot_freed(crowded: Herald) -> None:
+    """A client that dribbles bytes without ever sending MAIL FROM gets 421 4.4.2 once
+    pre_mail_timeout has passed, and the slots it held serve the next clients."""
+    dribblers = [crowded.raw_smtp() for _ in range(3)]
+    try:
+        started = time.monotonic()
+        for dribbler in dribblers:
+            dribbler.send(b"EHLO dribbler.test\r\nNOOP\r\n")
+            assert dribbler.reply()[0] == 250
+            assert dribbler.reply()[0] == 250
+        # One byte of a command at a time, never a whole line: the idle timer
+        # never sees a command, and only the pre-MAIL clock can end this.
+        while not select.select([dribblers[0].sock], [], [], 0.2)[0]:
+            dribblers[0].send(b"N")
+            assert time.monotonic() - started < 20, "the dribbler was never cut off"
+        for dribbler in dribblers:
+            code, text = closed_with(dribbler)
+            assert (code, text.split()[1]) == (421, "4.4.2")
+            assert "MAIL FROM" in text
+    finally:
+        for dribbler in dribblers:
+            dribbler.close()
+
+    def served() -> bool:
+        with crowded.raw_smtp() as client:
+            return client.greeting[0] == 220
+
+    wait_until(served, 10, "the freed slots to serve a new client")
+
+
+def test_a_transaction_under_way_outlives_the_pre_mail_timeout(
+    crowded: Herald, capture: Capture
+) -> None:
+    """Once MAIL FROM is accepted only idle_timeout applies: a client slower than
+    pre_mail_timeout between its commands still has its message relayed."""
+    with crowded.raw_smtp() as client:
+        assert client.command("EHLO slow.test")[0] == 250
+        assert client.command("MAIL FROM:<app@example.com>")[0] == 250
+        time.sleep(2)  # past pre_mail_timeout (1s), well within idle_timeout
+        assert client.command("RCPT TO:<bob@example.com>")[0] == 250
+        assert client.command("DATA")[0] == 354
+        client.send(b"From: app@example.com\r\nSubject: slow but sure\r\n\r\nhi\r\n.\r\n")
+        code, text = client.reply()
+        assert code == 250, text
+    [mail] = capture.wait_for(lambda c: c.message["Subject"] == "slow but sure")
+    assert mail.rcpt_tos == ["bob@example.com"]
