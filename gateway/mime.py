@@ -5,10 +5,13 @@ from __future__ import annotations
 import email.policy
 import email.utils
 import mimetypes
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from gateway.addresses import check_header_text
@@ -20,6 +23,8 @@ CONTROL_PREFIX = "x-herald-"
 
 # RFC 5322 §2.1.1 lines, CRLF endings as SMTP requires (RFC 5321 §2.3.8).
 WIRE = email.policy.SMTP
+# RFC 5322 §2.2.3: a header is folded by a CRLF followed by white space.
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def mailbox(address: str, name: str = "") -> Address:
@@ -137,15 +142,56 @@ def finalize(message: EmailMessage, *, message_id: str) -> None:
 
 
 def check_headers(message: EmailMessage) -> None:
-    """Raise ``ValueError`` when a header, decoded, carries CR, LF or NUL.
+    """Raise ``ValueError`` when a header of ``message`` or of one of its
+    parts carries CR, LF, NUL or another line break, as written or decoded.
 
     Whatever the input (an event's data rendered into a subject, an
-    encoded-word in a raw message), such a value could split into a second
-    header when the message is folded for the wire (CVE-2024-6923), so it is
-    refused before the message is queued.
+    encoded word in a raw message, an RFC 2231 parameter), such a value
+    could split into a second header when the message is folded for the
+    wire (CVE-2024-6923), so it is refused before the message is queued.
+    Each value is checked as it stands (encoded words decoded by
+    ``check_header_text``) and as the email package reads it, since that
+    reading is what the generator writes back.
     """
-    for name, value in message.items():
-        check_header_text(str(value), f"the {name} header")
+    for part in message.walk():
+        for name, value in part.raw_items():
+            what = f"the {name} header"
+            check_header_text(unfold(str(value)), what)
+            try:
+                parsed = part.policy.header_fetch_parse(name, value)
+            except (ValueError, LookupError, TypeError, AttributeError, MessageError) as exc:
+                # The email package's parser fails on some hostile values
+                # (an address part carrying a decoded CR LF, say).
+                raise ValueError(f"{what} cannot be read: {exc}") from exc
+            check_header_text(str(parsed), what)
+
+
+def unfold(value: str) -> str:
+    """``value`` with its folding undone (RFC 5322 §2.2.3): a CRLF before
+    white space is removed; any other CR or LF stays, to be refused."""
+    return _FOLD.sub("", value)
+
+
+def check_written(message: EmailMessage, content: bytes) -> None:
+    """Raise ``ValueError`` unless ``content``, ``message`` written for the
+    wire, starts with exactly the headers ``message`` holds, in order, each
+    of them one header once unfolded and safe once decoded.
+
+    This reads the header block back as the next server will: whatever the
+    generator did with a value, no header can appear that was not meant.
+    """
+    head = content.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    written = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    names = [name.lower() for name in written]
+    meant = [name.lower() for name in message]
+    if names != meant or written.defects:
+        extra = sorted(set(names) - set(meant))
+        raise ValueError(
+            "the message would not keep its headers on the wire"
+            + (f" (it would gain {', '.join(extra)})" if extra else "")
+        )
+    for name, value in written.items():
+        check_header_text(unfold(value), f"the {name} header as written")
 
 
 def to_bytes(message: EmailMessage) -> bytes:
