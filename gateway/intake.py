@@ -56,11 +56,18 @@ def cleanup(message: EmailMessage, *, message_id: str) -> Cleaned:
     mime.finalize(message, message_id=message_id)
     try:
         mime.check_headers(message)
+    except ValueError as exc:
+        raise UnsafeHeader(str(exc)) from exc
+    try:
         content = mime.to_bytes(message)
-        mime.check_written(message, content)
     except (ValueError, MessageError) as exc:
-        # The generator refuses some values itself (HeaderWriteError, a
-        # MessageError, on Pythons with the CVE-2024-6923 fix).
+        # The generator refuses some values itself: text it cannot encode,
+        # and (HeaderWriteError, on Pythons with the CVE-2024-6923 fix) a
+        # header that would break.
+        raise UnsafeHeader(f"the message cannot be written for the wire: {exc}") from exc
+    try:
+        mime.check_written(message, content)
+    except ValueError as exc:
         raise UnsafeHeader(str(exc)) from exc
     return Cleaned(content)
 

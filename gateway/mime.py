@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.header
 import email.policy
 import email.utils
 import mimetypes
@@ -22,14 +23,58 @@ from gateway.brand import LOGO_CID, Logo
 CONTROL_PREFIX = "x-herald-"
 
 # RFC 5322 §2.1.1 lines, CRLF endings as SMTP requires (RFC 5321 §2.3.8).
-WIRE = email.policy.SMTP
+# Headers read from a raw message are written back as they came: they were
+# within the line limit when they arrived, and the email package, refolding
+# one, decodes its encoded words and can leave what they carry (a ";", a
+# "<") unquoted, changing the address list. Headers Herald sets are folded.
+WIRE = email.policy.SMTP.clone(refold_source="none")
 # RFC 5322 §2.2.3: a header is folded by a CRLF followed by white space.
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def mailbox(address: str, name: str = "") -> Address:
+    """``address`` shown as ``name``, whose encoded words are decoded first.
+
+    The email package decodes an RFC 2047 encoded word in a display name as
+    it writes the header, and can put what the word carries (a ``;``, a
+    ``,``, a ``<``) there unquoted, changing the address list. Decoded
+    here, the text is quoted as a display name must be (RFC 5322 §3.4).
+    """
     local, _, domain = address.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+    return Address(display_name=decoded(name), username=local, domain=domain)
+
+
+def decoded(text: str) -> str:
+    """``text`` with its encoded words decoded until none is left (a decoded
+    word may hold another). Text that would decode to a line break is
+    returned as it is, for ``check_headers`` to refuse with the reason."""
+    original = text
+    # Each round makes the text shorter, so this ends; the bound is for clarity.
+    for _ in range(len(text) // 8 + 1):
+        if "=?" not in text:
+            break
+        plain = _decode_words(text)
+        if plain == text:
+            break
+        text = plain
+    try:
+        return check_header_text(text)
+    except ValueError:
+        return original
+
+
+def _decode_words(text: str) -> str:
+    try:
+        # RFC 2047 §6.2: adjacent words in one charset are joined before they
+        # are decoded, so a character cut across two still comes out whole.
+        joined = str(email.header.make_header(email.header.decode_header(text)))
+    except (ValueError, LookupError, MessageError):
+        joined = text
+    if joined != text:
+        return joined
+    # What decode_header leaves, the email package may still decode as it
+    # writes the header (a word inside a quoted string, say).
+    return str(email.policy.default.header_factory("X-Text", text))
 
 
 @dataclass(frozen=True)
@@ -71,7 +116,9 @@ def compose(
     message = EmailMessage(policy=email.policy.default)
     message["From"] = sender
     message["To"] = to
-    message["Subject"] = subject
+    # Decoded as display names are: a character cut across two encoded words
+    # (which RFC 2047 §5 forbids, but a template's data may carry) is whole.
+    message["Subject"] = decoded(subject)
     message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id
     set_body(message, text=text, html=html, logo=logo)
@@ -163,7 +210,10 @@ def check_headers(message: EmailMessage) -> None:
                 # The email package's parser fails on some hostile values
                 # (an address part carrying a decoded CR LF, say).
                 raise ValueError(f"{what} cannot be read: {exc}") from exc
-            check_header_text(str(parsed), what)
+            if parsed is not value:
+                # A header Herald set is already parsed; one read from the
+                # input is parsed now, and decoded as the generator will.
+                check_header_text(str(parsed), what)
 
 
 def unfold(value: str) -> str:
