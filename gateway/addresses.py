@@ -52,11 +52,41 @@ def check_encoded_words(value: str, what: str = "value") -> str:
     return value
 
 
+def check_address(value: str, what: str = "address") -> str:
+    """Return ``value`` when it is a plain ``local@domain`` mailbox."""
+    check_header_text(value, what)
+    # RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so a mailbox 254.
+    if len(value) > 254 or not _MAILBOX.match(value):
+        raise ValueError(f"{what} {value!r} is not a valid email address")
+    if _has_encoded_word(value):
+        # RFC 2047 §5: an encoded word MUST NOT appear in an addr-spec; mail
+        # systems that decode one anyway read a different address.
+        raise ValueError(
+            f"{what} {value!r} is not a valid email address (it holds an encoded word)"
+        )
+    return value
+
+
+def check_host(value: str, what: str = "host") -> str:
+    """Return ``value`` when it is a host name or an IP address, nothing more."""
+    check_header_text(value, what)
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        if len(value) > 253 or not _HOST.match(value):
+            raise ValueError(
+                f"{what} {value!r} is not a host name or an IP address (give no scheme or port)"
+            ) from None
+        return value
+    return value.strip("[]")
+
+
 # RFC 2047 §2: =?charset?encoding?encoded-text?=. Readers find encoded words
 # in more places than §5 allows (inside quoted strings, glued to other text,
 # longer than 75 characters), so a word is looked for at every "=?".
 _WORD_START = "=?"
 _WORD_END = "?="
+# Longer than any registered charset name (RFC 2978 §2.3 allows 40).
 _MAX_CHARSET = 64
 # How deep a word may hide inside the decoded text of another one.
 _DEPTH = 3
@@ -86,51 +116,52 @@ def _decodings(value: str, what: str) -> Iterator[tuple[str, bytes]]:
     in ``value``: each word alone, however it is cut out, and each run of
     adjacent words in one charset joined, as RFC 2047 §6.2 lets readers join
     them (a character may be split across two words)."""
-    ends = [m.start() for m in re.finditer(re.escape(_WORD_END), value)]
     # Words that overlap share their text; hostile text could make that
     # quadratic, so the work is bounded by the value's length.
     budget = 4 * len(value) + 4096
     run: list[bytes] = []
     run_charset = ""
     run_end = -1
-    start = value.find(_WORD_START)
-    while start != -1:
-        word = _word_at(value, start, ends)
-        if word is not None:
-            charset, encoding, text_start, text_end = word
-            budget -= text_end - text_start
-            if budget < 0:
-                raise ValueError(f"{what} holds more RFC 2047 encoded words than can be checked")
-            text = value[text_start:text_end]
-            variants = _q_bytes(text) if encoding == "q" else _b_bytes(text)
-            for data in variants:
-                yield charset, data
-            gap = value[run_end:start] if run_end >= 0 and start >= run_end else None
-            if run and gap is not None and not gap.strip() and charset == run_charset:
-                run.append(variants[0])
-            else:
-                if len(run) > 1:
-                    yield run_charset, b"".join(run)
-                run, run_charset = [variants[0]], charset
-            run_end = text_end + len(_WORD_END)
-        start = value.find(_WORD_START, start + 1)
+    for start, charset, encoding, text_start, text_end in _words(value):
+        budget -= text_end - text_start
+        if budget < 0:
+            raise ValueError(f"{what} holds more RFC 2047 encoded words than can be checked")
+        text = value[text_start:text_end]
+        variants = _q_bytes(text) if encoding == "q" else _b_bytes(text)
+        for data in variants:
+            yield charset, data
+        gap = value[run_end:start] if run_end >= 0 and start >= run_end else None
+        if run and gap is not None and not gap.strip() and charset == run_charset:
+            run.append(variants[0])
+        else:
+            if len(run) > 1:
+                yield run_charset, b"".join(run)
+            run, run_charset = [variants[0]], charset
+        run_end = text_end + len(_WORD_END)
     if len(run) > 1:
         yield run_charset, b"".join(run)
 
 
-def _word_at(value: str, start: int, ends: list[int]) -> tuple[str, str, int, int] | None:
-    """The charset, encoding and text span of an encoded word at ``start``."""
-    mark = value.find("?", start + 2, start + 3 + _MAX_CHARSET)
-    if mark == -1 or value[mark + 1 : mark + 3].lower() not in ("q?", "b?"):
-        return None
-    text_start = mark + 3
-    # The text runs to the first "?=" after it, as the email package reads it.
-    index = bisect.bisect_left(ends, text_start)
-    if index == len(ends):
-        return None
-    # RFC 2231 §5: a charset may carry a language after "*".
-    charset = value[start + 2 : mark].partition("*")[0].strip().lower()
-    return charset, value[mark + 1].lower(), text_start, ends[index]
+def _has_encoded_word(value: str) -> bool:
+    return next(_words(value), None) is not None
+
+
+def _words(value: str) -> Iterator[tuple[int, str, str, int, int]]:
+    """The start, charset, encoding and text span of every encoded word a
+    reader could find in ``value``, one for each "=?" that begins one."""
+    ends = [m.start() for m in re.finditer(re.escape(_WORD_END), value)]
+    start = value.find(_WORD_START)
+    while start != -1:
+        mark = value.find("?", start + 2, start + 3 + _MAX_CHARSET)
+        if mark != -1 and value[mark + 1 : mark + 3].lower() in ("q?", "b?"):
+            text_start = mark + 3
+            # The text runs to the first "?=" after it, as the email package reads it.
+            index = bisect.bisect_left(ends, text_start)
+            if index < len(ends):
+                # RFC 2231 §5: a charset may carry a language after "*".
+                charset = value[start + 2 : mark].partition("*")[0].strip().lower()
+                yield start, charset, value[mark + 1].lower(), text_start, ends[index]
+        start = value.find(_WORD_START, start + 1)
 
 
 def _q_bytes(text: str) -> list[bytes]:
@@ -173,26 +204,3 @@ def _as_text(data: bytes, charset: str) -> str:
         return data.decode(charset or "latin-1", "replace")
     except (LookupError, ValueError, TypeError):
         return data.decode("latin-1")
-
-
-def check_address(value: str, what: str = "address") -> str:
-    """Return ``value`` when it is a plain ``local@domain`` mailbox."""
-    check_header_text(value, what)
-    # RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so a mailbox 254.
-    if len(value) > 254 or not _MAILBOX.match(value):
-        raise ValueError(f"{what} {value!r} is not a valid email address")
-    return value
-
-
-def check_host(value: str, what: str = "host") -> str:
-    """Return ``value`` when it is a host name or an IP address, nothing more."""
-    check_header_text(value, what)
-    try:
-        ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        if len(value) > 253 or not _HOST.match(value):
-            raise ValueError(
-                f"{what} {value!r} is not a host name or an IP address (give no scheme or port)"
-            ) from None
-        return value
-    return value.strip("[]")

@@ -100,7 +100,7 @@ def parse_event(body: Any) -> Event:
         rid = _text(recipient, "id", "#/recipient/id", errors)
         name = _text(recipient, "name", "#/recipient/name", errors, required=False)
         email = _text(recipient, "email", "#/recipient/email", errors)
-        if email:
+        if email and all(pointer != "#/recipient/email" for pointer, _ in errors):
             try:
                 check_address(email, "the address")
             except ValueError as exc:

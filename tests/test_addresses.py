@@ -272,3 +272,12 @@ def test_folded_encoded_words_are_refused_exactly_when_they_decode_to_a_break(
             check_encoded_words(payload.folded)
     else:
         assert check_encoded_words(payload.folded) == payload.folded
+
+
+@pytest.mark.parametrize(
+    "address", ["=?utf-8?q?ada?=@example.com", "a.=?utf-8?b?YWRh?=@example.com"]
+)
+def test_an_address_holding_an_encoded_word_is_refused(address: str) -> None:
+    """RFC 2047 §5: no encoded word in an addr-spec, however harmless it decodes."""
+    with pytest.raises(ValueError, match=r"not a valid email address \(it holds an encoded word\)"):
+        check_address(address)
