@@ -73,8 +73,14 @@ def test_configuration_errors_name_the_brand_key(tmp_path: Path) -> None:
         ({"footer": f"Acme B.V.\n=?utf-8?q?=0D=0ABcc:_{EVIL}?="}, "#/footer"),
         ({"support_email": "=?utf-8?q?=0D=0A?=@acme.example"}, "#/support_email"),
         ({"website": "https://acme.example/=?utf-8?q?=0D=0A?="}, "#/website"),
-        ({"links": [{"label": "=?utf-8?q?=0A?=", "url": "https://acme.example"}]}, "#/links/0/label"),
-        ({"links": [{"label": "Help", "url": "https://a.example/=?utf-8?q?=0A?="}]}, "#/links/0/url"),
+        (
+            {"links": [{"label": "=?utf-8?q?=0A?=", "url": "https://acme.example"}]},
+            "#/links/0/label",
+        ),
+        (
+            {"links": [{"label": "Help", "url": "https://a.example/=?utf-8?q?=0A?="}]},
+            "#/links/0/url",
+        ),
     ],
 )
 def test_a_break_hidden_in_an_encoded_word_is_refused_in_every_value(

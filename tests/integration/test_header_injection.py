@@ -157,6 +157,21 @@ def test_legacy_data_rendering_an_unsafe_subject_gets_550_5_6_0(
     assert_nothing_else_arrived(herald, capture, before)
 
 
+def test_a_dry_run_says_the_queue_would_refuse_the_message(herald: Herald) -> None:
+    """The dry run holds the message to the queue's entrance too: data that
+    puts a NUL in the subject is a "reject" naming the header, and nothing is
+    recorded."""
+    body = event("invoice.issued")
+    body["data"]["invoice_number"] = "INV-1\x00"
+    latest = latest_run(herald)
+    answer = herald.admin_send("POST", "/v1/delivery/dry-run", body)
+    assert answer.status == 200, answer.body
+    assert answer.json["decision"] == "reject"
+    assert answer.json["reason"] == "the Subject header must not contain CR, LF or NUL"
+    assert not any(r["receives"] for r in answer.json["recipients"])
+    assert latest_run(herald) == latest
+
+
 def test_a_customer_import_names_the_line_of_a_hidden_header(
     herald: Herald, tmp_path: Path
 ) -> None:
