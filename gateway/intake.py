@@ -33,8 +33,8 @@ from gateway.metrics import Metrics
 from gateway.store import Cleaned, NewItem, NewRun, RunStatus, Store
 
 if TYPE_CHECKING:
-    # Only a type here: the pipeline's stages build messages, and the
-    # composer behind them sends test messages through cleanup too.
+    # For its type alone: the pipeline imports the composer, which imports
+    # this module for cleanup, so importing it at run time would be circular.
     from gateway.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
