@@ -28,6 +28,8 @@ from tests.integration.harness import Capture, Captured, Herald, Response, multi
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 # Each property test drives the live daemon; every example is a round trip.
 LIVE = settings(max_examples=60, deadline=None, database=None)
+# A generous bound on waiting for a run: the machine may be busy with more than this.
+WAIT = 30.0
 
 CRLF_BCC = f"=?utf-8?q?Ada=0D=0ABcc:_{EVIL}?="
 FORGED_BODY = f"=?utf-8?q?Ada=0D=0AReply-To:_{EVIL}=0D=0A=0D=0AForged_body?="
@@ -59,8 +61,8 @@ def latest_run(herald: Herald) -> str | None:
 
 def delivered(herald: Herald, capture: Capture, run_id: str) -> Captured:
     """The one message of ``run_id``, once the run is sent."""
-    herald.wait_for_status(run_id, "sent")
-    [mail] = capture.wait_for_run(run_id)
+    herald.wait_for_status(run_id, "sent", timeout=WAIT)
+    [mail] = capture.wait_for_run(run_id, timeout=WAIT)
     return mail
 
 
@@ -289,13 +291,13 @@ def test_a_definition_run_fails_only_the_message_the_entrance_refuses(
     subject: that item fails with the header named and nothing of it is sent;
     the other customer's message arrives with exactly its headers."""
     run_id = start_run(staged, {"hdr_1": "INV-1", "hdr_2": f"INV-2 {CRLF_BCC}"})
-    run = staged.wait_for_status(run_id, "partial")
+    run = staged.wait_for_status(run_id, "partial", timeout=WAIT)
     errors = {item["address"]: (item["status"], item["error"]) for item in run["items"]}
     assert errors["acme@hdr.test"] == ("sent", None)
     status, error = errors["globex@hdr.test"]
     assert status == "failed"
     assert error.startswith("not composed: the Subject header must not contain CR, LF or NUL")
-    [mail] = capture.wait_for_run(run_id)
+    [mail] = capture.wait_for_run(run_id, timeout=WAIT)
     assert mail.rcpt_tos == ["acme@hdr.test"]
     assert names(mail) == DEFINITION_HEADERS
     assert str(mail.message["Subject"]) == "Invoice INV-1 R-1"
@@ -469,8 +471,8 @@ class Setting:
 def _definition_email(herald: Herald, capture: Capture) -> Captured:
     """The first customer's message of a new run of the definition."""
     run_id = start_run(herald, {"hdr_1": "INV-1", "hdr_2": "INV-2"})
-    herald.wait_for_status(run_id, "sent")
-    mails = capture.wait_for_run(run_id, count=2)
+    herald.wait_for_status(run_id, "sent", timeout=WAIT)
+    mails = capture.wait_for_run(run_id, count=2, timeout=WAIT)
     [mail] = [m for m in mails if m.rcpt_tos == ["acme@hdr.test"]]
     return mail
 
@@ -493,7 +495,9 @@ def _smtp_test(herald: Herald, text: str) -> Response:
 def _test_email(capture: Capture, before: int, answer: Response) -> Captured:
     """The test message the upstream took after ``before`` messages."""
     assert answer.json["ok"] is True, answer.body
-    [mail] = wait_until(lambda: [c for c in capture.received[before:] if c.rcpt_tos == [TEST_TO]])
+    [mail] = wait_until(
+        lambda: [c for c in capture.received[before:] if c.rcpt_tos == [TEST_TO]], WAIT
+    )
     return mail
 
 
