@@ -25,7 +25,9 @@ from gateway import archive, json_input, mime
 from gateway.config import RunSettings
 from gateway.customers import ID
 from gateway.errors import GatewayError, InvalidInput
+from gateway.intake import cleanup
 from gateway.store import (
+    Cleaned,
     Customer,
     Definition,
     ItemStatus,
@@ -123,7 +125,7 @@ class _Composer:
             )
         return _items(customer, addresses, rule, content, None)
 
-    def _content(self, customer: Customer, addresses: Sequence[str], folder: Path) -> bytes:
+    def _content(self, customer: Customer, addresses: Sequence[str], folder: Path) -> Cleaned:
         documents = self._documents(folder)
         data_file = folder / DATA_FILE
         try:
@@ -156,16 +158,19 @@ class _Composer:
             subject = " ".join(self.render("subject", values).split())
             text = self.render("text", values)
             html = self.render("html", values) if self.definition.html else None
+        message_id = f"<{self.run_id}.{secrets.token_hex(8)}@{self.hostname}>"
         message = mime.compose(
             sender=mime.mailbox(self.sender.address, self.sender.name),
             to=[mime.mailbox(address, customer.name) for address in addresses],
             subject=subject,
             text=text,
             html=html,
-            message_id=f"<{self.run_id}.{secrets.token_hex(8)}@{self.hostname}>",
+            message_id=message_id,
             attachments=attachments,
         )
-        return mime.to_bytes(message)
+        # A refused header (UnsafeHeader) fails this customer's items with
+        # the reason, as any other fault of composing does.
+        return cleanup(message, message_id=message_id)
 
     def _documents(self, folder: Path) -> list[tuple[str, bytes]]:
         wanted = self.definition.attach
@@ -197,7 +202,7 @@ def _items(
     customer: Customer,
     addresses: Sequence[str],
     rule: str,
-    content: bytes | None,
+    content: Cleaned | None,
     error: str | None,
 ) -> NewMessage:
     status: ItemStatus = "queued" if content is not None else "failed"

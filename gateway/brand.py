@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.addresses import check_address, check_header_text
+from gateway.addresses import check_address, check_encoded_words, check_header_text
 from gateway.errors import InvalidInput
 
 DEFAULTS: Mapping[str, Any] = {
@@ -111,6 +111,7 @@ def _check(key: str, value: Any) -> Any:
         return _links(value, pointer)
     if not isinstance(value, str):
         raise InvalidInput(pointer, "must be a string")
+    _decoded(value, pointer)
     if key.endswith("_color"):
         if not _COLOR.match(value):
             raise InvalidInput(pointer, "must be a hex colour such as #2563eb")
@@ -135,6 +136,16 @@ def _check(key: str, value: Any) -> Any:
     return value
 
 
+def _decoded(value: str, pointer: str) -> None:
+    """Every brand value may reach a subject through a template, and every
+    email wears the brand: a line break hidden in an encoded word would break
+    them all, so it is refused when the value is saved."""
+    try:
+        check_encoded_words(value, "the value")
+    except ValueError as exc:
+        raise InvalidInput(pointer, str(exc)) from exc
+
+
 def _links(value: Any, pointer: str) -> list[dict[str, str]]:
     if not isinstance(value, list) or len(value) > 20:
         raise InvalidInput(pointer, "must be a list of at most 20 {label, url} tables")
@@ -146,7 +157,9 @@ def _links(value: Any, pointer: str) -> list[dict[str, str]]:
         label, url = link["label"], link["url"]
         if not isinstance(label, str) or not label.strip() or len(label) > 100:
             raise InvalidInput(f"{where}/label", "must be 1 to 100 characters")
+        _decoded(label, f"{where}/label")
         if not isinstance(url, str) or not _URL.match(url):
             raise InvalidInput(f"{where}/url", "must be an http:// or https:// URL")
+        _decoded(url, f"{where}/url")
         links.append({"label": label, "url": url})
     return links

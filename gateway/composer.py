@@ -30,9 +30,17 @@ from gateway.addresses import check_address
 from gateway.catalog import Catalog, EmailType
 from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.context import Event
-from gateway.errors import InvalidInput, NotFoundError
-from gateway.store import Store, TemplateParts, TemplateVersion
-from gateway.templating import FILES, Limits, Rendered, TemplateError, Templates
+from gateway.errors import InvalidInput, NotFoundError, UnsafeHeader
+from gateway.intake import cleanup
+from gateway.store import Cleaned, Store, TemplateParts, TemplateVersion
+from gateway.templating import (
+    FILES,
+    InvalidTemplate,
+    Limits,
+    Rendered,
+    TemplateError,
+    Templates,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -272,11 +280,34 @@ class Composer:
             text=current.text if text is None else text,
         )
         await self.check(email_type, draft)
+        await self._trial(email_type, draft)
         return self._saved(await self.store.add_template_version(email_type, "save", draft, note))
 
     async def check(self, email_type: str, parts: TemplateParts) -> None:
         """``Templates.check`` (a trial render) in a render thread."""
         await self.templates.run(self.templates.check, self.entry(email_type), parts)
+
+    async def _trial(self, email_type: str, parts: TemplateParts) -> None:
+        """Refuse ``parts`` with ``InvalidTemplate`` when the message they make
+        with the catalog's examples and the brand in force would be refused at
+        the queue's entrance: such a template would fail every email of its type."""
+        variables = self.entry(email_type).sample()
+        message_id = f"<check.{secrets.token_hex(8)}@{self.config.hostname}>"
+        try:
+            composed = await self.compose(
+                email_type,
+                variables,
+                to=[_recipient_address(variables["recipient"])],
+                message_id=message_id,
+                parts=parts,
+            )
+        except TemplateError as exc:
+            # Rendering passed templates.check; what is left is the HTML's CSS.
+            raise InvalidTemplate([("#/html", str(exc))]) from exc
+        try:
+            cleanup(composed.message, message_id=message_id)
+        except UnsafeHeader as exc:
+            raise InvalidTemplate([("#/subject", exc.reason)]) from exc
 
     @staticmethod
     def _saved(version: TemplateVersion) -> TemplateVersion:
@@ -297,8 +328,10 @@ class Composer:
         old = await self.store.template_version(email_type, version)
         if old.parts is None:
             return await self.reset(email_type)
-        # A catalog change since may have retired a tag the old version uses.
+        # A catalog change since may have retired a tag the old version uses,
+        # and a brand change may have made its subject unsafe.
         await self.check(email_type, old.parts)
+        await self._trial(email_type, old.parts)
         return self._saved(
             await self.store.add_template_version(
                 email_type, "rollback", old.parts, f"rollback to version {version}"
@@ -331,7 +364,11 @@ class Composer:
             await self.check(email_type, parts)
         variables = self.sample(email_type, supplied)
         to = _recipient_address(variables["recipient"])
-        return await self._compose_sample(email_type, variables, to, "preview", parts)
+        pointer = "#/subject" if draft and draft.get("subject") is not None else "#/event"
+        composed, _ = await self._compose_sample(
+            email_type, variables, to, "preview", parts, pointer=pointer
+        )
+        return composed
 
     async def send_test(
         self, email_type: str, to: str, supplied: Mapping[str, Any] | None = None
@@ -345,11 +382,9 @@ class Composer:
         variables = self.sample(email_type, supplied)
         variables["recipient"]["email"] = to
         variables["event"].setdefault("occurred_at", datetime.now(UTC).isoformat())
-        composed = await self._compose_sample(email_type, variables, mime.mailbox(to), "test")
+        _, content = await self._compose_sample(email_type, variables, mime.mailbox(to), "test")
         way_out = await relay.Router(self.config, self.store).relay_for(self.config.sender.address)
-        results = await way_out.send(
-            self.config.sender.address, [to], mime.to_bytes(composed.message)
-        )
+        results = await way_out.send(self.config.sender.address, [to], content)
         result: relay.Result = results[to]
         log.info("test_email_sent", email_type=email_type, verdict=result.verdict)
         return result, way_out.describe()
@@ -361,19 +396,23 @@ class Composer:
         to: Address,
         purpose: str,
         parts: TemplateParts | None = None,
-    ) -> Composed:
-        """Compose with admin-chosen values: a failing render is the admin's
-        input at fault (422), not a crash."""
+        *,
+        pointer: str = "#/event",
+    ) -> tuple[Composed, Cleaned]:
+        """Compose with admin-chosen values and hold the message to the
+        queue's rule: a failing render is the admin's input at fault (422),
+        not a crash, and so is a header the queue would refuse (``pointer``)."""
+        message_id = f"<{purpose}.{secrets.token_hex(8)}@{self.config.hostname}>"
         try:
-            return await self.compose(
-                email_type,
-                variables,
-                to=[to],
-                message_id=f"<{purpose}.{secrets.token_hex(8)}@{self.config.hostname}>",
-                parts=parts,
+            composed = await self.compose(
+                email_type, variables, to=[to], message_id=message_id, parts=parts
             )
         except TemplateError as exc:
             raise InvalidInput("#/event", str(exc)) from exc
+        try:
+            return composed, cleanup(composed.message, message_id=message_id)
+        except UnsafeHeader as exc:
+            raise InvalidInput(pointer, exc.reason) from exc
 
 
 def _recipient_address(recipient: Mapping[str, Any]) -> Address:

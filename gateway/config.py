@@ -21,7 +21,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from gateway import brand as brand_settings
-from gateway.addresses import check_address
+from gateway.addresses import check_address, check_header_text
 from gateway.errors import ConfigError, InvalidInput
 
 Security = Literal["none", "starttls", "tls"]
@@ -476,7 +476,13 @@ def _build(
         address = f"herald@{hostname}"
         if not _valid(address):
             address = "herald@localhost"
-    sender = Sender(address=address, name=sender_section.string("name", "Herald") or "")
+    name = sender_section.string("name", "Herald") or ""
+    try:
+        # The display name of every email's From.
+        check_header_text(name, "the name")
+    except ValueError as exc:
+        raise ConfigError(f"{where}: [sender] name: {exc}") from exc
+    sender = Sender(address=address, name=name)
 
     q = sections["queue"]
     queue = QueueSettings(

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
 from gateway import json_input
-from gateway.addresses import check_address
+from gateway.addresses import check_address, check_encoded_words, check_header_text
 from gateway.errors import InvalidInput
 from gateway.store import Customer, Store
 
@@ -46,6 +46,13 @@ def customer(data: Any) -> Customer:
     for key, value in fields.items():
         if value is not None and not isinstance(value, str | int | float | bool):
             raise InvalidInput(f"#/fields/{key}", "must be a string, number, true/false or null")
+        if isinstance(value, str):
+            # A field may reach a subject or a file name: its line breaks are
+            # folded there, but one hidden in an encoded word would split it.
+            try:
+                check_encoded_words(value, "the value")
+            except ValueError as exc:
+                raise InvalidInput(f"#/fields/{key}", str(exc)) from exc
     clusters = data.get("clusters", [])
     if not isinstance(clusters, list):
         raise InvalidInput("#/clusters", "must be a list of cluster names")
@@ -66,9 +73,13 @@ def customer(data: Any) -> Customer:
 
 def _text(data: Mapping[str, Any], key: str, limit: int) -> str:
     value = data.get(key, "")
-    if not isinstance(value, str) or len(value) > limit or "\r" in value or "\n" in value:
+    if not isinstance(value, str) or len(value) > limit:
         raise InvalidInput(f"#/{key}", f"must be one line of at most {limit} characters")
-    return value
+    # The name is the display name of every address a run sends to.
+    try:
+        return check_header_text(value, f"the {key}")
+    except ValueError as exc:
+        raise InvalidInput(f"#/{key}", str(exc)) from exc
 
 
 def _addresses(value: Any) -> dict[str, tuple[str, ...]]:

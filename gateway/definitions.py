@@ -27,6 +27,7 @@ from typing import Any
 
 from croniter import croniter
 
+from gateway.addresses import check_encoded_words
 from gateway.batches import template_name
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.senders import KEY
@@ -101,6 +102,14 @@ def definition(data: Mapping[str, Any], templates: Templates) -> Definition:
             if value is not None:
                 templates.render_string(template_name(name, key), value, None)
         except TemplateError as exc:
+            raise InvalidInput(f"#/{key}", str(exc)) from exc
+    for key in ("subject", "zip_name"):
+        # A subject (or a file name) whose own text hides a line break in an
+        # encoded word would fail every message of every run; what it
+        # renders to is checked again for each message as it is queued.
+        try:
+            check_encoded_words(texts[key] or "", "the template")
+        except ValueError as exc:
             raise InvalidInput(f"#/{key}", str(exc)) from exc
     return checked
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from gateway.addresses import check_address
 from gateway.config import Config, DeliverySettings, TypePolicy
-from gateway.errors import Decision, Drop, InvalidInput, StageError
+from gateway.errors import Decision, Drop, InvalidInput, Reject, StageError
 from gateway.events import context_for, parse_event
+from gateway.intake import cleanup
 from gateway.pipeline import Pipeline
 from gateway.store import Store, new_id
 from gateway.templating import Templates
@@ -175,10 +176,14 @@ async def dry_run(pipeline: Pipeline, body: Any, *, mail_from: str) -> dict[str,
     decision, reason = "send", None
     try:
         await pipeline.run(ctx)
+        assert ctx.message is not None  # the pipeline raises StageError otherwise
+        # The queue's entrance would refuse the message as the intake hands it over.
+        cleanup(ctx.message, message_id=pipeline.message_id(ctx))
     except Drop as exc:
         decision, reason = "drop", exc.reason
     except Decision as exc:
-        decision, reason = type(exc).__name__.lower(), exc.reason
+        kind = "reject" if isinstance(exc, Reject) else type(exc).__name__.lower()
+        decision, reason = kind, exc.reason
     except StageError as exc:
         decision, reason = "fail", str(exc)
     return {

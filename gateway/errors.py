@@ -80,6 +80,11 @@ class Reject(Decision):
     """Permanent refusal: SMTP 5xx, HTTP 422. Nothing is queued."""
 
 
+class UnsafeHeader(Reject):
+    """A header would carry a line break onto the wire, written or encoded:
+    SMTP 550 5.6.0, HTTP 422. The message is refused at the queue's entrance."""
+
+
 class Defer(Decision):
     """Temporary refusal: SMTP 4xx, HTTP 503. The sender should try again."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.addresses import check_address, check_header_text
+from gateway.addresses import check_address, check_encoded_words, check_header_text
 from gateway.context import Context, Event, EventRecipient
 
 _KINDS = ("customer", "reseller")
@@ -43,6 +43,36 @@ def _text(
     return value
 
 
+def _data_errors(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Strings in ``data`` holding an encoded word that decodes to a line break.
+
+    Data may reach a subject, where its own line breaks are folded into
+    spaces, but a break hidden in an RFC 2047 encoded word would be decoded
+    there and split the header; no event needs one, so it is refused here,
+    naming the field, before anything is recorded.
+    """
+    errors = []
+    # A stack, not recursion: the depth of the data is the sender's choice.
+    stack: list[tuple[str, Any]] = [("#/data", data)]
+    while stack:
+        pointer, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                check_encoded_words(value, "the value")
+            except ValueError as exc:
+                errors.append((pointer, str(exc)))
+        elif isinstance(value, dict):
+            stack.extend((f"{pointer}/{_escaped(str(k))}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{pointer}/{n}", v) for n, v in enumerate(value))
+    return sorted(errors)
+
+
+def _escaped(key: str) -> str:
+    # RFC 6901 §3: "~" and "/" in a key are written "~0" and "~1".
+    return key.replace("~", "~0").replace("/", "~1")
+
+
 def parse_event(body: Any) -> Event:
     """An ``Event`` from a decoded JSON body, or ``InvalidEvent`` naming every bad field."""
     if not isinstance(body, dict):
@@ -70,7 +100,7 @@ def parse_event(body: Any) -> Event:
         rid = _text(recipient, "id", "#/recipient/id", errors)
         name = _text(recipient, "name", "#/recipient/name", errors, required=False)
         email = _text(recipient, "email", "#/recipient/email", errors)
-        if email:
+        if email and all(pointer != "#/recipient/email" for pointer, _ in errors):
             try:
                 check_address(email, "the address")
             except ValueError as exc:
@@ -78,6 +108,8 @@ def parse_event(body: Any) -> Event:
     data = body.get("data", {})
     if not isinstance(data, dict):
         errors.append(("#/data", "must be an object"))
+    else:
+        errors += _data_errors(data)
     if errors:
         raise InvalidEvent(errors)
     return Event(

@@ -1,4 +1,11 @@
-"""The one path from a way in to the queue: pipeline, then a durable commit.
+"""The way into the queue: ``cleanup``, its one entrance, and the intake that
+takes the ways in through the pipeline to a durable commit.
+
+Every producer of mail hands its message to ``cleanup`` before the store
+queues it: the webhook and the SMTP listener (through ``Intake.submit``),
+definition runs, bounces and test sends alike. The store accepts only what
+cleanup returns, so a header rule written there holds for every way in, as
+Postfix's cleanup does for smtpd, pickup and bounce.
 
 Both the webhook and the SMTP listener hand their ``Context`` to
 ``Intake.submit``. It returns only once the run is committed to the store, so
@@ -12,20 +19,57 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email.errors import MessageError
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 import structlog
 
 from gateway import mime
 from gateway.config import QueueSettings
 from gateway.context import Context
-from gateway.errors import Defer, Drop, Overloaded, Reject, StageError
+from gateway.errors import Defer, Drop, Overloaded, Reject, StageError, UnsafeHeader
 from gateway.metrics import Metrics
-from gateway.pipeline import Pipeline
-from gateway.store import NewItem, NewRun, RunStatus, Store
+from gateway.store import Cleaned, NewItem, NewRun, RunStatus, Store
+
+if TYPE_CHECKING:
+    # For its type alone: the pipeline imports the composer, which imports
+    # this module for cleanup, so importing it at run time would be circular.
+    from gateway.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
 
 DEPTH_TTL = 1.0  # seconds a queue depth read from the store is trusted
+
+
+def cleanup(message: EmailMessage, *, message_id: str) -> Cleaned:
+    """``message`` made ready to queue, as the bytes the queue keeps; the
+    queue's one entrance, which every producer passes.
+
+    Bcc, Resent-Bcc and Herald's control headers are dropped, and Date and
+    ``message_id`` added where missing (``mime.finalize``). Every header of
+    every part is then checked as written and decoded, the message is
+    written for the wire, and its header block is read back: it must hold
+    exactly the headers meant, each safe. Raises ``UnsafeHeader`` (a
+    ``Reject``) otherwise, and nothing is queued.
+    """
+    mime.finalize(message, message_id=message_id)
+    try:
+        mime.check_headers(message)
+    except ValueError as exc:
+        raise UnsafeHeader(str(exc)) from exc
+    try:
+        content = mime.to_bytes(message)
+    except (ValueError, MessageError) as exc:
+        # The generator refuses some values itself: text it cannot encode,
+        # and (HeaderWriteError, on Pythons with the CVE-2024-6923 fix) a
+        # header that would break.
+        raise UnsafeHeader(f"the message cannot be written for the wire: {exc}") from exc
+    try:
+        mime.check_written(message, content)
+    except ValueError as exc:
+        raise UnsafeHeader(str(exc)) from exc
+    return Cleaned(content)
 
 
 @dataclass(frozen=True)
@@ -119,8 +163,11 @@ class Intake:
         earlier = await self.duplicate(*keys)
         if earlier is not None:
             return earlier
+        content = None
         try:
             await self.pipeline.run(ctx)
+            assert ctx.message is not None  # the pipeline raises StageError otherwise
+            content = cleanup(ctx.message, message_id=self.pipeline.message_id(ctx))
         except Drop as decision:
             return await self._record(
                 ctx, idempotency_key, other_keys, status="dropped", error=decision.reason
@@ -137,7 +184,9 @@ class Intake:
         except StageError as exc:
             await self._record(ctx, None, (), status="failed", error=str(exc))
             raise
-        return await self._record(ctx, idempotency_key, other_keys, status="queued", error=None)
+        return await self._record(
+            ctx, idempotency_key, other_keys, status="queued", error=None, content=content
+        )
 
     async def _record(
         self,
@@ -147,6 +196,7 @@ class Intake:
         *,
         status: RunStatus,
         error: str | None,
+        content: Cleaned | None = None,
     ) -> Accepted:
         items = [
             NewItem(
@@ -158,7 +208,7 @@ class Intake:
             )
             for r in ctx.recipients
         ]
-        queued = status == "queued" and ctx.message is not None
+        queued = status == "queued" and content is not None
         run = NewRun(
             id=ctx.run_id,
             source=ctx.source,
@@ -169,7 +219,7 @@ class Intake:
             subject=ctx.subject.replace("\x00", "\ufffd"),
             mail_from=ctx.mail_from,
             items=items,
-            content=mime.to_bytes(ctx.message) if queued and ctx.message else None,
+            content=content if queued else None,
             status=status if queued or status != "queued" else "dropped",
             error=error,
             other_keys=other_keys,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import email.header
 import email.policy
 import email.utils
 import mimetypes
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from gateway.addresses import check_header_text
@@ -19,12 +23,58 @@ from gateway.brand import LOGO_CID, Logo
 CONTROL_PREFIX = "x-herald-"
 
 # RFC 5322 §2.1.1 lines, CRLF endings as SMTP requires (RFC 5321 §2.3.8).
-WIRE = email.policy.SMTP
+# Headers read from a raw message are written back as they came: they were
+# within the line limit when they arrived, and the email package, refolding
+# one, decodes its encoded words and can leave what they carry (a ";", a
+# "<") unquoted, changing the address list. Headers Herald sets are folded.
+WIRE = email.policy.SMTP.clone(refold_source="none")
+# RFC 5322 §2.2.3: a header is folded by a CRLF followed by white space.
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def mailbox(address: str, name: str = "") -> Address:
+    """``address`` shown as ``name``, whose encoded words are decoded first.
+
+    The email package decodes an RFC 2047 encoded word in a display name as
+    it writes the header, and can put what the word carries (a ``;``, a
+    ``,``, a ``<``) there unquoted, changing the address list. Decoded
+    here, the text is quoted as a display name must be (RFC 5322 §3.4).
+    """
     local, _, domain = address.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+    return Address(display_name=decoded(name), username=local, domain=domain)
+
+
+def decoded(text: str) -> str:
+    """``text`` with its encoded words decoded until none is left (a decoded
+    word may hold another). Text that would decode to a line break is
+    returned as it is, for ``check_headers`` to refuse with the reason."""
+    original = text
+    # Each round makes the text shorter, so this ends; the bound is for clarity.
+    for _ in range(len(text) // 8 + 1):
+        if "=?" not in text:
+            break
+        plain = _decode_words(text)
+        if plain == text:
+            break
+        text = plain
+    try:
+        return check_header_text(text)
+    except ValueError:
+        return original
+
+
+def _decode_words(text: str) -> str:
+    try:
+        # RFC 2047 §6.2: adjacent words in one charset are joined before they
+        # are decoded, so a character cut across two still comes out whole.
+        joined = str(email.header.make_header(email.header.decode_header(text)))
+    except (ValueError, LookupError, MessageError):
+        joined = text
+    if joined != text:
+        return joined
+    # What decode_header leaves, the email package may still decode as it
+    # writes the header (a word inside a quoted string, say).
+    return str(email.policy.default.header_factory("X-Text", text))
 
 
 @dataclass(frozen=True)
@@ -66,7 +116,9 @@ def compose(
     message = EmailMessage(policy=email.policy.default)
     message["From"] = sender
     message["To"] = to
-    message["Subject"] = subject
+    # Decoded as display names are: a character cut across two encoded words
+    # (which RFC 2047 §5 forbids, but a template's data may carry) is whole.
+    message["Subject"] = decoded(subject)
     message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id
     set_body(message, text=text, html=html, logo=logo)
@@ -137,15 +189,59 @@ def finalize(message: EmailMessage, *, message_id: str) -> None:
 
 
 def check_headers(message: EmailMessage) -> None:
-    """Raise ``ValueError`` when a header, decoded, carries CR, LF or NUL.
+    """Raise ``ValueError`` when a header of ``message`` or of one of its
+    parts carries CR, LF, NUL or another line break, as written or decoded.
 
     Whatever the input (an event's data rendered into a subject, an
-    encoded-word in a raw message), such a value could split into a second
-    header when the message is folded for the wire (CVE-2024-6923), so it is
-    refused before the message is queued.
+    encoded word in a raw message, an RFC 2231 parameter), such a value
+    could split into a second header when the message is folded for the
+    wire (CVE-2024-6923), so it is refused before the message is queued.
+    Each value is checked as it stands (encoded words decoded by
+    ``check_header_text``) and as the email package reads it, since that
+    reading is what the generator writes back.
     """
-    for name, value in message.items():
-        check_header_text(str(value), f"the {name} header")
+    for part in message.walk():
+        for name, value in part.raw_items():
+            what = f"the {name} header"
+            check_header_text(unfold(str(value)), what)
+            try:
+                parsed = part.policy.header_fetch_parse(name, value)
+            except (ValueError, LookupError, TypeError, AttributeError, MessageError) as exc:
+                # The email package's parser fails on some hostile values
+                # (an address part carrying a decoded CR LF, say).
+                raise ValueError(f"{what} cannot be read: {exc}") from exc
+            if parsed is not value:
+                # A header Herald set is already parsed; one read from the
+                # input is parsed now, and decoded as the generator will.
+                check_header_text(str(parsed), what)
+
+
+def unfold(value: str) -> str:
+    """``value`` with its folding undone (RFC 5322 §2.2.3): a CRLF before
+    white space is removed; any other CR or LF stays, to be refused."""
+    return _FOLD.sub("", value)
+
+
+def check_written(message: EmailMessage, content: bytes) -> None:
+    """Raise ``ValueError`` unless ``content``, ``message`` written for the
+    wire, starts with exactly the headers ``message`` holds, in order, each
+    of them one header once unfolded and safe once decoded.
+
+    This reads the header block back as the next server will: whatever the
+    generator did with a value, no header can appear that was not meant.
+    """
+    head = content.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    written = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    names = [name.lower() for name in written]
+    meant = [name.lower() for name in message]
+    if names != meant or written.defects:
+        extra = sorted(set(names) - set(meant))
+        raise ValueError(
+            "the message would not keep its headers on the wire"
+            + (f" (it would gain {', '.join(extra)})" if extra else "")
+        )
+    for name, value in written.items():
+        check_header_text(unfold(value), f"the {name} header as written")
 
 
 def to_bytes(message: EmailMessage) -> bytes:

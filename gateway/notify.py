@@ -20,7 +20,8 @@ import structlog
 
 from gateway import mime
 from gateway.config import Config
-from gateway.errors import StoreError
+from gateway.errors import StoreError, UnsafeHeader
+from gateway.intake import cleanup
 from gateway.qmgr import backoff
 from gateway.store import NewItem, NewRun, Notice, Store, new_id
 from gateway.webhook import sign
@@ -78,8 +79,8 @@ class Notifier:
     async def _send(self, session: aiohttp.ClientSession, notice: Notice) -> None:
         log_ = log.bind(run_id=notice.run_id, notice=notice.id, kind=notice.kind)
         if notice.kind == "bounce":
-            await self._bounce(notice)
-            log_.info("bounce_queued", to=self.config.notify.bounce_to)
+            if await self._bounce(notice):
+                log_.info("bounce_queued", to=self.config.notify.bounce_to)
             return
         url = self.config.notify.callback_url
         if url is None:
@@ -118,19 +119,27 @@ class Notifier:
         async with session.post(url, data=body, headers=headers) as response:
             return response.status
 
-    async def _bounce(self, notice: Notice) -> None:
+    async def _bounce(self, notice: Notice) -> bool:
+        """Queue the bounce of ``notice``; False when there was none to queue."""
         bounce_to = self.config.notify.bounce_to
         if bounce_to is None:
             await self.store.notice_done(notice.id, error="no bounce_to configured any more")
-            return
+            return False
         payload: dict[str, Any] = dict(notice.payload)
         run_id = new_id("run")
+        message_id = f"<{run_id}@{self.config.hostname}>"
         message = mime.bounce(
             sender=mime.mailbox(f"mailer-daemon@{self.config.hostname}", "Mail Delivery System"),
             to=mime.mailbox(bounce_to),
             payload=payload,
-            message_id=f"<{run_id}@{self.config.hostname}>",
+            message_id=message_id,
         )
+        try:
+            content = cleanup(message, message_id=message_id)
+        except UnsafeHeader as exc:
+            await self.store.notice_done(notice.id, error=f"bounce not queued: {exc.reason}")
+            log.error("bounce_refused", run_id=notice.run_id, notice=notice.id, reason=exc.reason)
+            return False
         # The notice's id is the idempotency key: a crash after this commit
         # and before notice_done cannot queue the bounce twice.
         await self.store.record_run(
@@ -142,8 +151,9 @@ class Notifier:
                 subject=str(message["Subject"]),
                 mail_from="",
                 items=[NewItem(bounce_to, "to", "notify.bounce_to")],
-                content=mime.to_bytes(message),
+                content=content,
             )
         )
         await self.store.notice_done(notice.id)
         self.on_queued()
+        return True

@@ -19,7 +19,7 @@ from gateway import mime
 from gateway.composer import Composer
 from gateway.config import Config
 from gateway.context import Context
-from gateway.errors import ConfigError, Decision, Defer, Drop, Reject, StageError
+from gateway.errors import ConfigError, Decision, Defer, Drop, StageError
 from gateway.store import Store
 from gateway.templating import Templates
 
@@ -91,6 +91,10 @@ class Pipeline:
             hostname=config.hostname,
         )
 
+    def message_id(self, ctx: Context) -> str:
+        """The Message-ID of the run's message, unless it brought one."""
+        return f"<{ctx.run_id}@{self.hostname}>"
+
     async def run(self, ctx: Context) -> None:
         """Run every stage on ``ctx``, then prepare the message to leave.
 
@@ -109,11 +113,9 @@ class Pipeline:
                 raise StageError(f"stage {stage.name} failed: {exc}") from exc
         if ctx.message is None:
             raise StageError(f"no stage produced a message for email type {ctx.email_type!r}")
-        mime.finalize(ctx.message, message_id=f"<{ctx.run_id}@{self.hostname}>")
-        try:
-            mime.check_headers(ctx.message)
-        except ValueError as exc:
-            raise Reject(str(exc)) from exc
+        # The intake's cleanup, the queue's entrance, checks every header
+        # after this, for this message and every other producer's alike.
+        mime.finalize(ctx.message, message_id=self.message_id(ctx))
         if not ctx.deliverable:
             reasons = sorted({r.suppressed or "" for r in ctx.recipients}) or ["no recipients"]
             raise Drop("; ".join(reasons))

@@ -37,7 +37,8 @@ import structlog
 from gateway import mime, smtp_settings
 from gateway.addresses import check_address, check_header_text
 from gateway.config import Config, Upstream, UpstreamLimits
-from gateway.errors import InvalidInput
+from gateway.errors import InvalidInput, UnsafeHeader
+from gateway.intake import cleanup
 from gateway.store import Store, new_id
 
 log = structlog.get_logger(__name__)
@@ -651,20 +652,22 @@ async def send_test(
     if form is None:
         raise InvalidInput("#/host", "no upstream is set: save one or propose a host")
     upstream = smtp_settings.upstream(form, source, config, vault)
+    message_id = f"<{new_id('test')}@{config.hostname}>"
     message = mime.compose(
         sender=mime.mailbox(sender),
         to=[mime.mailbox(recipient)],
         subject=title,
         text=text,
         html=None,
-        message_id=f"<{new_id('test')}@{config.hostname}>",
+        message_id=message_id,
     )
+    try:
+        # Not queued, but held to the queue's rule all the same.
+        content = cleanup(message, message_id=message_id)
+    except UnsafeHeader as exc:
+        raise InvalidInput("#/subject", exc.reason) from exc
     return await diagnose(
-        upstream,
-        local_hostname=config.hostname,
-        mail_from=sender,
-        to=recipient,
-        content=mime.to_bytes(message),
+        upstream, local_hostname=config.hostname, mail_from=sender, to=recipient, content=content
     )
 
 

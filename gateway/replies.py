@@ -12,6 +12,9 @@ class Reply(StrEnum):
     SENDER_OK = "250 2.1.0 Ok"
     RECIPIENT_OK = "250 2.1.5 Ok"
     REJECTED = "550 5.7.1 {reason}"
+    # RFC 3463 §3.7: X.6.0 is a fault of the content itself, which no retry
+    # can cure (a header that would break into two, say).
+    UNSAFE_HEADER = "550 5.6.0 {reason}"
     BAD_SYNTAX = "554 5.6.0 Message could not be parsed: {reason}"
     DEFERRED = "451 4.3.0 {reason}"
     # RFC 3463 §3.4: X.3.1 is "mail system full".

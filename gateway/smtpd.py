@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
+from gateway import mime
 from gateway.addresses import check_address
 from gateway.config import Config, SMTPSettings, client_ip
 from gateway.context import Context, Role
@@ -36,6 +37,7 @@ from gateway.errors import (
     Reject,
     StageError,
     StoreError,
+    UnsafeHeader,
 )
 from gateway.intake import Intake
 from gateway.passwords import verify_password
@@ -237,6 +239,13 @@ class SMTPIngress:
         message = BytesParser(policy=email.policy.default).parsebytes(received + raw)
         if not isinstance(message, EmailMessage):
             return Reply.BAD_SYNTAX.format_reply(reason="not an RFC 5322 message")
+        try:
+            # Before anything reads a header: the email package itself fails
+            # on some (a To whose encoded display name decodes to CR LF).
+            mime.check_headers(message)
+        except ValueError as exc:
+            log.info("smtp_message_refused", peer=peer, reason=str(exc))
+            return Reply.UNSAFE_HEADER.format_reply(reason=str(exc))
         email_type = str(message.get(TYPE_HEADER, DEFAULT_TYPE)).strip() or DEFAULT_TYPE
         ctx = Context(
             source="smtp",
@@ -253,6 +262,8 @@ class SMTPIngress:
         try:
             with self.intake.admit("smtp"):
                 accepted = await self.intake.submit(ctx)
+        except UnsafeHeader as exc:
+            return Reply.UNSAFE_HEADER.format_reply(reason=exc.reason)
         except Reject as exc:
             return Reply.REJECTED.format_reply(reason=exc.reason)
         except Overloaded as exc:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NewType
 from urllib.parse import urlsplit, urlunsplit
 
 RunStatus = Literal[
@@ -59,6 +59,12 @@ def run_status(items: Iterable[str]) -> RunStatus:
     return "failed"
 
 
+# A message as the queue keeps it: the bytes ``gateway.intake.cleanup`` wrote
+# after its final check. Only cleanup makes one, and the store queues nothing
+# else, so no producer can put a message on the queue without that check.
+Cleaned = NewType("Cleaned", bytes)
+
+
 @dataclass(frozen=True)
 class NewItem:
     address: str
@@ -75,7 +81,7 @@ class NewMessage:
     (skipped or failed) and nothing is queued."""
 
     customer_id: str
-    content: bytes | None
+    content: Cleaned | None
     items: Sequence[NewItem]
 
 
@@ -103,7 +109,7 @@ class NewRun:
     subject: str
     mail_from: str
     items: Sequence[NewItem]
-    content: bytes | None
+    content: Cleaned | None
     status: RunStatus = "queued"
     error: str | None = None
     # Further keys that name the same run, such as the webhook-id it came with.

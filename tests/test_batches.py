@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -123,3 +124,44 @@ async def test_a_cancelled_run_stops_being_fed(store: Store) -> None:
     assert not await feeder.feed(run_id)
     run = await store.get_run(run_id)
     assert (run.status, run.counts, run.fed_at) == ("cancelled", {}, None)
+
+
+HIDDEN_BREAK = "=?utf-8?q?=0D=0ABcc:_evil@evil.example?="
+
+
+async def test_a_message_refused_at_the_queue_entrance_fails_its_items(
+    store: Store, tmp_path: Path
+) -> None:
+    """A run's messages pass the queue's one entrance: a customer stored with a
+    name that would break To, or an invoice whose number would break the subject,
+    fails with the header named, and only the others are queued."""
+    await store.put_customers(
+        [
+            Customer(
+                "cus_globex",
+                HIDDEN_BREAK,
+                clusters=("eu",),
+                addresses={"invoice": ("g@x.test",)},
+            )
+        ]
+    )
+    batch = tmp_path / "batch"
+    for customer, number in (("cus_acme", "INV-1"), ("cus_globex", "INV-2"), ("cus_nobody", "")):
+        folder = batch / customer
+        folder.mkdir(parents=True)
+        (folder / "invoice.pdf").write_bytes(b"%PDF-1.4\n")
+        (folder / "data.json").write_text(
+            json.dumps({"number": number or f"INV-3 {HIDDEN_BREAK}"}), encoding="utf-8"
+        )
+    await store.put_definition(replace(DEFINITION, zip=False, zip_password=None))
+    feeder = batches(store)
+    run_id, _ = await feeder.start("monthly", "b-headers", batch)
+    await feeder.feed(run_id)
+    found = await items(store, run_id)
+    assert found["cus_acme"] == ("queued", None)
+    for customer, header in (("cus_globex", "To"), ("cus_nobody", "Subject")):
+        status, error = found[customer]
+        assert status == "failed"
+        assert error is not None
+        assert error.startswith(f"not composed: the {header} header must not contain CR, LF or NUL")
+    assert (await store.queue_stats()).depth == 1

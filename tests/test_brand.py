@@ -8,6 +8,7 @@ import pytest
 
 from gateway import brand, config
 from gateway.errors import ConfigError, InvalidInput
+from tests.encoded_words import EVIL, encode
 
 LOGO = Path(__file__).resolve().parent / "fixtures" / "logo.png"
 
@@ -62,3 +63,38 @@ def test_configuration_errors_name_the_brand_key(tmp_path: Path) -> None:
     path.write_text(f'[brand]\nlogo_file = "{tmp_path / "none.png"}"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"\[brand\] logo_file: .*cannot be read"):
         config.load(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("values", "pointer"),
+    [
+        ({"name": f"=?utf-8?q?Acme=0D=0ABcc:_{EVIL}?="}, "#/name"),
+        ({"name": encode(f"Acme\r\nBcc: {EVIL}".encode(), "b")}, "#/name"),
+        ({"footer": f"Acme B.V.\n=?utf-8?q?=0D=0ABcc:_{EVIL}?="}, "#/footer"),
+        ({"support_email": "=?utf-8?q?=0D=0A?=@acme.example"}, "#/support_email"),
+        ({"website": "https://acme.example/=?utf-8?q?=0D=0A?="}, "#/website"),
+        (
+            {"links": [{"label": "=?utf-8?q?=0A?=", "url": "https://acme.example"}]},
+            "#/links/0/label",
+        ),
+        (
+            {"links": [{"label": "Help", "url": "https://a.example/=?utf-8?q?=0A?="}]},
+            "#/links/0/url",
+        ),
+    ],
+)
+def test_a_break_hidden_in_an_encoded_word_is_refused_in_every_value(
+    values: dict[str, object], pointer: str
+) -> None:
+    """Every email wears the brand and a template may put any value in a subject,
+    so no brand text may hide a line break in an encoded word."""
+    with pytest.raises(InvalidInput, match="encoded word") as caught:
+        brand.check(values)
+    assert caught.value.field == pointer
+
+
+def test_a_footer_keeps_its_own_line_breaks() -> None:
+    """A footer may span lines; the check is on what encoded words decode to."""
+    assert brand.check({"footer": "Acme B.V.\nKeizersgracht 1"}) == {
+        "footer": "Acme B.V.\nKeizersgracht 1"
+    }

@@ -14,7 +14,7 @@ import pytest
 from gateway import config, mime
 from gateway.composer import Composer
 from gateway.errors import InvalidInput, NotFoundError
-from gateway.store import Store, open_store
+from gateway.store import Store, TemplateParts, open_store
 from gateway.templating import InvalidTemplate, Templates
 from tests import stores
 
@@ -211,3 +211,35 @@ async def test_saved_logo_replaces_the_configured_one(composer: Composer) -> Non
     assert logo is not None
     assert logo.subtype == "png"
     assert await composer.store.read_settings("brand/logo") == {}
+
+
+HIDDEN_BREAK = "=?utf-8?q?=0D=0ABcc:_evil@evil.example?="
+
+
+async def test_a_subject_hiding_a_break_is_refused_when_saved(composer: Composer) -> None:
+    """A subject whose trial message the queue would refuse fails every email of
+    its type: it is refused at once, naming the subject, and nothing is saved."""
+    with pytest.raises(InvalidTemplate, match="the Subject header must not contain") as caught:
+        await composer.save("invoice.issued", subject=f"Invoice {HIDDEN_BREAK}")
+    assert [pointer for pointer, _ in caught.value.errors] == ["#/subject"]
+    assert await composer.history("invoice.issued") == []
+
+
+async def test_rolling_back_to_an_unsafe_version_is_refused(composer: Composer) -> None:
+    """A version kept from before the check cannot be brought back."""
+    shipped, _ = await composer.parts("account.created")
+    unsafe = TemplateParts(subject=f"Welcome {HIDDEN_BREAK}", html=shipped.html, text="")
+    old = await composer.store.add_template_version("account.created", "save", unsafe)
+    with pytest.raises(InvalidTemplate, match="Subject header") as caught:
+        await composer.rollback("account.created", old.version)
+    assert caught.value.field == "#/subject"
+    assert len(await composer.history("account.created")) == 1
+
+
+async def test_a_preview_with_a_hostile_recipient_is_refused_not_crashed(
+    composer: Composer,
+) -> None:
+    """Supplied event values that would break the To header get InvalidInput."""
+    with pytest.raises(InvalidInput, match="the To header must not contain") as caught:
+        await composer.preview("account.created", {"recipient": {"name": HIDDEN_BREAK}})
+    assert caught.value.field == "#/event"

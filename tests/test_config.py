@@ -705,3 +705,14 @@ def test_bad_connection_slot_variables_are_named(variable: str, value: str) -> N
     """A malformed HERALD_SMTP_* limit is a ConfigError naming the variable and its value."""
     with pytest.raises(ConfigError, match=rf"^{variable}: expected .*, got {value!r}$"):
         config.load(None, env={variable: value})
+
+
+@pytest.mark.parametrize(
+    "name", ["Herald\\nBcc: x@y.example", "=?utf-8?q?Herald=0D=0ABcc:_x@y.example?="]
+)
+def test_a_sender_name_that_would_break_every_from_is_refused(tmp_path: Path, name: str) -> None:
+    """[sender] name is the display name of every email's From: a line break in
+    it, written or hidden in an encoded word, is refused at start-up."""
+    path = write_toml(tmp_path, f'[sender]\nname = "{name}"\n')
+    with pytest.raises(ConfigError, match=r"\[sender\] name: the name must not contain CR, LF"):
+        config.load(path, env={})

@@ -48,3 +48,13 @@ def test_mistakes_are_named(changes: dict[str, Any], pointer: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         definition(example(**changes), TEMPLATES)
     assert refused.value.field == pointer
+
+
+@pytest.mark.parametrize("key", ["subject", "zip_name"])
+def test_a_template_hiding_a_break_in_an_encoded_word_is_refused(key: str) -> None:
+    """A subject or zip name whose own text decodes to a line break would fail
+    every message of every run: it is refused when the definition is applied."""
+    text = "Invoice {{ invoice.number }} =?utf-8?q?=0D=0ABcc:_evil@evil.example?="
+    with pytest.raises(InvalidInput, match="encoded word") as refused:
+        definition(example(**{key: text}), TEMPLATES)
+    assert refused.value.field == f"#/{key}"

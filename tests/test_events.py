@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from gateway.addresses import check_address
 from gateway.context import Event, EventRecipient
 from gateway.events import InvalidEvent, parse_event
+from tests.encoded_words import EVIL, Payload, encode, payloads
 
 FIXTURES = Path(__file__).parent / "fixtures" / "events"
 
@@ -287,3 +288,70 @@ def test_header_fields_with_line_breaks_or_nul_never_parse(name: str, email: str
     for value in (event.recipient.name, event.recipient.email, event.id):
         assert len(f"{value}.".splitlines()) == 1
         assert "\x00" not in value
+
+
+# Line breaks hidden in RFC 2047 encoded words
+
+ENCODED_CRLF = f"=?utf-8?q?Ada=0D=0ABcc:_{EVIL}?="
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", ENCODED_CRLF),
+        ("name", encode(f"Ada\r\nReply-To: {EVIL}\r\n\r\nForged body".encode(), "b")),
+        ("id", ENCODED_CRLF),
+        # A dot-atom local part may hold a whole encoded word.
+        ("email", "=?utf-8?q?=0D=0ABcc=3A_evil=40evil.example?=@example.com"),
+    ],
+)
+def test_recipient_fields_hiding_a_break_are_refused(field: str, value: str) -> None:
+    """A recipient name, id or address whose encoded word decodes to CR LF is
+    refused, naming the field."""
+    assert pointers(recipient_with(**{field: value})) == [f"#/recipient/{field}"]
+
+
+def test_data_hiding_a_break_is_refused_by_its_pointer() -> None:
+    """Every string in the data is decoded, nested ones too; each refusal
+    names its field as an RFC 6901 pointer."""
+    body = event_with(
+        data={
+            "invoice_number": ENCODED_CRLF,
+            "lines": [{"amount": "9.80", "note": encode(b"x\nBcc: y@z.example", "b")}],
+            "a/b~c": "=?utf-8?q?=00?=",
+            "plain": "line one\r\nline two",
+        }
+    )
+    assert pointers(body) == ["#/data/a~1b~0c", "#/data/invoice_number", "#/data/lines/0/note"]
+
+
+def test_data_keeps_its_own_line_breaks_and_harmless_words() -> None:
+    """Data may span lines (a subject folds them into spaces) and may carry
+    encoded words that decode to ordinary text."""
+    data = {"note": "line one\nline two", "name": "=?utf-8?q?Zo=C3=AB?="}
+    assert parse_event(event_with(data=data)).data == data
+
+
+@given(payloads())
+def test_a_recipient_name_of_encoded_words_is_refused_exactly_when_it_hides_a_break(
+    payload: Payload,
+) -> None:
+    """In Q or B, in one word or cut into several: refused exactly when the
+    words decode to a line break or NUL."""
+    body = recipient_with(name=payload.unfolded)
+    if payload.hostile:
+        assert pointers(body) == ["#/recipient/name"]
+    else:
+        assert parse_event(body).recipient.name == payload.unfolded
+
+
+@given(payloads())
+def test_data_of_encoded_words_is_refused_exactly_when_it_hides_a_break(payload: Payload) -> None:
+    """Folded across lines or not, a data value is refused exactly when its words
+    decode to a line break or NUL."""
+    for written in (payload.unfolded, payload.folded):
+        body = event_with(data={"invoice_number": written})
+        if payload.hostile:
+            assert pointers(body) == ["#/data/invoice_number"]
+        else:
+            assert parse_event(body).data == {"invoice_number": written}
