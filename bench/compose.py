@@ -12,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway import config, mime
-from gateway.composer import Composer
+from gateway import config
+from gateway.content import mime
+from gateway.content.composer import Composer
 from gateway.store import open_store
 
 ROUNDS = int(__import__("os").environ.get("ROUNDS", "200"))

@@ -26,12 +26,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import logs
-from gateway.batches import Batches
+from gateway.billing.batches import Batches
 from gateway.config import SHIPPED_TEMPLATES, RunSettings, load
-from gateway.qmgr import QueueManager
-from gateway.relay import Router
+from gateway.content.templating import Templates
+from gateway.queue.qmgr import QueueManager
+from gateway.queue.relay import Router
 from gateway.store import Customer, Definition, SenderIdentity, open_store
-from gateway.templating import Templates
 
 LOOPBACK = "127.0.0.1"
 PDF = (Path(__file__).resolve().parents[1] / "examples/invoices/batch-2026-11/cus_acme").glob(

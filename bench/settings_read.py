@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 
 from gateway import config as configuration
-from gateway import delivery, relay, smtp_settings
+from gateway.content.templating import Templates
+from gateway.entrance import delivery
+from gateway.queue import relay
+from gateway.settings import smtp as smtp_settings
 from gateway.store import SenderIdentity, open_store
-from gateway.templating import Templates
 
 ROUNDS = 2000
 

@@ -230,7 +230,7 @@ class Config:
     source: Path | None
     hostname: str
     state_dir: Path
-    # The key that seals secrets saved in the store (``gateway.vault``).
+    # The key that seals secrets saved in the store (``gateway.settings.vault``).
     settings_key_file: Path
     smtp_listen: Listen
     http_listen: Listen

@@ -14,19 +14,21 @@ from typing import TypeVar
 import structlog
 from aiohttp import web
 
-from gateway import _systemd, admin, problems, relay, smtpd
+from gateway import _systemd, admin, problems
 from gateway import config as configuration
-from gateway.batches import Batches
+from gateway.billing.batches import Batches
+from gateway.billing.scheduler import Scheduler
 from gateway.config import Config, Listen
+from gateway.entrance.intake import Intake
+from gateway.entrance.pipeline import Pipeline, Services
 from gateway.errors import GatewayError, ListenError
-from gateway.intake import Intake
+from gateway.ingress import smtpd
+from gateway.ingress.webhook import Webhook
 from gateway.metrics import Metrics
-from gateway.notify import Notifier
-from gateway.pipeline import Pipeline, Services
-from gateway.qmgr import QueueManager
-from gateway.scheduler import Scheduler
+from gateway.queue import relay
+from gateway.queue.notify import Notifier
+from gateway.queue.qmgr import QueueManager
 from gateway.store import Store, open_store, redact_url
-from gateway.webhook import Webhook
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """``delivery-policy``: who receives each email type, from the settings in force.
 
-The settings are read at every message (``gateway.delivery``), so what an
+The settings are read at every message (``gateway.entrance.delivery``), so what an
 admin saves applies to the next message without a restart.
 """
 
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from gateway import delivery, mime
+from gateway.content import mime
 from gateway.context import Context
-from gateway.pipeline import Services
+from gateway.entrance import delivery
+from gateway.entrance.pipeline import Services
 
 
 class DeliveryPolicy:

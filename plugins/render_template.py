@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from gateway import mime
-from gateway.composer import event_variables
+from gateway.content import mime
+from gateway.content.composer import event_variables
+from gateway.content.templating import TemplateError
 from gateway.context import Context
+from gateway.entrance.pipeline import Services
 from gateway.errors import InvalidInput, NotFoundError, Reject
-from gateway.pipeline import Services
-from gateway.templating import TemplateError
 
 
 class RenderTemplate:

@@ -31,14 +31,15 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, ClassVar
 
-from gateway import json_input, mime
-from gateway._html_text import text_from_html
-from gateway.catalog import EmailType
-from gateway.composer import Composer
+from gateway import json_input
+from gateway.content import mime
+from gateway.content._html_text import text_from_html
+from gateway.content.catalog import EmailType
+from gateway.content.composer import Composer
+from gateway.content.templating import TemplateError
 from gateway.context import Context
+from gateway.entrance.pipeline import Services
 from gateway.errors import NotFoundError, Reject
-from gateway.pipeline import Services
-from gateway.templating import TemplateError
 
 CUSTOMER_HEADER = "X-Herald-Customer"
 RESELLER_HEADER = "X-Herald-Reseller"

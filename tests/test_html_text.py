@@ -1,8 +1,8 @@
-"""Tests for gateway/_html_text.py: the text part derived from an HTML body."""
+"""Tests for gateway/content/_html_text.py: the text part derived from an HTML body."""
 
 from __future__ import annotations
 
-from gateway._html_text import text_from_html
+from gateway.content._html_text import text_from_html
 
 
 def test_blocks_become_paragraphs_and_hidden_content_is_dropped() -> None:

@@ -2,7 +2,7 @@
 
 Every route but ``/healthz`` and ``/v1/openapi.json`` sits behind
 ``Authorization: Bearer <token>`` and names the scope it needs
-(``gateway.tokens.SCOPES``). Wrong tokens are slowed per client address
+(``gateway.settings.tokens.SCOPES``). Wrong tokens are slowed per client address
 (``FailureLimiter``). Changes are written to the audit log by what makes
 them, naming the token (``Api.actor_of``).
 """
@@ -24,12 +24,13 @@ from typing import Any, TypeVar
 import structlog
 from aiohttp import web
 
-from gateway import json_input, tokens
-from gateway.batches import Batches
+from gateway import json_input
+from gateway.billing.batches import Batches
+from gateway.entrance.pipeline import Pipeline, Services
 from gateway.errors import GatewayError, InvalidInput
 from gateway.metrics import Metrics
-from gateway.pipeline import Pipeline, Services
 from gateway.problems import Handler, problem
+from gateway.settings import tokens
 from gateway.store import Store
 
 log = structlog.get_logger(__name__)

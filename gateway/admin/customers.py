@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway import json_input
 from gateway.admin import Api
-from gateway.customers import sync
+from gateway.billing.customers import sync
 from gateway.openapi import Json, json_body, operation, simple
 
 #: JSON Lines under the names in use for it, and JSON for a single customer.

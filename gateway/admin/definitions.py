@@ -22,8 +22,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import json_input
 from gateway.admin import Api, read_json
-from gateway.batches import batch_id, customer_folder, inside
-from gateway.definitions import NAME, apply
+from gateway.billing.batches import batch_id, customer_folder, inside
+from gateway.billing.definitions import NAME, apply
 from gateway.errors import GatewayError, InvalidInput, MalformedBodyError, NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, simple
 

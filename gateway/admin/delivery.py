@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import delivery, json_input
+from gateway import json_input
 from gateway.admin import Api, read_json
-from gateway.events import InvalidEvent
+from gateway.entrance import delivery
+from gateway.ingress import events
+from gateway.ingress.events import InvalidEvent
 from gateway.openapi import Json, json_body, operation, path_param
 from gateway.problems import problem
 
@@ -84,7 +86,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         # An event, read as the webhook reads one.
         body = await json_input.read(request, allow_nul=True)
         try:
-            answer = await delivery.dry_run(api.pipeline, body, mail_from=config.sender.address)
+            answer = await events.dry_run(api.pipeline, body, mail_from=config.sender.address)
         except InvalidEvent as exc:
             return problem(
                 422, f"the event is invalid: {exc}", kind="invalid-event", errors=exc.errors

@@ -6,8 +6,9 @@ from types import ModuleType
 
 from aiohttp import web
 
-from gateway import openapi, webhook
+from gateway import openapi
 from gateway.admin import Api
+from gateway.ingress import webhook
 from gateway.openapi import Json, json_body, operation
 
 OPENAPI: dict[str, Json] = {

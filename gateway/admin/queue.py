@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway.admin import Api, query_number
 from gateway.openapi import Json, simple
 from gateway.problems import Handler
-from gateway.qmgr import check_message_id, check_reason, entry_as_json
+from gateway.queue.qmgr import check_message_id, check_reason, entry_as_json
 
 MAX_PAGE = 1000
 

@@ -6,10 +6,10 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from gateway import smtp_settings
 from gateway.admin import Api, read_json
 from gateway.openapi import Json, json_body, operation, path_param, ref
-from gateway.senders import save, sender
+from gateway.settings import smtp as smtp_settings
+from gateway.settings.senders import save, sender
 
 SCOPE = "settings:manage"
 SCHEMAS: dict[str, Json] = {

@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import relay, smtp_settings
 from gateway.admin import Api, read_json
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param
+from gateway.queue import relay
+from gateway.settings import smtp as smtp_settings
 
 SCOPE = "settings:manage"
 _SETTINGS = json_body({"type": "object"}, "The settings, secrets masked, and where they come from")

@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway.admin import Api, read_json
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param, ref
-from gateway.smtp_users import check_name, describe, remove, save, smtp_user
+from gateway.settings.smtp_users import check_name, describe, remove, save, smtp_user
 
 SCOPE = "settings:manage"
 _DOMAINS: Json = {"type": "array", "items": {"type": "string"}}

@@ -7,12 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import mime
 from gateway.admin import Api, read_json
-from gateway.composer import Composed
+from gateway.content import mime
+from gateway.content.composer import Composed
+from gateway.content.templating import FILES
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param
-from gateway.templating import FILES
+from gateway.queue import relay
 
 SCOPE = "templates:manage"
 _OBJECT: Json = {"type": "object"}
@@ -116,7 +117,8 @@ def routes(api: Api) -> list[web.RouteDef]:
         to = body.get("to")
         if not isinstance(to, str):
             raise InvalidInput("#/to", "must be an email address")
-        result, upstream = await composer.send_test(request.match_info["type"], to, _supplied(body))
+        content = await composer.test_message(request.match_info["type"], to, _supplied(body))
+        result, upstream = await relay.send_now(api.store, composer.config, content, to)
         answer = {
             "to": to,
             "upstream": upstream,

@@ -40,7 +40,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
         _print(await Composer.for_config(config, store).brand(), as_json=args.json)
@@ -60,7 +60,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _logo(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
 
     try:
         data = Path(args.file).read_bytes()
@@ -76,7 +76,7 @@ def _logo(config: Config, args: argparse.Namespace) -> int:
 
 
 def _unset(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
 
     if args.key == "logo":
 
@@ -92,7 +92,7 @@ def _unset(config: Config, args: argparse.Namespace) -> int:
 
 
 def _update(config: Config, changes: dict[str, Any]) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
         _print(

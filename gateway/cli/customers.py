@@ -32,7 +32,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _import(config: Config, args: argparse.Namespace) -> int:
-    from gateway.customers import sync
+    from gateway.billing.customers import sync
 
     path: Path = args.file
     if not path.is_file():

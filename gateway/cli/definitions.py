@@ -34,8 +34,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _apply(config: Config, args: argparse.Namespace) -> int:
-    from gateway.definitions import apply
-    from gateway.templating import Templates
+    from gateway.billing.definitions import apply
+    from gateway.content.templating import Templates
 
     path: Path = args.file
     try:

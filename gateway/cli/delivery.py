@@ -15,8 +15,8 @@ from gateway.errors import InvalidInput
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
+    from gateway.content.templating import Templates
     from gateway.store import Store
-    from gateway.templating import Templates
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -49,13 +49,13 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _templates(config: Config) -> Templates:
-    from gateway.templating import Templates
+    from gateway.content.templating import Templates
 
     return Templates(config.templates_dir)
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
-    from gateway import delivery
+    from gateway.entrance import delivery
 
     async def action(store: Store) -> int:
         shown = await delivery.overview(store, config, _templates(config))
@@ -79,7 +79,7 @@ def _word(flag: bool) -> str:
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
-    from gateway import delivery
+    from gateway.entrance import delivery
 
     changes: dict[str, Any] = {}
     if args.customers is not None:
@@ -103,7 +103,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _admin(config: Config, args: argparse.Namespace) -> int:
-    from gateway import delivery
+    from gateway.entrance import delivery
 
     async def action(store: Store) -> int:
         address = await delivery.set_admin(store, args.address, actor=actor())
@@ -114,8 +114,8 @@ def _admin(config: Config, args: argparse.Namespace) -> int:
 
 
 def _dry_run(config: Config, args: argparse.Namespace) -> int:
-    from gateway import delivery
-    from gateway.pipeline import Pipeline, Services
+    from gateway.entrance.pipeline import Pipeline, Services
+    from gateway.ingress import events
 
     try:
         text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text("utf-8")
@@ -127,7 +127,7 @@ def _dry_run(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
         services = Services.build(config, store)
         try:
-            answer = await delivery.dry_run(
+            answer = await events.dry_run(
                 Pipeline.build(services), body, mail_from=config.sender.address
             )
         except ValueError as exc:  # InvalidEvent names every bad field

@@ -42,7 +42,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
-    from gateway.qmgr import entry_as_json
+    from gateway.queue.qmgr import entry_as_json
     from gateway.store import rfc3339
 
     async def action(store: Store) -> int:
@@ -72,7 +72,7 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _retry(config: Config, args: argparse.Namespace) -> int:
-    from gateway.qmgr import check_message_id
+    from gateway.queue.qmgr import check_message_id
 
     message_id = None if args.all else check_message_id(args.message_id, "ID")
 
@@ -85,7 +85,7 @@ def _retry(config: Config, args: argparse.Namespace) -> int:
 
 
 def _change(config: Config, args: argparse.Namespace) -> int:
-    from gateway.qmgr import check_message_id, check_reason
+    from gateway.queue.qmgr import check_message_id, check_reason
 
     message_id = check_message_id(args.message_id, "ID")
     reason = check_reason(args.reason, "--reason") if args.action == "purge" else ""

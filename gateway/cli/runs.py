@@ -146,8 +146,8 @@ def _counts(run: Run) -> str:
 
 
 def _start(config: Config, args: argparse.Namespace) -> int:
-    from gateway.batches import Batches
-    from gateway.composer import Composer
+    from gateway.billing.batches import Batches
+    from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)

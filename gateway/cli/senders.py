@@ -26,7 +26,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
-    from gateway.senders import save, sender
+    from gateway.settings.senders import save, sender
 
     identity = sender(args.key, args.address, args.name)
 
@@ -39,7 +39,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
-    from gateway import smtp_settings
+    from gateway.settings import smtp as smtp_settings
 
     async def action(store: Store) -> int:
         upstreams = await smtp_settings.sender_upstreams(store)

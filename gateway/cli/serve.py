@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from gateway.config import SHIPPED_TEMPLATES, Config
 
 if TYPE_CHECKING:
-    from gateway.catalog import Catalog
     from gateway.cli import Subcommands
+    from gateway.content.catalog import Catalog
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -37,8 +37,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def _check(config: Config, args: argparse.Namespace) -> int:
-    from gateway import pipeline
-    from gateway.catalog import Catalog
+    from gateway.content.catalog import Catalog
+    from gateway.entrance import pipeline
     from gateway.store import redact_url
 
     factories = pipeline.resolve(config.stages)
@@ -64,9 +64,9 @@ def _template_problems(config: Config, catalog: Catalog) -> Iterator[str]:
     """Each reason, one line apiece, that ``herald serve`` would refuse events
     for: no templates folder, no email type in it, no tag catalog, a type the
     catalog does not describe, a template that does not compile or render."""
-    from gateway.catalog import CATALOG_FILE
+    from gateway.content.catalog import CATALOG_FILE
+    from gateway.content.templating import FILES, Templates
     from gateway.errors import GatewayError
-    from gateway.templating import FILES, Templates
 
     folder = config.templates_dir
     setting = "[templates] dir"

@@ -50,7 +50,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _setting_options(parser: argparse.ArgumentParser) -> None:
-    from gateway import smtp_settings
+    from gateway.settings import smtp as smtp_settings
 
     parser.add_argument("--host", metavar="H")
     parser.add_argument("--port", metavar="P")
@@ -93,7 +93,7 @@ def _password(path: str) -> str:
 
 
 def _key(args: argparse.Namespace) -> str:
-    from gateway import smtp_settings
+    from gateway.settings import smtp as smtp_settings
 
     if args.sender:
         return smtp_settings.sender_setting(args.sender)
@@ -101,7 +101,7 @@ def _key(args: argparse.Namespace) -> str:
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
-    from gateway import smtp_settings
+    from gateway.settings import smtp as smtp_settings
 
     async def action(store: Store) -> int:
         key = _key(args)
@@ -148,7 +148,7 @@ def _print(shown: dict[str, Any], config: Config) -> None:
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
-    from gateway import smtp_settings
+    from gateway.settings import smtp as smtp_settings
 
     changes = _changes(args)
     vault = smtp_settings.vault_for(config)
@@ -167,7 +167,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _reset(config: Config, args: argparse.Namespace) -> int:
-    from gateway import smtp_settings
+    from gateway.settings import smtp as smtp_settings
 
     async def action(store: Store) -> int:
         if args.sender:
@@ -180,7 +180,7 @@ def _reset(config: Config, args: argparse.Namespace) -> int:
 
 
 def _test(config: Config, args: argparse.Namespace) -> int:
-    from gateway import relay
+    from gateway.queue import relay
 
     changes = _changes(args)
 

@@ -50,7 +50,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _add(config: Config, args: argparse.Namespace) -> int:
-    from gateway.smtp_users import save, smtp_user
+    from gateway.settings.smtp_users import save, smtp_user
 
     generated = not args.password_stdin
     password = secrets.token_urlsafe(18) if generated else sys.stdin.readline().rstrip("\r\n")
@@ -82,7 +82,7 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _remove(config: Config, args: argparse.Namespace) -> int:
-    from gateway.smtp_users import remove
+    from gateway.settings.smtp_users import remove
 
     async def action(store: Store) -> int:
         await remove(store, args.name, actor=actor())

@@ -26,10 +26,10 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:
-    from gateway._postgres import PostgresStore
-    from gateway._sqlite import SQLiteStore
-    from gateway.migrate import copy_store
     from gateway.store import redact_url
+    from gateway.store._postgres import PostgresStore
+    from gateway.store._sqlite import SQLiteStore
+    from gateway.store.migrate import copy_store
 
     if not args.target.startswith(("postgresql://", "postgres://")):
         print("herald: --to must be a postgresql:// URL", file=sys.stderr)

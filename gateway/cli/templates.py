@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import json_input, mime
+from gateway import json_input
 from gateway.cli import with_store
 from gateway.config import SHIPPED_TEMPLATES, Config
+from gateway.content import mime
 from gateway.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _tags(config: Config, args: argparse.Namespace) -> int:
-    from gateway.catalog import Catalog
+    from gateway.content.catalog import Catalog
 
     catalog = Catalog.load(config.templates_dir, fallback=SHIPPED_TEMPLATES)
     entries = [catalog.get(args.email_type)] if args.email_type else list(catalog.types.values())
@@ -90,7 +91,7 @@ def _tags(config: Config, args: argparse.Namespace) -> int:
 
 
 def _render(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
 
     supplied = _read_json(args.data) if args.data else None
 
@@ -103,13 +104,15 @@ def _render(config: Config, args: argparse.Namespace) -> int:
 
 
 def _send_test(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
+    from gateway.queue import relay
 
     supplied = _read_json(args.data) if args.data else None
 
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
-        result, upstream = await composer.send_test(args.email_type, args.to, supplied)
+        content = await composer.test_message(args.email_type, args.to, supplied)
+        result, upstream = await relay.send_now(store, config, content, args.to)
         print(f"{result.verdict}: {args.to} via {upstream}: {result.reply or result.error}")
         return 0 if result.verdict == "sent" else 1
 
@@ -117,8 +120,8 @@ def _send_test(config: Config, args: argparse.Namespace) -> int:
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
-    from gateway.templating import InvalidTemplate
+    from gateway.content.composer import Composer
+    from gateway.content.templating import InvalidTemplate
 
     parts = {
         part: _read_text(getattr(args, part), f"--{part}")
@@ -142,7 +145,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _history(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
     from gateway.store import rfc3339
 
     async def action(store: Store) -> int:
@@ -162,7 +165,7 @@ def _history(config: Config, args: argparse.Namespace) -> int:
 
 
 def _rollback(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
         version = await Composer.for_config(config, store).rollback(args.email_type, args.version)
@@ -173,7 +176,7 @@ def _rollback(config: Config, args: argparse.Namespace) -> int:
 
 
 def _reset(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
         version = await Composer.for_config(config, store).reset(args.email_type)
@@ -184,7 +187,7 @@ def _reset(config: Config, args: argparse.Namespace) -> int:
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
-    from gateway.composer import Composer
+    from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
         parts, version = await Composer.for_config(config, store).parts(args.email_type)

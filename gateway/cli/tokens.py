@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    from gateway import tokens
+    from gateway.settings import tokens
 
     group = commands.add_parser("tokens", help="admin API tokens and their scopes")
     actions = group.add_subparsers(metavar="ACTION", required=True)
@@ -39,7 +39,7 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _create(config: Config, args: argparse.Namespace) -> int:
-    from gateway import tokens
+    from gateway.settings import tokens
 
     scopes = tokens.ALL_SCOPES if "all" in args.scope else args.scope
     record, secret = tokens.new_token(args.name, scopes)

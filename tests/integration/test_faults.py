@@ -19,8 +19,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway._postgres import split_url
-from gateway.webhook import verify
+from gateway.signing import verify
+from gateway.store._postgres import split_url
 from tests import stores
 from tests.integration.harness import (
     DROP,

@@ -109,8 +109,8 @@ def test_the_wheel_carries_templates_catalog_licence_and_no_generic_name(
         assert f"herald_templates/{email_type}/body.html" in names
     for shared in ("catalog.toml", "_layout.html", "_layout.txt", "_macros.html"):
         assert f"herald_templates/{shared}" in names
-    assert any(name.startswith("gateway/migrations/sqlite/") for name in names)
-    assert any(name.startswith("gateway/migrations/postgresql/") for name in names)
+    assert any(name.startswith("gateway/store/migrations/sqlite/") for name in names)
+    assert any(name.startswith("gateway/store/migrations/postgresql/") for name in names)
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     assert "gateway/_shipped/etc/herald.toml" in names
     assert "gateway/_shipped/systemd/herald.service" in names

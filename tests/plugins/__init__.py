@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway import config as config_module
-from gateway._sqlite import SQLiteStore
-from gateway.pipeline import Services
+from gateway.entrance.pipeline import Services
+from gateway.store._sqlite import SQLiteStore
 
 
 def make_services(tmp_path: Path, toml: str = "") -> Services:

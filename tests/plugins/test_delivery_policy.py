@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from herald_plugins.delivery_policy import DeliveryPolicy
 
-from gateway import delivery, mime
+from gateway.content import mime
+from gateway.content.templating import Templates
 from gateway.context import Context, Recipient
-from gateway.templating import Templates
+from gateway.entrance import delivery
 from tests.plugins import make_services
 
 MakeStage = Callable[..., Awaitable[DeliveryPolicy]]

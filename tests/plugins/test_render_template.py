@@ -13,11 +13,11 @@ import pytest
 from herald_plugins.render_template import RenderTemplate
 
 from gateway.config import SHIPPED_TEMPLATES
+from gateway.content.templating import Templates
 from gateway.context import Context
 from gateway.errors import Reject
-from gateway.events import parse_event
+from gateway.ingress.events import parse_event
 from gateway.store import Store
-from gateway.templating import Templates
 from tests.plugins import make_services
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"

@@ -14,8 +14,8 @@ from herald_plugins.substitute_tags import SubstituteTags
 
 from gateway import config
 from gateway.context import Context
+from gateway.entrance.pipeline import Services
 from gateway.errors import Reject
-from gateway.pipeline import Services
 from gateway.store import Store, open_store
 from tests import stores
 

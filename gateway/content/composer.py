@@ -1,0 +1,420 @@
+"""From an email type and tag values to a branded message, and the edits behind it.
+
+The ``Composer`` is the one place that knows which template is in force: the
+newest edited version in the store, else the shipped default in templates/.
+It reads the store on every compose, so a change saved by ``herald templates
+set`` in another process applies to the running daemon at once. Compiled
+templates are cached by their text, which a new version always changes.
+
+It also holds the operations the admin API and the CLI share: validate and
+save, history, rollback, reset, preview and send a test.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Any
+
+import css_inline
+import structlog
+
+from gateway import brand as branding
+from gateway.addresses import check_address
+from gateway.config import SHIPPED_TEMPLATES, Config
+from gateway.content import mime
+from gateway.content._html_text import text_from_html
+from gateway.content.catalog import Catalog, EmailType
+from gateway.content.mime import cleanup
+from gateway.content.templating import (
+    FILES,
+    InvalidTemplate,
+    Limits,
+    Rendered,
+    TemplateError,
+    Templates,
+)
+from gateway.context import Event
+from gateway.errors import InvalidInput, NotFoundError, UnsafeHeader
+from gateway.store import Cleaned, Store, TemplateParts, TemplateVersion
+
+log = structlog.get_logger(__name__)
+
+_INLINER = css_inline.CSSInliner(
+    # @media rules cannot be inlined; they stay in a <style> for the clients
+    # that read it, while Gmail and Outlook get the inlined style attributes.
+    keep_at_rules=True,
+    load_remote_stylesheets=False,
+)
+
+
+@dataclass(frozen=True)
+class Composed:
+    email_type: str
+    version: int | None  # the edited version in force; None for the shipped default
+    subject: str
+    html: str
+    text: str
+    message: EmailMessage
+
+
+def event_variables(event: Event) -> dict[str, Any]:
+    """The template variables of a platform event (the brand is added later)."""
+    return {
+        "recipient": {
+            "kind": event.recipient.kind,
+            "id": event.recipient.id,
+            "name": event.recipient.name,
+            "email": event.recipient.email,
+        },
+        "event": {
+            "id": event.id,
+            "type": event.type,
+            "occurred_at": event.occurred_at.isoformat(),
+        },
+        "data": event.data,
+    }
+
+
+def inline_css(html: str) -> str:
+    """``html`` with its stylesheet copied into ``style`` attributes."""
+    try:
+        inlined: str = _INLINER.inline(html)
+    except ValueError as exc:
+        raise TemplateError(f"the CSS could not be inlined: {exc}") from exc
+    return inlined
+
+
+class Composer:
+    def __init__(self, config: Config, store: Store, templates: Templates, catalog: Catalog):
+        self.config = config
+        self.store = store
+        self.templates = templates
+        self.catalog = catalog
+
+    @classmethod
+    def for_config(cls, config: Config, store: Store) -> Composer:
+        limits = Limits(
+            render_timeout=config.render_timeout,
+            max_output=config.max_render_size,
+            max_source=config.max_template_size,
+        )
+        return cls(
+            config,
+            store,
+            Templates(config.templates_dir, limits),
+            Catalog.load(config.templates_dir, fallback=SHIPPED_TEMPLATES),
+        )
+
+    # Brand
+
+    async def brand(self) -> dict[str, Any]:
+        """The configured brand with the saved values over it, as templates see it."""
+        values, _ = await self.brand_and_logo()
+        return values
+
+    async def brand_and_logo(self) -> tuple[dict[str, Any], branding.Logo | None]:
+        """The brand in force and the logo image (saved, else configured), if any.
+        ``brand.logo`` is what an <img src> needs: the logo's cid, else logo_url."""
+        saved = await self.store.read_settings(branding.SETTING)
+        saved_logo = saved.get(branding.LOGO_SETTING)
+        logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
+        values = {**self.config.brand, **saved.get(branding.SETTING, {})}
+        values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
+        return values, logo
+
+    async def update_brand(self, changes: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
+        """Validate and save brand values (None forgets a saved value); the
+        change goes to the audit log."""
+        checked = branding.check(changes)
+        saved = (await self.store.read_settings(branding.SETTING)).get(branding.SETTING, {})
+        merged = {k: v for k, v in {**saved, **checked}.items() if v is not None}
+        await self.store.write_setting(branding.SETTING, merged or None, actor=actor)
+        return await self.brand()
+
+    async def update_logo(
+        self, data: bytes | None, filename: str = "logo", *, actor: str
+    ) -> dict[str, Any]:
+        """Save an image as the logo (``InvalidInput`` if it is none), or with
+        None forget the saved one so that ``[brand] logo_file`` applies again."""
+        value = None
+        if data is not None:
+            try:
+                value = branding.logo_from_bytes(data, filename).as_json()
+            except ValueError as exc:
+                raise InvalidInput("#/logo", str(exc)) from exc
+        # The audit log says the image changed without keeping a copy of it.
+        await self.store.write_setting(
+            branding.LOGO_SETTING, value, actor=actor, secret_fields=("data",)
+        )
+        return await self.brand()
+
+    # Rendering
+
+    def entry(self, email_type: str) -> EmailType:
+        return self.catalog.get(email_type)
+
+    async def parts(self, email_type: str) -> tuple[TemplateParts, int | None]:
+        """The template in force and its version (None: the shipped default)."""
+        current = await self.store.current_template(email_type)
+        if current is not None and current.parts is not None:
+            return current.parts, current.version
+        if not self.templates.has(email_type):
+            raise NotFoundError(f"no template for email type {email_type!r}")
+        return self.templates.shipped(email_type), None
+
+    def require(self, email_type: str, data: Mapping[str, Any]) -> None:
+        """``InvalidInput`` naming the first required data tag ``data`` lacks."""
+        entry = self.catalog.types.get(email_type)
+        missing = entry.missing(data) if entry else []
+        if missing:
+            names = ", ".join(tag.name for tag in missing)
+            raise InvalidInput(
+                f"#/data/{missing[0].field}", f"the required tag {names} has no value"
+            )
+
+    def sample(self, email_type: str, supplied: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Variables from the catalog's examples; ``supplied`` (an event-shaped
+        object) replaces the data and overrides recipient and event fields."""
+        variables = self.entry(email_type).sample()
+        if supplied is None:
+            return variables
+        if not isinstance(supplied, Mapping):
+            raise InvalidInput("#", "the data must be a JSON object")
+        for key in ("data", "recipient"):
+            if not isinstance(supplied.get(key, {}), Mapping):
+                raise InvalidInput(f"#/{key}", "must be an object")
+        if "data" in supplied:
+            variables["data"] = dict(supplied["data"])
+        variables["recipient"] |= dict(supplied.get("recipient", {}))
+        for key in ("id", "occurred_at"):
+            if key in supplied:
+                variables["event"][key] = supplied[key]
+        self.require(email_type, variables["data"])
+        return variables
+
+    async def compose(
+        self,
+        email_type: str,
+        variables: Mapping[str, Any],
+        *,
+        to: list[Address],
+        message_id: str,
+        parts: TemplateParts | None = None,
+    ) -> Composed:
+        """Render ``email_type`` (or the given draft ``parts``) into a message."""
+        version = None
+        if parts is None:
+            parts, version = await self.parts(email_type)
+        brand, logo = await self.brand_and_logo()
+        rendered, html, text = await self.templates.run(
+            self._render, email_type, parts, {**variables, "brand": brand}
+        )
+        sender = self.config.sender
+        message = mime.compose(
+            sender=mime.mailbox(sender.address, sender.name),
+            to=to,
+            subject=rendered.subject,
+            text=text,
+            html=html,
+            message_id=message_id,
+            logo=logo,
+        )
+        return Composed(email_type, version, rendered.subject, html, text, message)
+
+    def _render(
+        self, email_type: str, parts: TemplateParts, values: Mapping[str, Any]
+    ) -> tuple[Rendered, str, str]:
+        """The rendered parts, the HTML with its CSS inlined, and the text part."""
+        rendered = self.templates.render(email_type, parts, values)
+        html = inline_css(rendered.html)
+        return rendered, html, rendered.text or text_from_html(html)
+
+    async def wrap(
+        self, variables: Mapping[str, Any], *, html: str, text: str
+    ) -> tuple[str, str, branding.Logo | None]:
+        """Legacy content inside the brand layout: its HTML (markup kept), its
+        text, and the logo the HTML refers to."""
+        brand, logo = await self.brand_and_logo()
+        values = {**variables, "brand": brand, "content": html}
+        wrapped_html, wrapped_text = await self.templates.run(self._wrap, values, text)
+        return wrapped_html, wrapped_text, logo
+
+    def _wrap(self, values: Mapping[str, Any], text: str) -> tuple[str, str]:
+        with self.templates.budget():
+            wrapped_html = self.templates.render_string(
+                "brand-layout.html",
+                '{% extends "_layout.html" %}{% block content %}{{ content|safe }}{% endblock %}',
+                values,
+            )
+            wrapped_text = self.templates.render_string(
+                "brand-layout.txt",
+                '{% extends "_layout.txt" %}{% block content %}{{ content }}{% endblock %}',
+                {**values, "content": text},
+            )
+        return inline_css(wrapped_html), wrapped_text
+
+    # Editing
+
+    async def save(
+        self,
+        email_type: str,
+        *,
+        subject: str | None = None,
+        html: str | None = None,
+        text: str | None = None,
+        note: str = "",
+    ) -> TemplateVersion:
+        """Validate the template with the given parts changed and save it as
+        a new version; ``InvalidTemplate`` and nothing saved when it is bad."""
+        if subject is None and html is None and text is None:
+            raise InvalidInput("#", "give at least one of subject, html and text")
+        current, _ = await self.parts(email_type)
+        draft = TemplateParts(
+            subject=current.subject if subject is None else subject,
+            html=current.html if html is None else html,
+            text=current.text if text is None else text,
+        )
+        await self.check(email_type, draft)
+        await self._trial(email_type, draft)
+        return self._saved(await self.store.add_template_version(email_type, "save", draft, note))
+
+    async def check(self, email_type: str, parts: TemplateParts) -> None:
+        """``Templates.check`` (a trial render) in a render thread."""
+        await self.templates.run(self.templates.check, self.entry(email_type), parts)
+
+    async def _trial(self, email_type: str, parts: TemplateParts) -> None:
+        """Refuse ``parts`` with ``InvalidTemplate`` when the message they make
+        with the catalog's examples and the brand in force would be refused at
+        the queue's entrance: such a template would fail every email of its type."""
+        variables = self.entry(email_type).sample()
+        message_id = f"<check.{secrets.token_hex(8)}@{self.config.hostname}>"
+        try:
+            composed = await self.compose(
+                email_type,
+                variables,
+                to=[_recipient_address(variables["recipient"])],
+                message_id=message_id,
+                parts=parts,
+            )
+        except TemplateError as exc:
+            # Rendering passed templates.check; what is left is the HTML's CSS.
+            raise InvalidTemplate([("#/html", str(exc))]) from exc
+        try:
+            cleanup(composed.message, message_id=message_id)
+        except UnsafeHeader as exc:
+            raise InvalidTemplate([("#/subject", exc.reason)]) from exc
+
+    @staticmethod
+    def _saved(version: TemplateVersion) -> TemplateVersion:
+        log.info(
+            "template_saved",
+            email_type=version.email_type,
+            version=version.version,
+            action=version.action,
+        )
+        return version
+
+    async def history(self, email_type: str) -> list[TemplateVersion]:
+        self.entry(email_type)
+        return await self.store.template_versions(email_type)
+
+    async def rollback(self, email_type: str, version: int) -> TemplateVersion:
+        """Bring back ``version`` as a new version (history is never rewritten)."""
+        old = await self.store.template_version(email_type, version)
+        if old.parts is None:
+            return await self.reset(email_type)
+        # A catalog change since may have retired a tag the old version uses,
+        # and a brand change may have made its subject unsafe.
+        await self.check(email_type, old.parts)
+        await self._trial(email_type, old.parts)
+        return self._saved(
+            await self.store.add_template_version(
+                email_type, "rollback", old.parts, f"rollback to version {version}"
+            )
+        )
+
+    async def reset(self, email_type: str) -> TemplateVersion:
+        """Back to the shipped default; the edited versions stay in the history."""
+        self.entry(email_type)
+        if not self.templates.has(email_type):
+            raise NotFoundError(f"email type {email_type!r} has no shipped template")
+        return self._saved(
+            await self.store.add_template_version(email_type, "reset", None, "reset to default")
+        )
+
+    async def preview(
+        self,
+        email_type: str,
+        supplied: Mapping[str, Any] | None = None,
+        draft: Mapping[str, str | None] | None = None,
+    ) -> Composed:
+        """The message ``email_type`` makes with sample (or supplied) data;
+        a ``draft`` of changed parts is validated and previewed unsaved."""
+        parts = None
+        if draft and any(draft.get(part) is not None for part in FILES):
+            current, _ = await self.parts(email_type)
+            parts = TemplateParts(
+                **{part: draft.get(part) or getattr(current, part) for part in FILES}
+            )
+            await self.check(email_type, parts)
+        variables = self.sample(email_type, supplied)
+        to = _recipient_address(variables["recipient"])
+        pointer = "#/subject" if draft and draft.get("subject") is not None else "#/event"
+        composed, _ = await self._compose_sample(
+            email_type, variables, to, "preview", parts, pointer=pointer
+        )
+        return composed
+
+    async def test_message(
+        self, email_type: str, to: str, supplied: Mapping[str, Any] | None = None
+    ) -> Cleaned:
+        """``email_type`` composed for ``to`` with the catalog's samples over
+        ``supplied``, ready to queue: what a test send hands to the upstream."""
+        try:
+            check_address(to)
+        except ValueError as exc:
+            raise InvalidInput("#/to", str(exc)) from exc
+        variables = self.sample(email_type, supplied)
+        variables["recipient"]["email"] = to
+        variables["event"].setdefault("occurred_at", datetime.now(UTC).isoformat())
+        _, content = await self._compose_sample(email_type, variables, mime.mailbox(to), "test")
+        return content
+
+    async def _compose_sample(
+        self,
+        email_type: str,
+        variables: Mapping[str, Any],
+        to: Address,
+        purpose: str,
+        parts: TemplateParts | None = None,
+        *,
+        pointer: str = "#/event",
+    ) -> tuple[Composed, Cleaned]:
+        """Compose with admin-chosen values and hold the message to the
+        queue's rule: a failing render is the admin's input at fault (422),
+        not a crash, and so is a header the queue would refuse (``pointer``)."""
+        message_id = f"<{purpose}.{secrets.token_hex(8)}@{self.config.hostname}>"
+        try:
+            composed = await self.compose(
+                email_type, variables, to=[to], message_id=message_id, parts=parts
+            )
+        except TemplateError as exc:
+            raise InvalidInput("#/event", str(exc)) from exc
+        try:
+            return composed, cleanup(composed.message, message_id=message_id)
+        except UnsafeHeader as exc:
+            raise InvalidInput(pointer, exc.reason) from exc
+
+
+def _recipient_address(recipient: Mapping[str, Any]) -> Address:
+    email = str(recipient.get("email") or "")
+    try:
+        check_address(email)
+    except ValueError as exc:
+        raise InvalidInput("#/recipient/email", str(exc)) from exc
+    return mime.mailbox(email, str(recipient.get("name") or ""))

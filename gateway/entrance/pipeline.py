@@ -1,0 +1,121 @@
+"""The pipeline: configured stages in order, then the fixed core step.
+
+Stages are named in ``[pipeline] stages`` and loaded through the
+``herald.stages`` entry-point group, the built-in ones exactly like third-party
+ones. ``herald check`` prints the resolved order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import ClassVar, Protocol
+
+import structlog
+
+from gateway.config import Config
+from gateway.content import mime
+from gateway.content.composer import Composer
+from gateway.content.templating import Templates
+from gateway.context import Context
+from gateway.errors import ConfigError, Decision, Defer, Drop, StageError
+from gateway.store import Store
+
+ENTRY_POINT_GROUP = "herald.stages"
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a stage may use when it is built."""
+
+    config: Config
+    store: Store
+    composer: Composer
+
+    @classmethod
+    def build(cls, config: Config, store: Store) -> Services:
+        return cls(config, store, Composer.for_config(config, store))
+
+    @property
+    def templates(self) -> Templates:
+        return self.composer.templates
+
+
+class Stage(Protocol):
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    async def process(self, ctx: Context) -> None: ...
+
+
+class StageFactory(Protocol):
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def __call__(self, services: Services) -> Stage: ...
+
+
+def available() -> dict[str, StageFactory]:
+    """Every installed stage, by name."""
+    return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def resolve(names: Sequence[str], where: str = "[pipeline] stages") -> list[StageFactory]:
+    """The factories for ``names``, in order; unknown names are a ``ConfigError``."""
+    installed = available()
+    factories = []
+    for name in names:
+        if name not in installed:
+            known = ", ".join(sorted(installed))
+            raise ConfigError(f"{where}: unknown stage {name!r} (installed: {known})")
+        factories.append(installed[name])
+    return factories
+
+
+class Pipeline:
+    def __init__(self, stages: Sequence[Stage], *, timeout: float, hostname: str) -> None:
+        self.stages = list(stages)
+        self.timeout = timeout
+        self.hostname = hostname
+
+    @classmethod
+    def build(cls, services: Services) -> Pipeline:
+        config = services.config
+        return cls(
+            [factory(services) for factory in resolve(config.stages)],
+            timeout=config.stage_timeout,
+            hostname=config.hostname,
+        )
+
+    def message_id(self, ctx: Context) -> str:
+        """The Message-ID of the run's message, unless it brought one."""
+        return f"<{ctx.run_id}@{self.hostname}>"
+
+    async def run(self, ctx: Context) -> None:
+        """Run every stage on ``ctx``, then prepare the message to leave.
+
+        Raises ``Reject``, ``Defer`` or ``Drop`` as a stage decided, and
+        ``StageError`` when a stage crashed: a half-built message never goes out.
+        """
+        for stage in self.stages:
+            try:
+                await asyncio.wait_for(stage.process(ctx), self.timeout)
+            except Decision:
+                raise
+            except TimeoutError as exc:
+                raise Defer(f"stage {stage.name} timed out after {self.timeout:g}s") from exc
+            except Exception as exc:
+                log.exception("stage_failed", stage=stage.name, run_id=ctx.run_id)
+                raise StageError(f"stage {stage.name} failed: {exc}") from exc
+        if ctx.message is None:
+            raise StageError(f"no stage produced a message for email type {ctx.email_type!r}")
+        # The intake's cleanup, the queue's entrance, checks every header
+        # after this, for this message and every other producer's alike.
+        mime.finalize(ctx.message, message_id=self.message_id(ctx))
+        if not ctx.deliverable:
+            reasons = sorted({r.suppressed or "" for r in ctx.recipients}) or ["no recipients"]
+            raise Drop("; ".join(reasons))

@@ -1,0 +1,7 @@
+"""The queue and delivery: the queue manager leases due messages and hands
+them to the relay, the only code that talks to the upstream; failure
+reports (callbacks and bounces) are made here and enter through the entrance.
+
+May import: the entrance, content, settings, the store and the foundations;
+never the ways in, billing or the faces.
+"""

@@ -1,0 +1,405 @@
+"""The queue manager: claims due messages, relays them, records every outcome.
+
+Outcomes are per recipient. A transient failure (connection error, timeout,
+4yz) retries that recipient with exponential backoff and jitter until the
+message's lifetime runs out; a permanent one (5yz) fails it at once, and
+is reported (a signed callback, a bounce) when ``[notify]`` says so.
+
+Crash safety: a claim is a lease; just before DATA the store notes that the
+message is being sent, and the attempt's outcome clears that note. A message
+claimed with the note still set was cut off mid-send, so its run says the
+recipients may receive it twice. Leases of a dead worker on this host are
+released at start-up.
+
+A store that cannot write (a full disk, say) does not make the upstream see a
+message twice: an attempt's outcomes that the store refuses stay in memory,
+their leases renewed, and are written as soon as it takes them again; until
+then nothing more is claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any, Literal
+
+import structlog
+
+from gateway.config import NotifySettings, QueueSettings
+from gateway.errors import (
+    GatewayError,
+    InvalidInput,
+    LeaseLostError,
+    StoreDataError,
+    StoreError,
+)
+from gateway.metrics import Metrics
+from gateway.queue.relay import Relay, Result, Router
+from gateway.store import Delivery, NewNotice, Outcome, QueueEntry, Store, rfc3339
+
+log = structlog.get_logger(__name__)
+
+_LOG_EVENTS = {
+    "sent": "message_relayed",
+    "deferred": "message_deferred",
+    "failed": "message_failed",
+}
+
+
+def backoff(settings: QueueSettings, attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failed try: doubling from
+    ``retry_initial`` up to ``retry_max``, with ±20% jitter so that a burst
+    deferred together does not come back together."""
+    delay: float = min(settings.retry_max, settings.retry_initial * 2.0 ** max(attempts - 1, 0))
+    jitter: float = random.uniform(0.8, 1.2)  # noqa: S311 -- jitter, not cryptography
+    return delay * jitter
+
+
+@dataclass
+class _Attempt:
+    """One delivery attempt's outcomes, with what to report once they are recorded."""
+
+    delivery: Delivery
+    outcomes: list[Outcome]
+    retry_at: float | None
+    notices: list[NewNotice]
+    identity: str
+    upstream: str
+    seconds: float
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class QueueManager:
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        settings: QueueSettings,
+        *,
+        notify: NotifySettings | None = None,
+        metrics: Metrics | None = None,
+        on_notice: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.settings = settings
+        self.notify = notify or NotifySettings()
+        self.metrics = metrics or Metrics()
+        self.on_notice = on_notice
+        self.host = socket.gethostname()
+        self.owner = f"{self.host}:{os.getpid()}"
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._sending: set[str] = set()  # message ids of the deliveries under way
+        # Attempts whose outcomes the store refused, by message id, oldest first.
+        self._unrecorded: dict[str, _Attempt] = {}
+
+    def wake(self) -> None:
+        """Tell the manager that a message was queued."""
+        self._wakeup.set()
+
+    def configure(self, settings: QueueSettings, notify: NotifySettings, router: Router) -> None:
+        """Take new settings (SIGHUP); deliveries under way finish with the old router."""
+        self.settings = settings
+        self.notify = notify
+        self.router = router
+        self._wakeup.set()
+
+    async def recover(self) -> None:
+        """Return the leases of dead workers on this host to the queue.
+
+        A kill -9 leaves its leases behind; waiting for them to expire would
+        hold those messages back for ``lease`` seconds after a restart.
+        """
+        for owner in await self.store.lease_owners():
+            host, _, pid = owner.rpartition(":")
+            if host == self.host and pid.isdigit() and owner != self.owner and not _alive(int(pid)):
+                count = await self.store.release_leases(owner)
+                log.info("leases_recovered", owner=owner, messages=count)
+
+    async def run(self) -> None:
+        try:
+            await self.recover()
+        except Exception:
+            log.exception("lease_recovery_failed")
+        while not self._stopping.is_set():
+            self._wakeup.clear()
+            try:
+                if self._unrecorded:
+                    await self._record_kept()
+                free = self.settings.workers - len(self._inflight)
+                # While the store refuses outcomes, a new delivery would only
+                # add one more outcome it cannot keep: claim nothing.
+                deliveries = (
+                    await self.store.claim(self.owner, limit=free, lease=self.settings.lease)
+                    if free > 0 and not self._unrecorded
+                    else []
+                )
+            except Exception:
+                log.exception("queue_claim_failed")
+                deliveries = []
+            for delivery in deliveries:
+                if delivery.message_id in self._sending:
+                    # Our own lease ran out while this delivery waited for its
+                    # upstream's pace; the claim renewed it. One sender only.
+                    continue
+                self._sending.add(delivery.message_id)
+                task = asyncio.create_task(self._deliver(delivery))
+                self._inflight.add(task)
+                task.add_done_callback(partial(self._finished, delivery.message_id))
+            if deliveries and len(self._inflight) < self.settings.workers:
+                continue
+            await self._sleep()
+
+    def _finished(self, message_id: str, task: asyncio.Task[None]) -> None:
+        self._sending.discard(message_id)
+        self._inflight.discard(task)
+        self._wakeup.set()
+
+    async def _sleep(self) -> None:
+        timeout = self.settings.poll_interval
+        # With outcomes kept, the next try to write them is a poll away;
+        # nothing is claimed until then, so a due message need not wake us.
+        if not self._inflight and not self._unrecorded:
+            try:
+                due = await self.store.next_due()
+            except Exception:
+                due = None
+            if due is not None:
+                timeout = min(timeout, max(due - time.time(), 0.01))
+        waiters = [
+            asyncio.ensure_future(self._wakeup.wait()),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming and give in-flight deliveries ``grace`` seconds.
+
+        A delivery cut short keeps its lease; the next start returns it to
+        the queue (``recover``), so nothing accepted is lost.
+        """
+        self._stopping.set()
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=grace)
+        for task in self._inflight:
+            task.cancel()
+        if self._inflight:
+            log.warning("deliveries_cut_short", count=len(self._inflight))
+            await asyncio.wait(self._inflight, timeout=1)
+        if self._unrecorded:
+            await self._record_kept()
+        if self._unrecorded:
+            # Their leases stay: the next start returns them to the queue, and
+            # the runs say that the recipients may receive them twice.
+            log.error("outcomes_not_recorded_at_stop", messages=list(self._unrecorded))
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
+        if delivery.interrupted:
+            log_.warning("possible_duplicate", reason="an earlier attempt was cut off after DATA")
+        addresses = [address for _, address in delivery.recipients]
+        if not addresses:
+            await self._settle(_Attempt(delivery, [], None, [], "unknown", "unknown", 0.0))
+            return
+        relay: Relay | None = None
+
+        async def before_data() -> None:
+            # Durably note that DATA begins, so a crash from here on shows
+            # as a possible duplicate instead of a silent one.
+            await self.store.mark_sending(delivery, lease=self.settings.lease)
+
+        started = time.monotonic()
+        try:
+            relay = await self.router.relay_for(delivery.mail_from)
+            results = await relay.send(
+                delivery.mail_from, addresses, delivery.content, before_data=before_data
+            )
+        except GatewayError as exc:
+            # The settings cannot be read or their password opened: the
+            # operator fixes them and the retry goes through.
+            log_.warning("relay_unavailable", error=str(exc))
+            results = {a: Result("deferred", error=str(exc)) for a in addresses}
+        except Exception as exc:
+            log_.exception("relay_crashed")
+            results = {a: Result("deferred", error=f"relay error: {exc}") for a in addresses}
+        seconds = time.monotonic() - started
+        # Settings that cannot be read leave no relay: counted as "unknown".
+        identity = relay.identity if relay is not None else "unknown"
+        upstream = relay.describe() if relay is not None else "unknown"
+        self.metrics.latency.observe(seconds, upstream=identity)
+        now = time.time()
+        attempts = delivery.attempts + 1
+        retry_at = now + backoff(self.settings, attempts)
+        expired = retry_at > delivery.queued_at + self.settings.lifetime
+        outcomes = []
+        for item_id, address in delivery.recipients:
+            result = results.get(address) or Result("deferred", error="no answer from the relay")
+            status = result.verdict
+            error = result.error
+            if status == "deferred" and expired:
+                status = "failed"
+                error = f"gave up after {attempts} attempts: {error}"
+            outcomes.append(Outcome(item_id, status, reply=result.reply, error=error))
+        pending = any(o.status == "deferred" for o in outcomes)
+        attempt = _Attempt(
+            delivery,
+            outcomes,
+            retry_at if pending else None,
+            self._notices(delivery, outcomes, upstream),
+            identity,
+            upstream,
+            seconds,
+        )
+        await self._settle(attempt)
+
+    async def _settle(self, attempt: _Attempt) -> None:
+        """Record ``attempt``, or keep it until the store takes it."""
+        if await self._record(attempt) != "refused":
+            return
+        # Claimed again when its lease ran out, the message would go to the
+        # upstream a second time: its outcomes wait here for the store.
+        delivery = attempt.delivery
+        log.error(
+            "attempt_kept",
+            run_id=delivery.run_id,
+            message_id=delivery.message_id,
+            error=self.store.health.trouble,
+        )
+        self._unrecorded[delivery.message_id] = attempt
+        self.store.health.unrecorded = len(self._unrecorded)
+
+    async def _record(self, attempt: _Attempt) -> Literal["recorded", "refused", "dropped"]:
+        """Record ``attempt`` and report it; "refused" when the store could not
+        take it, "dropped" when it must not be recorded at all."""
+        delivery = attempt.delivery
+        log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
+        try:
+            await self.store.record_attempt(
+                delivery, attempt.outcomes, retry_at=attempt.retry_at, notices=attempt.notices
+            )
+        except LeaseLostError:
+            # Another worker holds the message now: its outcome is the one that counts.
+            log_.warning("attempt_not_recorded", reason="the lease was lost")
+            return "dropped"
+        except StoreDataError:
+            # Not the store's trouble but these outcomes': waiting would hold
+            # the queue back for ever. The lease runs out and the message is
+            # sent again, its run flagged interrupted.
+            log_.exception("attempt_not_recorded", reason="the store cannot hold these outcomes")
+            return "dropped"
+        except StoreError:
+            return "refused"
+        except Exception:
+            log_.exception("attempt_not_recorded", reason="the outcomes cannot be stored")
+            return "dropped"
+        if attempt.notices:
+            self.on_notice()
+        for outcome, (_, address) in zip(attempt.outcomes, delivery.recipients, strict=True):
+            counter = {
+                "sent": self.metrics.relayed,
+                "deferred": self.metrics.deferred,
+                "failed": self.metrics.failed,
+            }.get(outcome.status)
+            if counter is not None:
+                counter.inc(email_type=delivery.email_type, upstream=attempt.identity)
+            log_.info(
+                _LOG_EVENTS.get(outcome.status, "message_attempted"),
+                recipient=address,
+                upstream=attempt.upstream,
+                reply=outcome.reply,
+                error=outcome.error,
+                attempt=delivery.attempts + 1,
+                seconds=round(attempt.seconds, 3),
+            )
+        return "recorded"
+
+    async def _record_kept(self) -> None:
+        """Write the outcomes the store refused before, oldest first, renewing
+        the leases of those it still refuses so that no one claims them."""
+        for message_id, attempt in list(self._unrecorded.items()):
+            run_id = attempt.delivery.run_id
+            done = await self._record(attempt)
+            if done == "refused":
+                break  # the store still cannot write: keep waiting
+            if done == "recorded":
+                log.info("attempt_recorded_late", run_id=run_id, message_id=message_id)
+            del self._unrecorded[message_id]
+        self.store.health.unrecorded = len(self._unrecorded)
+        if self._unrecorded:
+            with contextlib.suppress(StoreError):
+                await self.store.renew_leases(
+                    self.owner, list(self._unrecorded), lease=self.settings.lease
+                )
+
+    def _notices(
+        self, delivery: Delivery, outcomes: list[Outcome], upstream: str
+    ) -> list[NewNotice]:
+        """Reports of this attempt's permanent failures, as configured."""
+        addresses = dict(delivery.recipients)
+        failed = [
+            {"address": addresses[o.item_id], "reply": o.reply, "error": o.error}
+            for o in outcomes
+            if o.status == "failed"
+        ]
+        if not failed:
+            return []
+        payload = {
+            "type": "message.failed",
+            "run_id": delivery.run_id,
+            "email_type": delivery.email_type,
+            "mail_from": delivery.mail_from,
+            "upstream": upstream,
+            "attempts": delivery.attempts + 1,
+            "recipients": failed,
+        }
+        notices = []
+        if self.notify.callback_url:
+            notices.append(NewNotice("callback", payload))
+        # RFC 5321 §4.5.5: never bounce a message sent with the null reverse-path.
+        if self.notify.bounce_to and delivery.mail_from:
+            notices.append(NewNotice("bounce", payload))
+        return notices
+
+
+def check_message_id(value: str, field: str = "#/message_id") -> str:
+    """A queued message's id as the API and the CLI take it."""
+    value = value.strip()
+    if not value.startswith("msg_") or not value[4:].isalnum():
+        raise InvalidInput(field, f"expected a message id such as msg_0190ab…, got {value!r}")
+    return value
+
+
+def check_reason(value: str | None, field: str = "#/reason") -> str:
+    """Why an operator purges a message, kept on the run; one line, at most 200 characters."""
+    reason = " ".join((value or "purged by the operator").split())
+    if len(reason) > 200:
+        raise InvalidInput(field, "must be at most 200 characters")
+    return reason
+
+
+def entry_as_json(entry: QueueEntry) -> dict[str, Any]:
+    body = asdict(entry)
+    body["recipients"] = list(entry.recipients)
+    for key in ("queued_at", "next_attempt_at"):
+        body[key] = rfc3339(body[key])
+    return body

@@ -1,0 +1,794 @@
+"""The store: runs, their recipients, the queue of messages, and their history.
+
+``Store`` is the one interface the rest of Herald talks to. SQLite
+(``gateway.store._sqlite``) is the embedded default; another backend follows the
+same interface and the same status rules defined here.
+
+Times are POSIX seconds (floats) inside Herald and RFC 3339 at its edges.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import secrets
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, NewType
+from urllib.parse import urlsplit, urlunsplit
+
+RunStatus = Literal[
+    "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
+]
+ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
+PENDING: frozenset[str] = frozenset({"queued", "deferred"})
+
+
+_last_id = (0, 0)
+
+
+def new_id(prefix: str) -> str:
+    """A unique id that sorts by creation time, ULID-style: ``run_`` + ms clock +
+    a random part that counts up within the same millisecond."""
+    global _last_id  # one monotonic counter per process
+    millis = time.time_ns() // 1_000_000
+    last_millis, last_random = _last_id
+    if millis <= last_millis:
+        millis, suffix = last_millis, last_random + 1
+    else:
+        suffix = secrets.randbits(40)
+    _last_id = (millis, suffix)
+    return f"{prefix}_{millis:012x}{suffix:010x}"
+
+
+def run_status(items: Iterable[str]) -> RunStatus:
+    """A run's status, derived from its recipients' statuses."""
+    statuses = [s for s in items if s != "skipped"]
+    if not statuses:
+        return "dropped"
+    if "deferred" in statuses:
+        return "deferred"
+    if "queued" in statuses:
+        return "queued"
+    if all(s == "sent" for s in statuses):
+        return "sent"
+    if "sent" in statuses:
+        return "partial"
+    return "failed"
+
+
+# A message as the queue keeps it: the bytes ``gateway.content.mime.cleanup`` wrote
+# after its final check. Only cleanup makes one, and the store queues nothing
+# else, so no producer can put a message on the queue without that check.
+Cleaned = NewType("Cleaned", bytes)
+
+
+@dataclass(frozen=True)
+class NewItem:
+    address: str
+    role: str
+    rule: str
+    status: ItemStatus = "queued"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message of a definition run: for one customer, to one or more
+    addresses. Without ``content`` its items are recorded as they are
+    (skipped or failed) and nothing is queued."""
+
+    customer_id: str
+    content: Cleaned | None
+    items: Sequence[NewItem]
+
+
+@dataclass(frozen=True)
+class NewBatchRun:
+    """A definition run as it starts: unique by definition and batch id."""
+
+    id: str
+    definition: str
+    batch_id: str
+    subject: str
+    mail_from: str
+    invoices_dir: str
+    expected: int
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run as an ingress records it, with the message to queue, if any."""
+
+    id: str
+    source: str
+    email_type: str
+    idempotency_key: str | None
+    subject: str
+    mail_from: str
+    items: Sequence[NewItem]
+    content: Cleaned | None
+    status: RunStatus = "queued"
+    error: str | None = None
+    # Further keys that name the same run, such as the webhook-id it came with.
+    other_keys: Sequence[str] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        first = (self.idempotency_key,) if self.idempotency_key else ()
+        return (*first, *self.other_keys)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A claimed message: what to send, to whom, on behalf of which run."""
+
+    message_id: str
+    run_id: str
+    mail_from: str
+    content: bytes
+    recipients: Sequence[tuple[int, str]]  # (item id, address)
+    attempts: int
+    queued_at: float
+    email_type: str = ""
+    owner: str = ""  # who holds the lease
+    # An earlier attempt was cut off after DATA began (a crash or a lost
+    # lease): the upstream may already hold this message.
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one recipient of a delivery attempt."""
+
+    item_id: int
+    status: ItemStatus
+    reply: str | None = None
+    error: str | None = None
+
+
+NoticeKind = Literal["callback", "bounce"]
+
+
+@dataclass(frozen=True)
+class NewNotice:
+    """A report of a permanent failure, to go out after the attempt is recorded."""
+
+    kind: NoticeKind
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    run_id: str
+    kind: NoticeKind
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: float
+
+
+QueueStatus = Literal["queued", "held", "sending"]
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One message waiting in the queue, and why."""
+
+    message_id: str
+    run_id: str
+    email_type: str
+    status: QueueStatus
+    attempts: int
+    queued_at: float
+    next_attempt_at: float
+    recipients: Sequence[str]
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int  # messages waiting, held ones included
+    held: int
+    oldest_queued_at: float | None
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    address: str
+    role: str
+    rule: str
+    status: str
+    reply: str | None
+    attempts: int
+    error: str | None
+    updated_at: float
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: float
+    event: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    source: str
+    email_type: str
+    status: str
+    subject: str
+    mail_from: str
+    created_at: float
+    updated_at: float
+    error: str | None
+    idempotency_key: str | None
+    definition: str | None = None
+    batch_id: str | None = None
+    invoices_dir: str | None = None
+    feed_cursor: str | None = None
+    fed_at: float | None = None
+    finished_at: float | None = None
+    expected: int | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)
+    items: Sequence[Item] = field(default_factory=tuple)
+    history: Sequence[HistoryEntry] = field(default_factory=tuple)
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in ("queued", "running", "deferred")
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: Sequence[Run]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SenderIdentity:
+    """A sender that email types and message definitions name by its from key."""
+
+    key: str
+    address: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SMTPUser:
+    """A login for SMTP clients outside the allowed networks."""
+
+    name: str
+    password_hash: str = field(repr=False)
+    # Empty means any domain.
+    sender_domains: tuple[str, ...] = ()
+    recipient_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    """An admin API token as the store keeps it: never the token itself."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: float
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change of a setting: who made it, when, the value before and after."""
+
+    id: int
+    at: float
+    actor: str
+    setting: str
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+
+MASK = "********"
+
+
+def masked(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, secret_fields: Collection[str]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``old`` and ``new`` as the audit log keeps them: a secret shows only
+    that it is set, and whether this change replaced it."""
+
+    def hide(value: Mapping[str, Any] | None, changed: bool) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        shown = dict(value)
+        for name in secret_fields:
+            if shown.get(name) is not None:
+                shown[name] = f"{MASK} (changed)" if changed else MASK
+        return shown
+
+    return hide(old, False), hide(
+        new,
+        any((old or {}).get(n) != (new or {}).get(n) and (new or {}).get(n) for n in secret_fields),
+    )
+
+
+@dataclass(frozen=True)
+class TemplateParts:
+    """A template's three texts; an empty ``text`` means "derive it from the HTML"."""
+
+    subject: str
+    html: str
+    text: str
+
+
+TemplateAction = Literal["save", "rollback", "reset"]
+
+
+@dataclass(frozen=True)
+class TemplateVersion:
+    """One saved state of an email type's template. A ``reset`` version has
+    no parts: from it on, the shipped default applies again."""
+
+    email_type: str
+    version: int
+    action: str
+    parts: TemplateParts | None
+    note: str
+    created_at: float
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.email_type,
+            "version": self.version,
+            "action": self.action,
+            "note": self.note,
+            "created_at": rfc3339(self.created_at),
+        }
+        if self.parts is not None:
+            body |= asdict(self.parts)
+        return body
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A customer as the platform syncs it: addresses by recipient key."""
+
+    id: str
+    name: str = ""
+    locale: str = ""
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    clusters: Sequence[str] = ()
+    addresses: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A reusable message definition; each batch of invoices makes one run."""
+
+    name: str
+    from_key: str
+    recipient_key: str
+    clusters: Sequence[str]
+    subject: str
+    text: str
+    html: str | None = None
+    attach: Sequence[str] = ()
+    zip: bool = False
+    zip_name: str = "invoices.zip"
+    # A template rendered per recipient; the template is kept, never its result.
+    zip_password: str | None = None
+    schedule: Schedule | None = None
+
+
+def rfc3339(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def as_json(run: Run) -> dict[str, Any]:
+    """A run as the admin API and ``herald runs show --json`` present it."""
+    body = asdict(run)
+    body.pop("feed_cursor")
+    if run.definition is None:
+        for key in ("definition", "batch_id", "invoices_dir", "fed_at", "finished_at", "expected"):
+            body.pop(key)
+    for key in ("created_at", "updated_at", "fed_at", "finished_at"):
+        if body.get(key) is not None:
+            body[key] = rfc3339(body[key])
+    for entry in (*body["items"], *body["history"]):
+        for key in ("updated_at", "at"):
+            if key in entry:
+                entry[key] = rfc3339(entry[key])
+    body["items"] = body["items"] or None
+    body["history"] = body["history"] or None
+    for item in body["items"] or ():
+        if item["customer_id"] is None:
+            del item["customer_id"]
+    return {k: v for k, v in body.items() if v is not None or k in _NULLABLE}
+
+
+_NULLABLE = frozenset({"error", "fed_at", "finished_at"})
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    """A setting change as the admin API and ``herald audit --json`` present it."""
+    return {**asdict(entry), "at": rfc3339(entry.at)}
+
+
+@dataclass
+class StoreHealth:
+    """What Herald has seen of the store's writes, for ``/healthz`` and ``/metrics``.
+
+    A write that fails for want of room, or for any other reason than a taken
+    key or a lost lease, puts the store in trouble; only a write that needed
+    room (a run, a delivery's outcomes, a probe) takes it out again, because
+    small writes in place can still succeed on a full disk.
+    """
+
+    # A probe is a write: an unauthenticated /healthz may ask for one at most this often.
+    PROBE_INTERVAL: ClassVar[float] = 1.0
+
+    write_failures: int = 0
+    trouble: str | None = None
+    since: float | None = None
+    # Outcomes of deliveries the upstream answered that wait in memory until
+    # the store can take them (``gateway.queue.qmgr``).
+    unrecorded: int = 0
+    last_probe: float = 0.0
+
+    def failed(self, error: str) -> bool:
+        """Count a failed write; True when it puts a healthy store in trouble."""
+        self.write_failures += 1
+        began = self.trouble is None
+        if began:
+            self.since = time.time()
+        self.trouble = error
+        return began
+
+    def recovered(self) -> bool:
+        """A write that needed room succeeded; True when that ends a trouble."""
+        ended = self.trouble is not None
+        self.trouble = self.since = None
+        return ended
+
+    def probe_due(self) -> bool:
+        """Whether a probe may run now: the store is in trouble and none ran just before."""
+        now = time.monotonic()
+        if self.trouble is None or now - self.last_probe < self.PROBE_INTERVAL:
+            return False
+        self.last_probe = now
+        return True
+
+    def problem(self) -> str | None:
+        """What is wrong, in one sentence; None while the store takes every write."""
+        waiting = (
+            f"{self.unrecorded} delivery outcome(s) wait to be written" if self.unrecorded else ""
+        )
+        if self.trouble is None:
+            return f"the store is behind: {waiting}" if waiting else None
+        since = rfc3339(self.since or time.time())
+        return f"the store cannot write since {since}: {self.trouble}" + (
+            f"; {waiting}" if waiting else ""
+        )
+
+
+class Store(abc.ABC):
+    """Everything Herald keeps. Every method is one transaction."""
+
+    @functools.cached_property
+    def health(self) -> StoreHealth:
+        """This process's view of the store's writes."""
+        return StoreHealth()
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+
+    @abc.abstractmethod
+    async def probe(self) -> None:
+        """Write, and remove again, about a page of data: ``StoreError`` when the
+        store cannot take it. A success takes the store out of trouble."""
+
+    @abc.abstractmethod
+    async def find_run_id(self, idempotency_key: str) -> str | None:
+        """The run named by ``idempotency_key`` or one of its other keys."""
+
+    @abc.abstractmethod
+    async def record_run(self, run: NewRun) -> tuple[str, bool]:
+        """Commit ``run``; return its id and True, or, when one of its keys is
+        already taken, the earlier run's id and False. Returns only once the
+        run is durable."""
+
+    @abc.abstractmethod
+    async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
+        """Lease up to ``limit`` due messages to ``owner`` for ``lease`` seconds."""
+
+    @abc.abstractmethod
+    async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
+        """Note that DATA is about to begin and renew the lease for ``lease``
+        seconds; raise ``LeaseLostError`` (and send nothing) when the delivery's
+        owner no longer holds the lease, ``StoreError`` when the note cannot be
+        made durable."""
+
+    @abc.abstractmethod
+    async def record_attempt(
+        self,
+        delivery: Delivery,
+        outcomes: Sequence[Outcome],
+        *,
+        retry_at: float | None,
+        notices: Sequence[NewNotice] = (),
+    ) -> None:
+        """Record per-recipient outcomes and ``notices`` of permanent failure,
+        release the lease, and requeue the message for ``retry_at`` when some
+        recipients are still pending. ``LeaseLostError`` when the delivery's
+        owner no longer holds the lease: then nothing is recorded."""
+
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, message_ids: Collection[str], *, lease: float) -> int:
+        """Extend ``owner``'s leases on ``message_ids`` by ``lease`` seconds from
+        now; the count of leases it still held."""
+
+    @abc.abstractmethod
+    async def lease_owners(self) -> list[str]:
+        """The owners of the leases currently held."""
+
+    @abc.abstractmethod
+    async def release_leases(self, owner: str) -> int:
+        """Return every message leased by ``owner`` (a worker known to be dead)
+        to the queue; the count of messages released."""
+
+    @abc.abstractmethod
+    async def queue_stats(self) -> QueueStats: ...
+
+    @abc.abstractmethod
+    async def list_queue(self, *, limit: int = 100) -> list[QueueEntry]:
+        """Waiting messages, the earliest due first."""
+
+    @abc.abstractmethod
+    async def retry_now(self, message_id: str | None) -> int:
+        """Make one waiting message (or, with None, every queued one) due now."""
+
+    @abc.abstractmethod
+    async def hold(self, message_id: str) -> None:
+        """Keep a waiting message from being sent until it is released."""
+
+    @abc.abstractmethod
+    async def release(self, message_id: str) -> None:
+        """Return a held message to the queue, due now."""
+
+    @abc.abstractmethod
+    async def purge(self, message_id: str, reason: str) -> None:
+        """Remove a waiting message; its pending recipients fail with ``reason``."""
+
+    @abc.abstractmethod
+    async def due_notices(self, *, limit: int) -> list[Notice]: ...
+
+    @abc.abstractmethod
+    async def notice_done(self, notice_id: int, *, error: str | None = None) -> None:
+        """Mark a notice sent, or given up with ``error``."""
+
+    @abc.abstractmethod
+    async def notice_retry(self, notice_id: int, *, at: float, error: str) -> None: ...
+
+    @abc.abstractmethod
+    async def next_due(self) -> float | None:
+        """When the earliest waiting message becomes due, if any."""
+
+    @abc.abstractmethod
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        email_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage: ...
+
+    @abc.abstractmethod
+    async def get_run(
+        self, run_id: str, *, item_status: str | None = None, item_limit: int | None = None
+    ) -> Run:
+        """The run with its counts, items and history; ``NotFoundError`` if
+        unknown. ``item_status`` and ``item_limit`` narrow the items (and the
+        history to its latest ``item_limit`` entries) for large runs."""
+
+    @abc.abstractmethod
+    async def put_sender(self, sender: SenderIdentity) -> None:
+        """Create or replace the sender with ``sender.key``."""
+
+    @abc.abstractmethod
+    async def list_senders(self) -> list[SenderIdentity]: ...
+
+    @abc.abstractmethod
+    async def get_sender(self, key: str) -> SenderIdentity:
+        """The sender for a from key; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Saved settings whose key is ``prefix`` or starts with ``prefix/``."""
+
+    @abc.abstractmethod
+    async def write_setting(
+        self,
+        key: str,
+        value: Mapping[str, Any] | None,
+        *,
+        actor: str,
+        secret_fields: Collection[str] = (),
+    ) -> None:
+        """Save ``value`` under ``key`` (``None`` deletes it) and, when it
+        changed, append the change to the audit log in the same transaction,
+        with ``secret_fields`` masked (see ``masked``)."""
+
+    @abc.abstractmethod
+    async def list_audit(self, *, limit: int = 50, setting: str | None = None) -> list[AuditEntry]:
+        """Setting changes, newest first; only ``setting`` and its sub-keys when given."""
+
+    @abc.abstractmethod
+    async def add_template_version(
+        self,
+        email_type: str,
+        action: TemplateAction,
+        parts: TemplateParts | None,
+        note: str = "",
+    ) -> TemplateVersion:
+        """Append the next version of ``email_type``'s template and return it."""
+
+    @abc.abstractmethod
+    async def template_versions(self, email_type: str) -> list[TemplateVersion]:
+        """Every version of ``email_type``'s template, newest first."""
+
+    @abc.abstractmethod
+    async def template_version(self, email_type: str, version: int) -> TemplateVersion:
+        """One version; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def current_template(self, email_type: str) -> TemplateVersion | None:
+        """The edited template in force, or None when the shipped default applies."""
+
+    @abc.abstractmethod
+    async def put_customers(self, customers: Sequence[Customer]) -> None:
+        """Create or replace each customer, with its clusters and addresses."""
+
+    @abc.abstractmethod
+    async def get_customer(self, customer_id: str) -> Customer:
+        """One customer; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def count_customers(self, clusters: Sequence[str]) -> int:
+        """How many customers belong to at least one of ``clusters``."""
+
+    @abc.abstractmethod
+    async def select_customers(
+        self, clusters: Sequence[str], *, after: str | None, limit: int
+    ) -> list[Customer]:
+        """Up to ``limit`` customers in any of ``clusters`` with ids above
+        ``after``, by id, so that a run can walk them page by page."""
+
+    @abc.abstractmethod
+    async def put_definition(self, definition: Definition) -> None:
+        """Create or replace the definition named ``definition.name``."""
+
+    @abc.abstractmethod
+    async def list_definitions(self) -> list[Definition]: ...
+
+    @abc.abstractmethod
+    async def get_definition(self, name: str) -> Definition:
+        """The definition called ``name``; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def start_batch_run(self, run: NewBatchRun) -> tuple[str, bool]:
+        """Commit a definition run; return its id and True, or, when the
+        definition already ran this batch, the earlier run's id and False."""
+
+    @abc.abstractmethod
+    async def feed_run(
+        self, run_id: str, messages: Sequence[NewMessage], *, after: str | None, cursor: str
+    ) -> bool:
+        """Queue one chunk of a run's messages and move its feed cursor from
+        ``after`` to ``cursor`` (the last customer id fed), in one transaction.
+        Returns False, queuing nothing, when the run was cancelled or its
+        cursor is no longer at ``after`` (another process fed this chunk)."""
+
+    @abc.abstractmethod
+    async def finish_feed(self, run_id: str) -> None:
+        """Mark every message of the run as queued."""
+
+    @abc.abstractmethod
+    async def unfed_runs(self) -> list[Run]:
+        """Definition runs whose feed was interrupted and should resume."""
+
+    @abc.abstractmethod
+    async def retry_run(self, run_id: str) -> int:
+        """Queue the run's failed items again; return how many."""
+
+    @abc.abstractmethod
+    async def cancel_run(self, run_id: str) -> int:
+        """Stop the run: its pending items are skipped; return how many."""
+
+    @abc.abstractmethod
+    async def resend_item(self, run_id: str, item_id: int) -> None:
+        """Queue one item of the run again, whatever became of it."""
+
+    @abc.abstractmethod
+    async def put_smtp_user(self, user: SMTPUser) -> None:
+        """Create or replace the SMTP login ``user.name``."""
+
+    @abc.abstractmethod
+    async def get_smtp_user(self, name: str) -> SMTPUser:
+        """The SMTP login ``name``; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def list_smtp_users(self) -> list[SMTPUser]: ...
+
+    @abc.abstractmethod
+    async def delete_smtp_user(self, name: str) -> None:
+        """Remove the SMTP login ``name``; ``NotFoundError`` if unknown."""
+
+    @abc.abstractmethod
+    async def add_admin_token(self, token: AdminToken, digest: str) -> None:
+        """Keep a new token by the digest of its secret; ``InvalidInput`` when
+        its name is taken."""
+
+    @abc.abstractmethod
+    async def find_admin_token(self, digest: str) -> AdminToken | None:
+        """The live (unrevoked) token with this digest, marking it used."""
+
+    @abc.abstractmethod
+    async def list_admin_tokens(self) -> list[AdminToken]: ...
+
+    @abc.abstractmethod
+    async def revoke_admin_token(self, name_or_id: str) -> AdminToken:
+        """Revoke a token by name or id; ``NotFoundError`` if no live one matches."""
+
+    @abc.abstractmethod
+    async def record_audit(
+        self,
+        actor: str,
+        setting: str,
+        old: Mapping[str, Any] | None,
+        new: Mapping[str, Any] | None,
+    ) -> None:
+        """Append one change that is not a saved setting (a login, a token) to
+        the audit log; the caller leaves out or masks every secret."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password masked, fit for logs and ``herald check``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_store(url: str, *, max_bytes: int | None = None) -> Store:
+    """The store for ``url``: ``postgresql://...`` for PostgreSQL, else a
+    SQLite file path (or ``sqlite:///path``) refusing writes that would grow
+    it past ``max_bytes``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from gateway.store._postgres import PostgresStore
+
+        return PostgresStore(url)
+    from gateway.store._sqlite import SQLiteStore
+
+    return SQLiteStore(url.removeprefix("sqlite://"), max_bytes=max_bytes)

@@ -1,0 +1,111 @@
+"""Customer lines from the platform: valid ones kept, anything else named precisely."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.billing.customers import customer, sync
+from gateway.errors import InvalidInput
+from tests.encoded_words import EVIL, encode
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+
+
+def test_a_full_line_becomes_a_customer() -> None:
+    """One address or several under a key; clusters deduplicated."""
+    found = customer(
+        {
+            "id": "cus_1",
+            "name": "Acme",
+            "locale": "nl-NL",
+            "fields": {"vat_id": "NL1", "seats": 3},
+            "clusters": ["eu", "eu", "pro"],
+            "addresses": {"invoice": ["a@acme.test", "b@acme.test"], "technical": "o@acme.test"},
+        }
+    )
+    assert found.clusters == ("eu", "pro")
+    assert found.addresses == {
+        "invoice": ("a@acme.test", "b@acme.test"),
+        "technical": ("o@acme.test",),
+    }
+
+
+@pytest.mark.parametrize(
+    ("line", "pointer"),
+    [
+        ({"id": "../etc"}, "#/id"),
+        ({"id": "c", "addresses": {"invoice": ["ok@x.test", "bad"]}}, "#/addresses/invoice/1"),
+        ({"id": "c", "name": "A\r\nBcc: x@y.test"}, "#/name"),
+        ({"id": "c", "clusters": ["EU"]}, "#/clusters/0"),
+        ({"id": "c", "fields": {"x": [1]}}, "#/fields/x"),
+        ({"id": "c", "email": "a@b.test"}, "#/email"),
+    ],
+)
+def test_bad_lines_name_the_field(line: dict[str, Any], pointer: str) -> None:
+    """Each refusal points at the offending field."""
+    with pytest.raises(InvalidInput) as refused:
+        customer(line)
+    assert refused.value.field == pointer
+
+
+@given(JSON)
+def test_any_json_is_a_customer_or_invalid_input(data: Any) -> None:
+    """Whatever the platform sends, the only failure is InvalidInput."""
+    with contextlib.suppress(InvalidInput):
+        customer(data)
+
+
+@pytest.mark.parametrize(
+    ("line", "pointer"),
+    [
+        ({"id": "c", "name": f"=?utf-8?q?Acme=0D=0ABcc:_{EVIL}?="}, "#/name"),
+        ({"id": "c", "name": encode(f"Acme\r\nBcc: {EVIL}".encode(), "b")}, "#/name"),
+        ({"id": "c", "locale": "=?utf-8?q?nl=0A?="}, "#/locale"),
+        ({"id": "c", "fields": {"ref": f"=?utf-8?q?=0D=0ABcc:_{EVIL}?="}}, "#/fields/ref"),
+        (
+            {"id": "c", "addresses": {"invoice": ["=?utf-8?q?=0D=0A?=@acme.example"]}},
+            "#/addresses/invoice/0",
+        ),
+    ],
+)
+def test_encoded_line_breaks_are_refused_by_field(line: dict[str, Any], pointer: str) -> None:
+    """A name, locale, field or address whose encoded word decodes to a break is
+    refused, naming it: the name is the display name of every address."""
+    with pytest.raises(InvalidInput, match="encoded word") as refused:
+        customer(line)
+    assert refused.value.field == pointer
+
+
+def test_fields_keep_their_own_line_breaks() -> None:
+    """A field may span lines; only a break hidden in an encoded word is refused."""
+    assert customer({"id": "c", "fields": {"address": "Keizersgracht 1\n1015 CJ"}}).fields == {
+        "address": "Keizersgracht 1\n1015 CJ"
+    }
+
+
+async def test_an_import_names_the_line_of_a_hidden_break() -> None:
+    """A sync stops at the bad line, names it and keeps the lines before."""
+    kept: list[str] = []
+
+    class Store:
+        async def put_customers(self, customers: list[Any]) -> None:
+            kept.extend(c.id for c in customers)
+
+    async def lines() -> Any:
+        yield json.dumps({"id": "cus_1", "name": "Acme"}).encode()
+        yield json.dumps({"id": "cus_2", "name": f"=?utf-8?q?X=0D=0ABcc:_{EVIL}?="}).encode()
+
+    with pytest.raises(InvalidInput, match="the 1 customer") as refused:
+        await sync(Store(), lines())  # type: ignore[arg-type]  # a recording stand-in
+    assert refused.value.field == "line 2 #/name"
+    assert kept == ["cus_1"]
