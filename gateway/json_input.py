@@ -29,11 +29,13 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterator
 from itertools import accumulate, compress, count, islice
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import GatewayError, InvalidInput, MalformedBodyError
+
+if TYPE_CHECKING:
+    # For types alone: the CLI reads JSON too, and need not load aiohttp.
+    from aiohttp import web
 
 MAX_DEPTH = 64
 MAX_DIGITS = 100

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from gateway import json_input
 from gateway.cli import with_store
 from gateway.config import SHIPPED_TEMPLATES, Config
-from gateway.content import mime
 from gateway.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -91,6 +90,7 @@ def _tags(config: Config, args: argparse.Namespace) -> int:
 
 
 def _render(config: Config, args: argparse.Namespace) -> int:
+    from gateway.content import mime
     from gateway.content.composer import Composer
 
     supplied = _read_json(args.data) if args.data else None
