@@ -64,44 +64,8 @@ SINK_USER = "postfix"
 HERALD_CONFIG = "[smtp]\ncommand_limit = 1000000\n"
 POSTFIX_PRESEED = "postfix postfix/main_mailer_type select No configuration\n"
 
-# One event per request, each with an id of its own: Herald sends a repeated
-# id only once, which would measure its duplicate check instead.
-EVENTS_LUA = r"""
-local threads = 0
-local number = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-
-function setup(thread)
-  threads = threads + 1
-  thread:set("thread_id", threads)
-end
-
-function init(args)
-  prefix = (args[1] or "evt") .. "_" .. thread_id
-end
-
-function request()
-  number = number + 1
-  local body = string.format(
-    '{"id": "%s_%d", "type": "account.created", "occurred_at": "2026-11-01T10:00:00Z",'
-    .. ' "recipient": {"kind": "customer", "id": "cus_%d", "name": "Ada Lovelace",'
-    .. ' "email": "ada@example.com"}, "data": {}}',
-    prefix, number, number)
-  return wrk.format(nil, nil, nil, body)
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d,'
-    .. ' "status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d,'
-    .. ' "max_us": %d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max))
-end
-"""
+# wrk posts one event per request with this script, each with its own id.
+EVENTS_LUA = Path(__file__).resolve().with_name("side_by_side_events.lua")
 
 POSTFIX_SERVICES = """\
 pickup    unix  n       -       n       60      1       pickup
@@ -197,9 +161,13 @@ class Commands:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def note(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def note(
+        self, argv: Sequence[str], env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> None:
         words = [f"{key}={shlex.quote(value)}" for key, value in (env or {}).items()]
         line = " ".join([*words, shlex.join(argv)])
+        if stdin is not None:
+            line = f"echo {shlex.quote(stdin.rstrip())} | {line}"
         if line not in self.lines:
             self.lines.append(line)
 
@@ -216,7 +184,7 @@ class Bench:
     def run(
         self, argv: Sequence[str], *, env: dict[str, str] | None = None, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        self.commands.note(argv, env)
+        self.commands.note(argv, env, stdin)
         done = subprocess.run(
             argv,
             input=stdin,
@@ -534,11 +502,11 @@ def webhook_run(
     argv = [
         str(tool("wrk")),
         *("-t", str(min(2, connections)), "-c", str(connections), "-d", f"{duration:g}s"),
-        *("--timeout", "10s", "-s", str(bench.root / "events.lua")),
+        *("--timeout", "10s", "-s", str(EVENTS_LUA)),
         f"http://{LOOPBACK}:{target.http_port}/v1/events",
         "--",
     ]
-    bench.commands.note([*argv, "PREFIX"])
+    bench.commands.note([*argv, "ID_PREFIX"])
     sunk = target.sink.count if target.sink else 0
     load = os.getloadavg()[0]
     cpu_before = target.cpu()
@@ -722,7 +690,6 @@ def benchmark(args: argparse.Namespace, bench: Bench, report: dict[str, Any]) ->
         raise BenchError("Postfix starts only as root: run this with sudo")
     if not HERALD.exists():
         raise BenchError(f"{HERALD} is missing: run ./scripts/setup first")
-    (bench.root / "events.lua").write_text(EVENTS_LUA)
     # Postfix's services run as the postfix user and must reach their spool.
     bench.root.chmod(0o755)
 
@@ -833,7 +800,7 @@ def options(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=50, help="HTTP connections (50)")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10)")
     parser.add_argument("--timeout", type=float, default=600, help="longest wait, seconds (600)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of about 30 s")
     parser.add_argument("--json", type=Path, help="write every raw number to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--serve", choices=("smtp", "http"), help=argparse.SUPPRESS)
