@@ -16,6 +16,7 @@ import email.policy
 import email.utils
 import re
 import ssl
+import sys
 from base64 import b64decode
 from collections import Counter
 from email.message import EmailMessage
@@ -395,6 +396,16 @@ def tls_context(settings: SMTPSettings, where: str = "[smtp]") -> ssl.SSLContext
     return context
 
 
+# The commands of a mail transaction are not counted toward command_limit:
+# each message bounds its own (max_recipients, max_message_size), and a
+# legacy app that keeps one connection open for a bulk send of thousands of
+# messages is normal reuse, not abuse (Postfix sets no such limit either).
+# What command_limit bounds is a session that repeats commands carrying no
+# mail (NOOP, HELO, VRFY, HELP...).
+TRANSACTION_COMMANDS = ("MAIL", "RCPT", "DATA", "RSET")
+UNLIMITED = sys.maxsize
+
+
 class Listener:
     """A protocol factory for ``loop.create_server``, on Herald's own loop,
     that holds the number of connections at ``[smtp] max_connections``, and
@@ -452,7 +463,11 @@ class Listener:
             tls_context=None if self.implicit_tls else self.context,
             auth_require_tls=not self.implicit_tls,
             timeout=settings.idle_timeout,
-            command_call_limit={"*": settings.command_limit, "AUTH": AUTH_ATTEMPTS},
+            command_call_limit={
+                "*": settings.command_limit,
+                "AUTH": AUTH_ATTEMPTS,
+                **dict.fromkeys(TRANSACTION_COMMANDS, UNLIMITED),
+            },
         )
 
     def release(self, address: str) -> None:

@@ -197,6 +197,18 @@ def test_command_flood_and_idle_client_get_421(herald: Herald) -> None:
         assert time.monotonic() - started < 30
 
 
+def test_a_bulk_send_on_one_connection_is_not_cut_off(herald: Herald, capture: Capture) -> None:
+    """More messages on one connection than command_limit (20 here) are all
+    accepted and relayed: a transaction's commands are not counted."""
+    subjects = [f"bulk {number} {time.monotonic_ns()}" for number in range(25)]
+    with herald.smtp() as client:
+        for subject in subjects:
+            client.sendmail("app@shop.test", ["bob@example.com"], message(subject))
+        assert client.noop()[0] == 250
+    for subject in subjects:
+        capture.wait_for(lambda c, subject=subject: c.message["Subject"] == subject)
+
+
 SMUGGLED = (
     b"MAIL FROM:<ceo@bank.test>\r\nRCPT TO:<victim@outside.test>\r\nDATA\r\n"
     b"From: ceo@bank.test\r\nSubject: smuggled\r\n\r\nwire the money\r\n"
