@@ -3,7 +3,8 @@
 Every error derives from ``GatewayError``. Real errors end in ``Error`` and
 also inherit the matching built-in. ``Reject``, ``Defer`` and ``Drop`` are
 decisions rather than faults: a stage raises one to stop the pipeline, and
-the ingress turns it into the right reply (SMTP code or HTTP status).
+the ingress turns it into the right reply (SMTP code or HTTP status). What each
+one answers, on every way in, is written once: in ``gateway.decisions``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,45 @@ class InvalidInput(GatewayError, ValueError):
         self.field = field
         self.detail = detail
         self.errors: list[tuple[str, str]] = [(field, detail)]
+
+
+class InvalidEvent(InvalidInput):
+    """The body is not a valid platform event; ``errors`` are (JSON pointer,
+    detail) pairs, one for each bad field, in the order of the body."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__(*errors[0])
+        # The text names every field with its pointer, not only the first.
+        self.args = ("; ".join(f"{pointer}: {detail}" for pointer, detail in errors),)
+        self.errors = errors
+
+
+class BodyTooLarge(GatewayError, ValueError):
+    """A request body is over its size limit of ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than {limit} bytes")
+        self.limit = limit
+
+
+class RateLimitedError(GatewayError):
+    """Too many requests from one address wait their turn already."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed attempts; try again in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+class TemplateError(GatewayError, ValueError):
+    """A template is missing, invalid, or needs a value the data lacks."""
+
+
+class TemplateLimitError(TemplateError):
+    """A template ran too long, grew too large, or is too big or deep to compile."""
+
+    def __init__(self, message: str, lineno: int | None = None) -> None:
+        super().__init__(message)
+        self.lineno = lineno
 
 
 class MalformedBodyError(GatewayError, ValueError):

@@ -1,4 +1,5 @@
-"""RFC 9457 problem details: every HTTP error Herald returns is one of these.
+"""RFC 9457 problem details: every HTTP error Herald returns is one of these,
+each made from its row in ``gateway.decisions``.
 
 The exceptions are requests that aiohttp refuses itself, before any handler
 runs (a malformed request line or header); ``server_logger`` logs each of
@@ -17,8 +18,8 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.errors import InvalidInput, MalformedBodyError, NotFoundError
-from gateway.json_input import UnsupportedMediaTypeError
+from gateway.decisions import ProblemType, answer
+from gateway.errors import InvalidInput, Reject
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +32,7 @@ def problem(
     status: int,
     detail: str,
     *,
-    kind: str | None = None,
+    kind: ProblemType | None = None,
     errors: Sequence[tuple[str, str]] = (),
     headers: dict[str, str] | None = None,
     **extensions: Any,
@@ -39,7 +40,7 @@ def problem(
     """A problem+json response. ``errors`` are (JSON pointer, detail) pairs that
     name each offending field (RFC 9457 §3, the "errors" extension)."""
     body: dict[str, Any] = {
-        "type": f"urn:herald:problem:{kind}" if kind else "about:blank",
+        "type": kind.uri if kind else "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
@@ -52,32 +53,51 @@ def problem(
     )
 
 
+def problem_for(
+    error: BaseException, *, headers: dict[str, str] | None = None, **extensions: Any
+) -> web.Response:
+    """The problem ``error`` answers, by its row in ``gateway.decisions``: its
+    status, type, detail and Retry-After, and the fields it names."""
+    row = answer(error)
+    errors: Sequence[tuple[str, str]] = ()
+    if isinstance(error, InvalidInput):
+        errors = error.errors
+    elif isinstance(error, Reject):
+        errors = [(f"#/{error.field}" if error.field else "#", error.reason)]
+    wait = row.retry_after_of(error)
+    if wait is not None:
+        headers = {**(headers or {}), "Retry-After": str(wait)}
+    return problem(
+        row.status,
+        row.detail_of(error),
+        kind=row.problem,
+        errors=errors,
+        headers=headers,
+        **extensions,
+    )
+
+
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn invalid input, unknown objects, aiohttp's own errors and any crash
-    into problem+json, never a traceback."""
+    """Turn every error into the problem its row in ``gateway.decisions`` says,
+    aiohttp's own errors into theirs, and any crash into a 500; never a traceback."""
     if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
         # No name or id Herald keeps can hold NUL, and PostgreSQL text cannot:
         # a lookup with one could only fail, so it is refused before any.
-        return problem(400, "the URL must not hold NUL (%00)", kind="invalid-url")
+        return problem(400, "the URL must not hold NUL (%00)", kind=ProblemType.INVALID_URL)
     try:
         return await handler(request)
-    except InvalidInput as exc:
-        return problem(422, str(exc), kind="invalid-field", errors=exc.errors)
-    except MalformedBodyError as exc:
-        return problem(400, f"the body is not valid {exc.media}: {exc}", kind="malformed-body")
-    except UnsupportedMediaTypeError as exc:
-        return problem(415, str(exc), kind="unsupported-media-type")
-    except NotFoundError as exc:
-        return problem(404, str(exc), kind="not-found")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return problem(exc.status, exc.reason, headers=headers)
-    except Exception:
-        log.exception("http_handler_failed", path=request.path, method=request.method)
-        return problem(500, "Herald failed to handle this request; the error is in its log.")
+    except Exception as exc:
+        if answer(exc).status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            # Herald's own fault: its traceback goes to the log, once, and
+            # the client learns only that it is there.
+            log.exception("http_handler_failed", path=request.path, method=request.method)
+        return problem_for(exc)
 
 
 class _ServerLog(logging.Handler):

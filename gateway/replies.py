@@ -25,6 +25,15 @@ class Reply(StrEnum):
     TOO_MANY_FROM_ADDRESS = "421 4.7.0 Too many connections from {address}, try again later"
     STORE_UNAVAILABLE = "451 4.3.0 Message could not be stored, try again later"
     LOCAL_ERROR = "451 4.3.0 Local error in processing"
+    # A stage crashed: Herald's fault, recorded as a failed run the client
+    # can look up (gateway.decisions says why this is 451 and not 5yz).
+    STAGE_FAILED = "451 4.3.0 Local error in processing, run {run_id} failed"
+    # RFC 3463 §3.7: the content holds what Herald's store cannot keep.
+    UNSTORABLE = "554 5.6.0 Message holds what Herald cannot store"
+    # RFC 3463 §3.4: X.3.4 "message too big for system".
+    TOO_BIG = "552 5.3.4 Message too big for Herald"
+    # RFC 4954 §6: 454 4.7.0 is a temporary authentication failure.
+    RATE_LIMITED = "454 4.7.0 Too many failed attempts, try again later"
     BAD_RECIPIENT = "553 5.1.3 Recipient address is not valid"
     BAD_SENDER = "553 5.1.7 Sender address is not valid"
     # RFC 4954 §6: a client outside the allowed networks must log in first.

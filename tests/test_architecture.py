@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
         "metrics",
         "replies",
         "signing",
+        "decisions",
         "problems",
         "openapi",
         "_systemd",

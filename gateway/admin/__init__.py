@@ -26,10 +26,12 @@ from aiohttp import web
 
 from gateway import json_input
 from gateway.billing.batches import Batches
+from gateway.decisions import ProblemType
 from gateway.entrance.pipeline import Pipeline, Services
-from gateway.errors import GatewayError, InvalidInput
+from gateway.errors import InvalidInput
+from gateway.errors import RateLimitedError as RateLimitedError
 from gateway.metrics import Metrics
-from gateway.problems import Handler, problem
+from gateway.problems import Handler, problem, problem_for
 from gateway.settings import tokens
 from gateway.store import Store
 
@@ -52,14 +54,6 @@ def admin_token(configured: str | None, token_file: Path) -> str:
 
 
 T = TypeVar("T")
-
-
-class RateLimitedError(GatewayError):
-    """Too many requests from one address wait their turn already."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed attempts; try again in {retry_after} seconds")
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -226,7 +220,7 @@ class Api:
                 return problem(
                     401,
                     "a valid admin token is required: Authorization: Bearer <token>",
-                    kind="unauthorized",
+                    kind=ProblemType.UNAUTHORIZED,
                     headers={"WWW-Authenticate": 'Bearer realm="herald"'},
                 )
             if scope not in identity.scopes:
@@ -234,7 +228,7 @@ class Api:
                 return problem(
                     403,
                     f"the token {identity.name!r} lacks the scope {scope!r}",
-                    kind="forbidden",
+                    kind=ProblemType.FORBIDDEN,
                     headers={"WWW-Authenticate": f'Bearer realm="herald", scope="{scope}"'},
                 )
             request["actor"] = identity.name
@@ -252,12 +246,7 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def _rate_limited(wait: int) -> web.Response:
-    return problem(
-        429,
-        f"too many failed attempts; try again in {wait} seconds",
-        kind="rate-limited",
-        headers={"Retry-After": str(wait)},
-    )
+    return problem_for(RateLimitedError(wait))
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -284,7 +273,7 @@ def query_number(
     return problem(
         400,
         f"{name} must be a whole number from {minimum} to {maximum}",
-        kind="invalid-query",
+        kind=ProblemType.INVALID_QUERY,
         errors=[(name, f"got {text!r}")],
     )
 

@@ -9,9 +9,7 @@ from gateway import json_input
 from gateway.admin import Api, read_json
 from gateway.entrance import delivery
 from gateway.ingress import events
-from gateway.ingress.events import InvalidEvent
 from gateway.openapi import Json, json_body, operation, path_param
-from gateway.problems import problem
 
 SCOPE = "settings:manage"
 _OBJECT: Json = {"type": "object"}
@@ -85,12 +83,9 @@ def routes(api: Api) -> list[web.RouteDef]:
     async def dry_run(request: web.Request) -> web.Response:
         # An event, read as the webhook reads one.
         body = await json_input.read(request, allow_nul=True)
-        try:
-            answer = await events.dry_run(api.pipeline, body, mail_from=config.sender.address)
-        except InvalidEvent as exc:
-            return problem(
-                422, f"the event is invalid: {exc}", kind="invalid-event", errors=exc.errors
-            )
+        # An InvalidEvent reaches the problem middleware, which answers it as
+        # the webhook does (gateway.decisions).
+        answer = await events.dry_run(api.pipeline, body, mail_from=config.sender.address)
         return web.json_response(answer)
 
     return [

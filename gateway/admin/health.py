@@ -7,6 +7,7 @@ import contextlib
 from aiohttp import web
 
 from gateway.admin import Api
+from gateway.decisions import ProblemType
 from gateway.errors import StoreError
 from gateway.openapi import Json, json_body, operation
 from gateway.problems import problem
@@ -30,7 +31,9 @@ def routes(api: Api) -> list[web.RouteDef]:
         try:
             await store.ping()
         except StoreError as exc:
-            return problem(503, f"the store is unreachable: {exc}", kind="store-unavailable")
+            return problem(
+                503, f"the store is unreachable: {exc}", kind=ProblemType.STORE_UNAVAILABLE
+            )
         if store.health.probe_due():
             # A store that answers reads may still refuse writes (a full disk).
             # A node that reports trouble may get no traffic whose writes could
@@ -43,7 +46,7 @@ def routes(api: Api) -> list[web.RouteDef]:
             return problem(
                 503,
                 trouble,
-                kind="store-trouble",
+                kind=ProblemType.STORE_TROUBLE,
                 since=rfc3339(since) if since is not None else None,
                 unrecorded_outcomes=store.health.unrecorded,
             )

@@ -191,7 +191,7 @@ class _Composer:
         return [(p.name, p.read_bytes()) for p in found]
 
 
-class _Skip(Exception):
+class _Skip(GatewayError):
     """This customer has nothing to send in this batch."""
 
 

@@ -53,7 +53,8 @@ from jinja2.utils import Namespace, generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
-from gateway.errors import GatewayError
+from gateway.errors import TemplateError as TemplateError
+from gateway.errors import TemplateLimitError as TemplateLimitError
 
 # A width, precision or count asked of a format spec or a filter ("%9999d",
 # "{:>9999}", center, batch, slice) larger than this would build a huge
@@ -123,18 +124,6 @@ _STRUCTURAL_FILTERS = frozenset(
 )
 # Tests that turn their input into text (``str(value).islower()``).
 _TEXT_TESTS = frozenset({"lower", "upper"})
-
-
-class TemplateError(GatewayError, ValueError):
-    """A template is missing, invalid, or needs a value the data lacks."""
-
-
-class TemplateLimitError(TemplateError):
-    """A template ran too long, grew too large, or is too big or deep to compile."""
-
-    def __init__(self, message: str, lineno: int | None = None) -> None:
-        super().__init__(message)
-        self.lineno = lineno
 
 
 @dataclass(frozen=True)

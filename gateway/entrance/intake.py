@@ -145,7 +145,8 @@ class Intake:
             log.info("message_rejected", run_id=ctx.run_id, reason=decision.reason)
             raise
         except Defer as decision:
-            log.info("message_deferred", run_id=ctx.run_id, reason=decision.reason)
+            # Nothing is recorded: the sender keeps the message and tries again.
+            log.info("intake_deferred", run_id=ctx.run_id, reason=decision.reason)
             raise
         except StageError as exc:
             await self._record(ctx, None, (), status="failed", error=str(exc))

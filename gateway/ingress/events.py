@@ -5,22 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from gateway import json_input
 from gateway.addresses import check_address, check_encoded_words, check_header_text
 from gateway.content.mime import cleanup
 from gateway.context import Context, Event, EventRecipient
 from gateway.entrance.pipeline import Pipeline
-from gateway.errors import Decision, Drop, Reject, StageError
+from gateway.errors import Decision, Drop, InvalidInput, Reject, StageError
+from gateway.errors import InvalidEvent as InvalidEvent
 from gateway.store import new_id
 
 _KINDS = ("customer", "reseller")
-
-
-class InvalidEvent(ValueError):
-    """The body is not a valid event; ``errors`` are (JSON pointer, detail) pairs."""
-
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{p}: {d}" for p, d in errors))
-        self.errors = errors
 
 
 def _text(
@@ -125,6 +119,19 @@ def parse_event(body: Any) -> Event:
         ),
         data=data,
     )
+
+
+def read_event(body: bytes) -> Event:
+    """The ``Event`` in a request body: JSON that breaks a rule of
+    ``gateway.json_input`` and JSON that is no event are both ``InvalidEvent``,
+    with their pointers; text that is not JSON is ``MalformedJsonError``."""
+    try:
+        # The event's data is kept as JSON, whose escapes hold U+0000;
+        # parse_event refuses it where it would reach a header.
+        decoded = json_input.loads(body, allow_nul=True)
+    except InvalidInput as exc:
+        raise InvalidEvent(exc.errors) from exc
+    return parse_event(decoded)
 
 
 def context_for(event: Event, *, run_id: str, mail_from: str) -> Context:

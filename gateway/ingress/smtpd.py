@@ -30,16 +30,16 @@ from gateway.addresses import check_address
 from gateway.config import Config, SMTPSettings, client_ip
 from gateway.content import mime
 from gateway.context import Context, Role
+from gateway.decisions import answer, reply
 from gateway.entrance.intake import Intake
 from gateway.errors import (
     ConfigError,
-    Defer,
+    Decision,
+    Drop,
     NotFoundError,
     Overloaded,
-    Reject,
     StageError,
     StoreError,
-    UnsafeHeader,
 )
 from gateway.replies import Reply
 from gateway.settings.passwords import verify_password
@@ -134,9 +134,9 @@ class SMTPIngress:
             user = await self.store.get_smtp_user(name)
         except NotFoundError:
             pass
-        except StoreError:
+        except StoreError as exc:
             log.exception("smtp_auth_store_unavailable")
-            return _refused(Reply.STORE_UNAVAILABLE)
+            return _refused(answer(exc).reply)
         # A missing login still costs one hash: the time tells nothing.
         ok = await asyncio.to_thread(
             verify_password,
@@ -177,10 +177,8 @@ class SMTPIngress:
         try:
             # Refuse before the client sends the body when there is no room.
             await self.intake.check_room()
-        except Overloaded as exc:
-            return Reply.QUEUE_FULL.format_reply(reason=exc.reason)
-        except StoreError:
-            return Reply.STORE_UNAVAILABLE.format_reply()
+        except (Overloaded, StoreError) as exc:
+            return reply(exc)
         user = self._login_of(session)
         if user is not None and (
             not domain_allowed(address, user.sender_domains)
@@ -263,23 +261,14 @@ class SMTPIngress:
         try:
             with self.intake.admit("smtp"):
                 accepted = await self.intake.submit(ctx)
-        except UnsafeHeader as exc:
-            return Reply.UNSAFE_HEADER.format_reply(reason=exc.reason)
-        except Reject as exc:
-            return Reply.REJECTED.format_reply(reason=exc.reason)
-        except Overloaded as exc:
-            return Reply.QUEUE_FULL.format_reply(reason=exc.reason)
-        except Defer as exc:
-            return Reply.DEFERRED.format_reply(reason=exc.reason)
-        except StageError:
-            return Reply.LOCAL_ERROR.format_reply()
-        except StoreError:
-            log.exception("message_not_stored")
-            return Reply.STORE_UNAVAILABLE.format_reply()
+        except (Decision, StageError, StoreError) as exc:
+            if isinstance(exc, StoreError):
+                log.exception("message_not_stored")
+            return reply(exc, run_id=run_id)
         finally:
             structlog.contextvars.unbind_contextvars("run_id")
         if accepted.status == "dropped":
-            return Reply.DROPPED.format_reply(reason=f"run {accepted.run_id}")
+            return answer(Drop).reply.format_reply(reason=f"run {accepted.run_id}")
         return Reply.QUEUED.format_reply(run_id=accepted.run_id)
 
 

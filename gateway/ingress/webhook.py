@@ -17,40 +17,35 @@ import structlog
 from aiohttp import web
 
 from gateway import json_input
+from gateway.decisions import ProblemType
 from gateway.entrance.intake import Accepted, Intake
 from gateway.errors import (
+    BodyTooLarge,
     Defer,
-    GatewayError,
-    InvalidInput,
+    InvalidEvent,
     Overloaded,
     Reject,
     StageError,
     StoreError,
 )
-from gateway.ingress.events import InvalidEvent, context_for, parse_event
+from gateway.ingress.events import context_for, read_event
 from gateway.openapi import Json, json_body, operation, ref
-from gateway.problems import problem
+from gateway.problems import problem, problem_for
 from gateway.signing import MAX_WEBHOOK_ID, SignatureError, valid_delivery_id, verify
 from gateway.store import new_id
 
 log = structlog.get_logger(__name__)
 
-OVERLOADED_RETRY_AFTER = 30  # seconds a platform should wait when the queue is full
-
-
-class BodyTooLarge(GatewayError, ValueError):
-    """The body is over the webhook's size limit."""
-
 
 async def read_bounded(request: web.Request, limit: int) -> bytes:
     """The request body, or ``BodyTooLarge`` as soon as it passes ``limit`` bytes."""
     if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge
+        raise BodyTooLarge(limit)
     body = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
         body += chunk
         if len(body) > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(limit)
     return bytes(body)
 
 
@@ -140,7 +135,7 @@ class Webhook:
             with self.intake.admit("webhook"):
                 return await self._accept(request)
         except Overloaded as exc:
-            return _overloaded(exc)
+            return problem_for(exc)
 
     async def _accept(self, request: web.Request) -> web.Response:
         json_input.check_media_type(request)
@@ -149,24 +144,21 @@ class Webhook:
             return problem(
                 400,
                 f"webhook-id must be printable and at most {MAX_WEBHOOK_ID} characters",
-                kind="invalid-header",
+                kind=ProblemType.INVALID_HEADER,
                 errors=[("webhook-id", "not a valid delivery id")],
             )
         try:
             body = await read_bounded(request, self.max_size)
-        except BodyTooLarge:
-            return problem(
-                413,
-                f"the body is larger than {self.max_size} bytes",
-                kind="body-too-large",
-                headers={"Connection": "close"},
-            )
+        except BodyTooLarge as exc:
+            # The rest of the body is never read, so the connection cannot
+            # carry another request.
+            return problem_for(exc, headers={"Connection": "close"})
         if self.secrets:
             try:
                 verify(self.secrets, request.headers, body)
             except SignatureError as exc:
                 log.info("webhook_signature_refused", reason=str(exc), peer=request.remote)
-                return problem(401, str(exc), kind="invalid-signature")
+                return problem_for(exc)
         delivery_keys = (f"webhook:{delivery}",) if delivery else ()
         # Standard Webhooks: a retried delivery carries the same webhook-id;
         # answer it as the first time, whatever its body says now.
@@ -174,13 +166,9 @@ class Webhook:
         if earlier is not None:
             return _accepted(earlier)
         try:
-            # The event's data is kept as JSON, whose escapes hold U+0000;
-            # parse_event refuses it where it would reach a header.
-            event = parse_event(json_input.loads(body, allow_nul=True))
-        except (InvalidEvent, InvalidInput) as exc:
-            return problem(
-                422, f"the event is invalid: {exc}", kind="invalid-event", errors=exc.errors
-            )
+            event = read_event(body)
+        except InvalidEvent as exc:
+            return problem_for(exc)
         run_id = new_id("run")
         structlog.contextvars.bind_contextvars(run_id=run_id)
         ctx = context_for(event, run_id=run_id, mail_from=self.mail_from)
@@ -188,34 +176,13 @@ class Webhook:
             accepted = await self.intake.submit(
                 ctx, idempotency_key=f"event:{event.id}", other_keys=delivery_keys
             )
-        except Reject as exc:
-            pointer = f"#/{exc.field}" if exc.field else "#"
-            return problem(
-                422, exc.reason, kind="rejected", errors=[(pointer, exc.reason)], run_id=run_id
-            )
-        except Overloaded as exc:
-            return _overloaded(exc)
-        except Defer as exc:
-            return problem(503, exc.reason, kind="deferred", headers={"Retry-After": "60"})
-        except StageError as exc:
-            return problem(500, str(exc), kind="stage-failed", run_id=run_id)
-        except StoreError:
-            log.exception("event_not_stored")
-            return problem(
-                503,
-                "the event could not be stored; try again",
-                kind="store-unavailable",
-                headers={"Retry-After": "30"},
-            )
+        except (Reject, StageError) as exc:
+            # Both are recorded as the run's outcome, which the platform can look up.
+            return problem_for(exc, run_id=run_id)
+        except (Defer, StoreError) as exc:
+            if isinstance(exc, StoreError):
+                log.exception("event_not_stored")
+            return problem_for(exc)
         finally:
             structlog.contextvars.unbind_contextvars("run_id")
         return _accepted(accepted)
-
-
-def _overloaded(exc: Overloaded) -> web.Response:
-    return problem(
-        503,
-        f"{exc.reason}; try again later",
-        kind="queue-full",
-        headers={"Retry-After": str(OVERLOADED_RETRY_AFTER)},
-    )

@@ -46,9 +46,12 @@ from gateway.store import Delivery, NewNotice, Outcome, QueueEntry, Store, rfc33
 
 log = structlog.get_logger(__name__)
 
+# One event name for each outcome of an attempt. A delivery deferred here had
+# a temporary failure on the way upstream; a refusal at intake is another
+# event (``intake_deferred``), since nothing was queued then.
 _LOG_EVENTS = {
     "sent": "message_relayed",
-    "deferred": "message_deferred",
+    "deferred": "delivery_deferred",
     "failed": "message_failed",
 }
 
