@@ -185,7 +185,7 @@ def _test(config: Config, args: argparse.Namespace) -> int:
     changes = _changes(args)
 
     async def action(store: Store) -> int:
-        diagnosis = await relay.send_test(
+        diagnosis = await relay.smtp_test(
             store,
             config,
             mail_from=args.mail_from,
