@@ -86,3 +86,24 @@ async def test_a_missing_ca_file_is_a_tls_failure_not_a_crash(tmp_path: Path) ->
     )
     assert diagnosis.outcome == "tls-failed"
     assert "gone.pem cannot be read" in diagnosis.detail
+
+
+@pytest.mark.parametrize(
+    ("error", "step", "verdict"),
+    [
+        (aiosmtplib.SMTPRecipientRefused(550, "5.1.1 no such user", "a@b.test"), "rcpt", "failed"),
+        (aiosmtplib.SMTPRecipientRefused(451, "4.3.0 busy", "a@b.test"), "rcpt", "deferred"),
+        (aiosmtplib.SMTPAuthenticationError(535, "5.7.8 bad credentials"), "auth", "deferred"),
+        (OSError(113, "No route to host"), "connect", "deferred"),
+    ],
+)
+def test_a_failed_test_says_what_the_queue_would_record(
+    error: Exception, step: Step, verdict: str
+) -> None:
+    """A permanent refusal is 'failed'; a refused login, a 4xx and a failed
+    connection are 'deferred', as the queue retries them; the error is the
+    upstream's reply when it gave one."""
+    diagnosis = diagnosing.classify(error, step, UPSTREAM)
+    assert diagnosis.verdict == verdict
+    assert diagnosis.error == (diagnosis.reply or diagnosis.detail)
+    assert diagnosis.error
