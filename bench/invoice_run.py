@@ -30,7 +30,7 @@ from gateway.billing.batches import Batches
 from gateway.config import SHIPPED_TEMPLATES, RunSettings, load
 from gateway.content.templating import Templates
 from gateway.queue.qmgr import QueueManager
-from gateway.queue.relay import Router
+from gateway.queue.routing import Router
 from gateway.store import Customer, Definition, SenderIdentity, open_store
 
 LOOPBACK = "127.0.0.1"

@@ -17,7 +17,7 @@ from pathlib import Path
 from gateway import config as configuration
 from gateway.content.templating import Templates
 from gateway.entrance import delivery
-from gateway.queue import relay
+from gateway.queue.routing import Router
 from gateway.settings import smtp as smtp_settings
 from gateway.store import SenderIdentity, open_store
 
@@ -31,7 +31,7 @@ async def main() -> None:
         )
         store = open_store(str(Path(directory) / "herald.db"))
         await store.open()
-        router = relay.Router(config, store)
+        router = Router(config, store)
         vault = router.vault
         form = smtp_settings.saved_form(None, vault)
         main_upstream = {"host": "mail.bench.test", "login": "u", "password": "p"}

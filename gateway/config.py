@@ -117,9 +117,19 @@ class Upstream:
         )
 
     def __str__(self) -> str:
-        scheme = {v[0]: k for k, v in _SCHEMES.items()}[self.security]
-        user = f"{self.username}@" if self.username else ""
-        return f"{scheme}://{user}{self.host}:{self.port}"
+        return describe_upstream(self.security, self.host, self.port, self.username)
+
+
+def describe_upstream(security: Security, host: str, port: int, login: str | None) -> str:
+    """``smtp+starttls://login@[2001:db8::1]:587``: an upstream as every log
+    line, command and answer names it, never with its password.
+
+    RFC 3986 §3.2.2: an IPv6 address in a URL is written in brackets, else
+    its last group would read as the port.
+    """
+    scheme = next(name for name, (kind, _) in _SCHEMES.items() if kind == security)
+    user = f"{login}@" if login else ""
+    return f"{scheme}://{user}{Listen(host, port)}"
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

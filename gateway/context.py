@@ -12,7 +12,9 @@ The contract for stages, in the words of RFC 2119:
   address did or did not receive the message.
 - A stage MAY keep scratch data for later stages in ``notes``.
 - A stage MUST NOT talk to the upstream or write the queue: relaying and
-  recording the run are core steps that no configuration can skip.
+  recording the run are core steps that no configuration can skip. The
+  services a stage is built with (``StageServices``) hold no relay and no
+  store writes, so this holds by construction.
 - A stage decides by raising ``Reject``, ``Defer`` or ``Drop``
   (``gateway.errors``), never by returning a code.
 """

@@ -25,9 +25,10 @@ from gateway.errors import GatewayError, ListenError
 from gateway.ingress import smtpd
 from gateway.ingress.webhook import Webhook
 from gateway.metrics import Metrics
-from gateway.queue import relay
 from gateway.queue.notify import Notifier
+from gateway.queue.pool import Guards
 from gateway.queue.qmgr import QueueManager
+from gateway.queue.routing import Router
 from gateway.store import Store, open_store, redact_url
 
 log = structlog.get_logger(__name__)
@@ -70,7 +71,7 @@ class Gateway:
     scheduler: Scheduler
     notifier: Notifier
     webhook: Webhook
-    guards: relay.Guards
+    guards: Guards
     metrics: Metrics
     app: web.Application
     api: admin.Api
@@ -79,10 +80,10 @@ class Gateway:
     def build(cls, config: Config, store: Store) -> Gateway:
         services, pipeline = _pipeline(config, store)
         metrics = Metrics()
-        guards = relay.Guards()
+        guards = Guards()
         qmgr = QueueManager(
             store,
-            relay.Router(config, store, guards),
+            Router(config, store, guards),
             config.queue,
             notify=config.notify,
             metrics=metrics,
@@ -138,7 +139,7 @@ class Gateway:
         new = dataclasses.replace(new, **{k: getattr(old, k) for k in NEEDS_RESTART})
         # Build everything first: a stage that fails to build leaves all as it was.
         _, pipeline = _pipeline(new, self.store)
-        router = relay.Router(new, self.store, self.guards)
+        router = Router(new, self.store, self.guards)
         self.pipeline = self.intake.pipeline = pipeline
         self.qmgr.configure(new.queue, new.notify, router)
         self.intake.settings = new.queue

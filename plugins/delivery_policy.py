@@ -11,7 +11,7 @@ from typing import ClassVar
 from gateway.content import mime
 from gateway.context import Context
 from gateway.entrance import delivery
-from gateway.entrance.pipeline import Services
+from gateway.entrance.pipeline import StageServices
 
 
 class DeliveryPolicy:
@@ -20,12 +20,12 @@ class DeliveryPolicy:
         "Send to the customer or not, BCC the admin and extra addresses, per email type"
     )
 
-    def __init__(self, services: Services) -> None:
-        self.store = services.store
+    def __init__(self, services: StageServices) -> None:
+        self.settings = services.settings
         self.config = services.config
 
     async def process(self, ctx: Context) -> None:
-        settings, _ = await delivery.current(self.store, self.config)
+        settings, _ = await delivery.current(self.settings, self.config)
         policy = settings.policy(ctx.email_type)
         admin = settings.admin
         if not policy.customers:

@@ -8,7 +8,7 @@ from gateway.content import mime
 from gateway.content.composer import event_variables
 from gateway.content.templating import TemplateError
 from gateway.context import Context
-from gateway.entrance.pipeline import Services
+from gateway.entrance.pipeline import StageServices
 from gateway.errors import InvalidInput, NotFoundError, Reject
 
 
@@ -18,7 +18,7 @@ class RenderTemplate:
         "Render an event's subject, HTML and text from the template of its email type"
     )
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: StageServices) -> None:
         self.composer = services.composer
 
     async def process(self, ctx: Context) -> None:

@@ -35,10 +35,9 @@ from gateway import json_input
 from gateway.content import mime
 from gateway.content._html_text import text_from_html
 from gateway.content.catalog import EmailType
-from gateway.content.composer import Composer
 from gateway.content.templating import TemplateError
 from gateway.context import Context
-from gateway.entrance.pipeline import Services
+from gateway.entrance.pipeline import Rendering, StageServices
 from gateway.errors import NotFoundError, Reject
 
 CUSTOMER_HEADER = "X-Herald-Customer"
@@ -56,8 +55,8 @@ class SubstituteTags:
         " wrap [templates] brand_layout types in the brand layout"
     )
 
-    def __init__(self, services: Services) -> None:
-        self.composer: Composer = services.composer
+    def __init__(self, services: StageServices) -> None:
+        self.composer: Rendering = services.composer
         self.layout_types = frozenset(services.config.brand_layout)
 
     async def process(self, ctx: Context) -> None:

@@ -31,9 +31,10 @@ from cryptography.x509.oid import NameOID
 LOOPBACK = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
+def free_port(host: str = LOOPBACK) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -158,8 +159,10 @@ class Capture:
         *,
         tls: ssl.SSLContext | None = None,
         logins: dict[str, str] | None = None,
+        host: str = LOOPBACK,
     ) -> None:
-        self.port = port or free_port()
+        self.host = host
+        self.port = port or free_port(host)
         self.received: list[Captured] = []
         self.mail_replies: list[str] = []
         self.mail_reply: str | None = None
@@ -181,7 +184,7 @@ class Capture:
             secure |= {"authenticator": self._authenticate, "auth_required": True}
         self.controller = Controller(
             _Recorder(self),
-            hostname=LOOPBACK,
+            hostname=host,
             port=self.port,
             server_hostname="capture.test",
             **secure,
@@ -198,7 +201,8 @@ class Capture:
 
     @property
     def url(self) -> str:
-        return f"smtp://{LOOPBACK}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"smtp://{host}:{self.port}"
 
     def start(self) -> Capture:
         self.controller.start()

@@ -96,7 +96,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         if proposed is not None and not isinstance(proposed, dict):
             raise InvalidInput("#/settings", "must be an object of SMTP settings")
         try:
-            diagnosis = await relay.send_test(
+            diagnosis = await relay.smtp_test(
                 api.store,
                 config,
                 mail_from=body.get("from"),

@@ -118,15 +118,18 @@ def routes(api: Api) -> list[web.RouteDef]:
         if not isinstance(to, str):
             raise InvalidInput("#/to", "must be an email address")
         content = await composer.test_message(request.match_info["type"], to, _supplied(body))
-        result, upstream = await relay.send_now(api.store, composer.config, content, to)
+        config = composer.config
+        diagnosis = await relay.send_test(
+            api.store, config, content, mail_from=config.sender.address, to=to
+        )
         answer = {
             "to": to,
-            "upstream": upstream,
-            "verdict": result.verdict,
-            "reply": result.reply,
-            "error": result.error,
+            "upstream": diagnosis.upstream,
+            "verdict": diagnosis.verdict,
+            "reply": diagnosis.reply,
+            "error": diagnosis.error,
         }
-        return web.json_response(answer, status=200 if result.verdict == "sent" else 502)
+        return web.json_response(answer, status=200 if diagnosis.ok else 502)
 
     return [
         web.get("/v1/tags", api.protect(list_tags, scope=SCOPE)),

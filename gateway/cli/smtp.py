@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli import actor, on_off, with_store
-from gateway.config import Config
+from gateway.config import Config, describe_upstream
 from gateway.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -137,6 +137,8 @@ def _print(shown: dict[str, Any], config: Config) -> None:
     if shown["auth"]:
         password = "set" if shown["password_set"] else "not set"
         auth = f"on (login {shown['login']}, password {password})"
+    named = describe_upstream(shown["security"], shown["host"], shown["port"], shown["login"])
+    print(f"upstream:  {named}")
     print(f"host:      {shown['host']}")
     print(f"port:      {shown['port']}")
     print(f"security:  {shown['security']}")
@@ -185,7 +187,7 @@ def _test(config: Config, args: argparse.Namespace) -> int:
     changes = _changes(args)
 
     async def action(store: Store) -> int:
-        diagnosis = await relay.send_test(
+        diagnosis = await relay.smtp_test(
             store,
             config,
             mail_from=args.mail_from,

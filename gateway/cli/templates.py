@@ -112,9 +112,12 @@ def _send_test(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
         content = await composer.test_message(args.email_type, args.to, supplied)
-        result, upstream = await relay.send_now(store, config, content, args.to)
-        print(f"{result.verdict}: {args.to} via {upstream}: {result.reply or result.error}")
-        return 0 if result.verdict == "sent" else 1
+        diagnosis = await relay.send_test(
+            store, config, content, mail_from=config.sender.address, to=args.to
+        )
+        said = diagnosis.reply if diagnosis.ok else diagnosis.error
+        print(f"{diagnosis.verdict}: {args.to} via {diagnosis.upstream}: {said}")
+        return 0 if diagnosis.ok else 1
 
     return with_store(config, action)
 

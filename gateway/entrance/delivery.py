@@ -11,7 +11,7 @@ to the next one in every process that shares the store.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.addresses import check_address
 from gateway.config import Config, DeliverySettings, TypePolicy
@@ -99,7 +99,13 @@ def _policy(saved: Mapping[str, Any]) -> TypePolicy:
     )
 
 
-async def current(store: Store, config: Config) -> tuple[DeliverySettings, dict[str, str]]:
+class SavedSettings(Protocol):
+    """Where saved settings are read from: the store, or a stage's read-only view of it."""
+
+    async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]: ...
+
+
+async def current(store: SavedSettings, config: Config) -> tuple[DeliverySettings, dict[str, str]]:
     """The settings in force, and for each email type where they come from
     (``saved`` or ``configuration``; types in neither use the defaults)."""
     saved = await store.read_settings(SETTING)

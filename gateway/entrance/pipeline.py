@@ -8,29 +8,98 @@ ones. ``herald check`` prints the resolved order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email.headerregistry import Address
 from importlib.metadata import entry_points
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import structlog
 
+from gateway import brand as branding
 from gateway.config import Config
 from gateway.content import mime
-from gateway.content.composer import Composer
+from gateway.content.catalog import Catalog, EmailType
+from gateway.content.composer import Composed, Composer
 from gateway.content.templating import Templates
 from gateway.context import Context
+from gateway.entrance.delivery import SavedSettings
 from gateway.errors import ConfigError, Decision, Defer, Drop, StageError
-from gateway.store import Store
+from gateway.store import Store, TemplateParts
 
 ENTRY_POINT_GROUP = "herald.stages"
 
 log = structlog.get_logger(__name__)
 
 
+class Rendering(Protocol):
+    """What a stage may ask of the composer: the templates in force and
+    rendering with them, never a save."""
+
+    @property
+    def templates(self) -> Templates: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    def entry(self, email_type: str) -> EmailType: ...
+
+    def require(self, email_type: str, data: Mapping[str, Any]) -> None: ...
+
+    async def brand(self) -> dict[str, Any]: ...
+
+    async def compose(
+        self,
+        email_type: str,
+        variables: Mapping[str, Any],
+        *,
+        to: list[Address],
+        message_id: str,
+        parts: TemplateParts | None = None,
+    ) -> Composed: ...
+
+    async def wrap(
+        self, variables: Mapping[str, Any], *, html: str, text: str
+    ) -> tuple[str, str, branding.Logo | None]: ...
+
+
+class _ReadOnlySettings:
+    """The store's saved settings, to read and nothing else."""
+
+    def __init__(self, store: Store) -> None:
+        self._read = store.read_settings
+
+    async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
+        return await self._read(prefix)
+
+
+@dataclass(frozen=True)
+class StageServices:
+    """What a stage is handed when it is built: the configuration, rendering
+    and the saved settings, all read-only.
+
+    It holds no relay and nothing that writes the store, so a stage cannot
+    send or queue mail: the contract in ``gateway.context`` holds by
+    construction, and relaying stays the queue's job.
+    """
+
+    config: Config
+    composer: Rendering
+    settings: SavedSettings
+
+    @property
+    def templates(self) -> Templates:
+        return self.composer.templates
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.composer.catalog
+
+
 @dataclass(frozen=True)
 class Services:
-    """What a stage may use when it is built."""
+    """What the pipeline is built from; the faces use the whole of it,
+    the stages only what ``for_stages`` hands them."""
 
     config: Config
     store: Store
@@ -44,6 +113,9 @@ class Services:
     def templates(self) -> Templates:
         return self.composer.templates
 
+    def for_stages(self) -> StageServices:
+        return StageServices(self.config, self.composer, _ReadOnlySettings(self.store))
+
 
 class Stage(Protocol):
     name: ClassVar[str]
@@ -56,7 +128,7 @@ class StageFactory(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
 
-    def __call__(self, services: Services) -> Stage: ...
+    def __call__(self, services: StageServices) -> Stage: ...
 
 
 def available() -> dict[str, StageFactory]:
@@ -85,8 +157,9 @@ class Pipeline:
     @classmethod
     def build(cls, services: Services) -> Pipeline:
         config = services.config
+        handed = services.for_stages()
         return cls(
-            [factory(services) for factory in resolve(config.stages)],
+            [factory(handed) for factory in resolve(config.stages)],
             timeout=config.stage_timeout,
             hostname=config.hostname,
         )

@@ -41,7 +41,8 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.metrics import Metrics
-from gateway.queue.relay import Relay, Result, Router
+from gateway.queue.routing import Relay, Router
+from gateway.queue.transaction import Result
 from gateway.store import Delivery, NewNotice, Outcome, QueueEntry, Store, rfc3339
 
 log = structlog.get_logger(__name__)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.addresses import check_header_text, check_host
-from gateway.config import Config, Upstream
+from gateway.config import Config, Upstream, describe_upstream
 from gateway.errors import InvalidInput
 from gateway.settings.vault import Vault
 from gateway.store import Store
@@ -161,10 +161,7 @@ def public(saved: Mapping[str, Any] | None, source: str) -> dict[str, Any]:
 def describe(saved: Mapping[str, Any]) -> str:
     """``smtp+starttls://login@host:587``: the upstream, without secrets."""
     value = {**_DEFAULTS, **saved}
-    scheme = {"none": "smtp", "starttls": "smtp+starttls", "tls": "smtps"}[value["security"]]
-    login = f"{value['login']}@" if value["login"] else ""
-    host = f"[{value['host']}]" if ":" in value["host"] else value["host"]
-    return f"{scheme}://{login}{host}:{value['port']}"
+    return describe_upstream(value["security"], value["host"], value["port"], value["login"])
 
 
 async def current(

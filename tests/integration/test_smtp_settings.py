@@ -339,3 +339,46 @@ def test_a_sender_with_its_own_upstream_is_relayed_through_it(
     finally:
         ok(daemon.cli("smtp", "reset", "--sender", "billing"))
     assert daemon.admin("/v1/senders/billing/smtp").json["source"] == "none"
+
+
+def test_an_ipv6_upstream_is_named_alike_everywhere_and_delivered_to(tmp_path: Path) -> None:
+    """An upstream at an IPv6 address is named ``smtp://[::1]:PORT``, configured
+    or saved, by the herald_started log line, ``herald check``, ``herald smtp
+    show``, ``herald smtp set`` and ``herald smtp test``, and mail reaches it."""
+    configured, saved = Capture(host="::1").start(), Capture(host="::1").start()
+    herald = Herald(tmp_path, upstream=configured.url, config=CONFIG)
+    try:
+        herald.start()
+        named = f"smtp://[::1]:{configured.port}"
+        assert configured.url == named
+        [started] = herald.events("herald_started")
+        assert started["upstream"] == named
+        check = herald.cli("check")
+        assert check.returncode == 0, check.stderr
+        assert f"upstream:      {named}\n" in check.stdout
+        shown = herald.cli("smtp", "show")
+        assert f"upstream:  {named}\n" in shown.stdout
+        code, out = diagnose(herald)
+        assert code == 0, out
+        assert f"upstream: {named}\n" in out
+        run_id = send_event(herald)
+        [first] = configured.wait_for_run(run_id)
+        assert first.rcpt_tos == ["ada@example.com"]
+
+        changed = herald.cli("smtp", "set", "--host", "::1", "--port", str(saved.port))
+        assert changed.returncode == 0, changed.stderr
+        named = f"smtp://[::1]:{saved.port}"
+        assert changed.stdout.startswith(f"saved: {named};")
+        assert f"upstream:  {named}\n" in herald.cli("smtp", "show").stdout
+        run_id = send_event(herald)
+        [second] = saved.wait_for_run(run_id)
+        assert second.rcpt_tos == ["ada@example.com"]
+        assert second.message["Subject"] == first.message["Subject"]
+        wait_until(
+            lambda: herald.admin(f"/v1/runs/{run_id}").json["status"] == "sent",
+            what="the run to be recorded as sent",
+        )
+    finally:
+        herald.stop()
+        configured.stop()
+        saved.stop()

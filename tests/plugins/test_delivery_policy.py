@@ -13,6 +13,7 @@ from gateway.content import mime
 from gateway.content.templating import Templates
 from gateway.context import Context, Recipient
 from gateway.entrance import delivery
+from gateway.store import Store
 from tests.plugins import make_services
 
 MakeStage = Callable[..., Awaitable[DeliveryPolicy]]
@@ -41,17 +42,17 @@ bcc = ["Ada@Example.com", "billing@example.com"]
 async def make_stage(tmp_path: Path) -> AsyncIterator[MakeStage]:
     """Builds the stage on a configuration holding ``toml``, its store open
     (the stage reads the saved settings at every message)."""
-    stages: list[DeliveryPolicy] = []
+    stores: list[Store] = []
 
     async def make(toml: str = POLICIES) -> DeliveryPolicy:
         services = make_services(tmp_path, toml)
         await services.store.open()
-        stages.append(DeliveryPolicy(services))
-        return stages[-1]
+        stores.append(services.store)
+        return DeliveryPolicy(services.for_stages())
 
     yield make
-    for stage in stages:
-        await stage.store.close()
+    for store in stores:
+        await store.close()
 
 
 def event_context(email_type: str) -> Context:
@@ -186,21 +187,27 @@ def with_message(ctx: Context) -> Context:
     return ctx
 
 
-async def test_a_saved_change_applies_to_the_next_message(make_stage: MakeStage) -> None:
+async def test_a_saved_change_applies_to_the_next_message(tmp_path: Path) -> None:
     """The same stage instance sees settings saved after it was built, and the
     copies that still go out with customers off are addressed to the admin."""
-    stage = await make_stage("")
-    first = with_message(event_context("invoice.issued"))
-    await stage.process(first)
-    assert [r.address for r in first.deliverable] == ["ada@example.com"]
+    services = make_services(tmp_path, "")
+    store, config = services.store, services.config
+    await store.open()
+    try:
+        stage = DeliveryPolicy(services.for_stages())
+        first = with_message(event_context("invoice.issued"))
+        await stage.process(first)
+        assert [r.address for r in first.deliverable] == ["ada@example.com"]
 
-    await delivery.set_admin(stage.store, "ops@x.test", actor="t")
-    await delivery.set_type(
-        stage.store, stage.config, Templates(stage.config.templates_dir, {}), "invoice.issued",
-        {"customers": False, "bcc_admin": True}, actor="t",
-    )  # fmt: skip
-    second = with_message(event_context("invoice.issued"))
-    await stage.process(second)
+        await delivery.set_admin(store, "ops@x.test", actor="t")
+        await delivery.set_type(
+            store, config, Templates(config.templates_dir, {}), "invoice.issued",
+            {"customers": False, "bcc_admin": True}, actor="t",
+        )  # fmt: skip
+        second = with_message(event_context("invoice.issued"))
+        await stage.process(second)
+    finally:
+        await store.close()
     [admin] = second.deliverable
     assert (admin.address, admin.rule) == ("ops@x.test", "delivery.bcc_admin")
     assert second.recipients[0].suppressed == "delivery.invoice.issued.customers is off"

@@ -33,7 +33,7 @@ async def make_stage(tmp_path: Path, toml: str = "") -> RenderTemplate:
     services = make_services(tmp_path, toml)
     await services.store.open()
     _opened.append(services.store)
-    return RenderTemplate(services)
+    return RenderTemplate(services.for_stages())
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ async def stage(tmp_path: Path) -> AsyncIterator[SubstituteTags]:
     store: Store = open_store(stores.url_for(tmp_path))
     await store.open()
     cfg = config.load(None, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "h.test"})
-    yield SubstituteTags(Services.build(cfg, store))
+    yield SubstituteTags(Services.build(cfg, store).for_stages())
     await store.close()
 
 
@@ -134,7 +134,7 @@ async def test_a_body_over_the_template_size_limit_is_refused(tmp_path: Path) ->
     await store.open()
     try:
         cfg = config.load(path, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "h"})
-        stage = SubstituteTags(Services.build(cfg, store))
+        stage = SubstituteTags(Services.build(cfg, store).for_stages())
         ctx = context(
             "From: app@b.test\r\nTo: rita@b.test\r\nX-Herald-Customer: cus_1\r\n"
             f"{DATA}Subject: Hi\r\n\r\n{'Hello there. ' * 200}\r\n"
@@ -155,7 +155,7 @@ async def test_the_brand_layout_takes_the_body_of_any_markup_promptly(tmp_path: 
     await store.open()
     try:
         cfg = config.load(path, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "h"})
-        stage = SubstituteTags(Services.build(cfg, store))
+        stage = SubstituteTags(Services.build(cfg, store).for_stages())
         ctx = context(
             "From: app@b.test\r\nTo: rita@b.test\r\nSubject: News\r\nMIME-Version: 1.0\r\n"
             "Content-Type: text/html\r\n\r\n<body class=x><p>News of the day</p>"

@@ -12,8 +12,8 @@ import pytest
 
 from gateway.config import NotifySettings, QueueSettings
 from gateway.errors import InvalidInput
+from gateway.queue.capture import MaildirCapture
 from gateway.queue.qmgr import QueueManager, backoff, check_message_id, check_reason
-from gateway.queue.relay import MaildirCapture
 from gateway.store import Delivery, NewItem, NewRun, Outcome, new_id
 from gateway.store._sqlite import SQLiteStore
 

@@ -139,3 +139,35 @@ def test_the_audit_log_masks_secrets_and_says_when_they_changed() -> None:
         "password": "******** (changed)",
     }
     assert masked(None, {"password": None}, ["password"]) == (None, {"password": None})
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("smtp://[2001:db8::1]:25", "2001:db8::1"),
+        ("smtp+starttls://me@[2001:db8::1]:587", "2001:db8::1"),
+        ("smtps://me@mail.example.test:465", "mail.example.test"),
+        ("smtp://192.0.2.7:2525", "192.0.2.7"),
+    ],
+)
+def test_saved_settings_and_the_configuration_name_an_upstream_alike(
+    vault: Vault, url: str, host: str
+) -> None:
+    """An upstream saved at run time and the same one configured by URL are
+    described by the same words, IPv6 addresses in brackets, so the one
+    description reads back as the URL it came from."""
+    configured = Upstream.from_url(url, where="test")
+    assert configured.host == host
+    saved = smtp_settings.apply(
+        smtp_settings.saved_form(None, vault),
+        {
+            "host": host,
+            "port": configured.port,
+            "security": configured.security,
+            **({"login": "me", "password": "pw"} if configured.username else {}),
+        },
+        vault,
+    )
+    assert str(configured) == url
+    assert smtp_settings.describe(saved) == url
+    assert Upstream.from_url(str(configured), where="test") == configured
