@@ -53,17 +53,25 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
-    config = api.services.config
-    templates = api.services.templates
-
+    # Each handler reads the configuration in force when it runs: a reload
+    # (SIGHUP) may have replaced it since the routes were built.
     async def show(request: web.Request) -> web.Response:
-        return web.json_response(await delivery.overview(api.store, config, templates))
+        services = api.services
+        return web.json_response(
+            await delivery.overview(api.store, services.config, services.templates)
+        )
 
     async def change_type(request: web.Request) -> web.Response:
         email_type = request.match_info["type"]
         changes = await read_json(request)
+        services = api.services
         policy = await delivery.set_type(
-            api.store, config, templates, email_type, changes, actor=api.actor_of(request)
+            api.store,
+            services.config,
+            services.templates,
+            email_type,
+            changes,
+            actor=api.actor_of(request),
         )
         return web.json_response(
             {
@@ -86,7 +94,9 @@ def routes(api: Api) -> list[web.RouteDef]:
         # An event, read as the webhook reads one.
         body = await json_input.read(request, allow_nul=True)
         try:
-            answer = await events.dry_run(api.pipeline, body, mail_from=config.sender.address)
+            answer = await events.dry_run(
+                api.pipeline, body, mail_from=api.services.config.sender.address
+            )
         except InvalidEvent as exc:
             return problem(
                 422, f"the event is invalid: {exc}", kind="invalid-event", errors=exc.errors
