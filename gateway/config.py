@@ -7,6 +7,7 @@ without reading code.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -235,15 +236,15 @@ class DeliverySettings:
         return self.types.get(email_type, TypePolicy())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     source: Path | None
     hostname: str
     state_dir: Path
     # The key that seals secrets saved in the store (``gateway.settings.vault``).
     settings_key_file: Path
-    smtp_listen: Listen
-    http_listen: Listen
+    smtp_listen: Listen = Listen("127.0.0.1", 2525)
+    http_listen: Listen = Listen("127.0.0.1", 8025)
     store_url: str
     store_max_bytes: int | None
     upstream: Upstream | None
@@ -254,20 +255,20 @@ class Config:
     sender: Sender
     queue: QueueSettings
     notify: NotifySettings
-    shutdown_grace: float
-    stages: tuple[str, ...]
-    stage_timeout: float
+    shutdown_grace: float = 20.0
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    stage_timeout: float = 10.0
     templates_dir: Path
-    render_timeout: float
-    max_render_size: int
-    max_template_size: int
-    brand_layout: tuple[str, ...]
+    render_timeout: float = 2.0
+    max_render_size: int = 1_000_000
+    max_template_size: int = 262_144
+    brand_layout: tuple[str, ...] = ()
     brand: Mapping[str, Any]
     logo: brand_settings.Logo | None = field(repr=False)
     delivery: DeliverySettings
-    max_message_size: int
+    max_message_size: int = 25 * 1024 * 1024
     runs: RunSettings
-    smtp_max_connections: int
+    smtp_max_connections: int = 100
     raw: Mapping[str, Any] = field(repr=False)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
     max_event_size: int = 1024 * 1024
@@ -280,14 +281,42 @@ class Config:
 DEFAULT_BRAND = brand_settings.DEFAULTS
 
 
+def default(model: type[Any], name: str) -> Any:
+    """The default that dataclass ``model`` declares for its field ``name``.
+
+    Each default is written once, on its field; the loader reads it from
+    there, so the file's default and the type's cannot drift apart.
+    """
+    for item in dataclasses.fields(model):
+        if item.name != name:
+            continue
+        if item.default is not dataclasses.MISSING:
+            return item.default
+        if item.default_factory is not dataclasses.MISSING:
+            return item.default_factory()
+        break
+    raise LookupError(f"{model.__name__}.{name} declares no default")
+
+
 class _Section:
     """Reads one table of the file, naming ``file: [table] key`` in errors."""
 
-    def __init__(self, data: Mapping[str, Any], where: str, name: str) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], where: str, name: str, model: type[Any] | None = None
+    ) -> None:
         self.data = data
         self.where = where
         self.name = name
+        # The settings type this table fills: a key's default, when a read
+        # names none, is the default of the model's field of the same name.
+        self.model = model
         self.seen: set[str] = set()
+
+    def default(self, key: str) -> Any:
+        """The default of ``key``: its model's field default."""
+        if self.model is None:
+            raise LookupError(f"[{self.name}] {key}: no model to take a default from")
+        return default(self.model, key)
 
     def fail(self, key: str, expected: str) -> ConfigError:
         got = self.data.get(key)
@@ -313,17 +342,22 @@ class _Section:
             return env[variable], variable
         return value, f"{self.where}: [{self.name}] {key}"
 
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.get(key, default)
+    def boolean(self, key: str, default: bool | None = None) -> bool:
+        value = self.get(key, self.default(key) if default is None else default)
         if not isinstance(value, bool):
             raise self.fail(key, "true or false")
         return value
 
     def integer(
-        self, key: str, default: int, minimum: int = 1, *, env: Mapping[str, str] | None = None
+        self,
+        key: str,
+        default: int | None = None,
+        minimum: int = 1,
+        *,
+        env: Mapping[str, str] | None = None,
     ) -> int:
-        """The whole number at ``key``; with ``env``, its ``HERALD_<TABLE>_<KEY>``
-        variable wins over the file."""
+        """The whole number at ``key`` (by default its model's default); with
+        ``env``, its ``HERALD_<TABLE>_<KEY>`` variable wins over the file."""
         value, fail = self._value(key, default, env)
         if isinstance(value, str) and value.strip().isdecimal():
             value = int(value)
@@ -331,8 +365,10 @@ class _Section:
             raise fail(f"a whole number of at least {minimum}")
         return value
 
-    def duration(self, key: str, default: float, *, env: Mapping[str, str] | None = None) -> float:
-        """The duration at ``key`` in seconds; ``env`` as for ``integer``."""
+    def duration(
+        self, key: str, default: float | None = None, *, env: Mapping[str, str] | None = None
+    ) -> float:
+        """The duration at ``key`` in seconds; ``default`` and ``env`` as for ``integer``."""
         value, fail = self._value(key, default, env)
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
             return float(value)
@@ -347,7 +383,7 @@ class _Section:
         """The file's value at ``key`` (read and checked either way), or its
         environment variable's text when set; and how to complain about it,
         naming the variable or the file and key it came from."""
-        value = self.get(key, default)
+        value = self.get(key, self.default(key) if default is None else default)
         variable = f"HERALD_{self.name}_{key}".upper()
         if env is not None and env.get(variable):
             text = env[variable]
@@ -416,23 +452,25 @@ def _build(
     data: Mapping[str, Any], where: str, source: Path | None, env: Mapping[str, str]
 ) -> Config:
     top = _Section(data, where, "top level")
+    # Each table with the settings type whose defaults it reads; the tables
+    # without one fill fields of ``Config`` itself and name them.
+    models: dict[str, type[Any] | None] = {
+        "server": None,
+        "smtp": SMTPSettings,
+        "http": None,
+        "store": None,
+        "upstream": UpstreamLimits,
+        "sender": Sender,
+        "queue": QueueSettings,
+        "notify": NotifySettings,
+        "pipeline": None,
+        "templates": None,
+        "brand": None,
+        "delivery": DeliverySettings,
+        "runs": RunSettings,
+    }
     sections = {
-        name: _Section(top.table(name), where, name)
-        for name in (
-            "server",
-            "smtp",
-            "http",
-            "store",
-            "upstream",
-            "sender",
-            "queue",
-            "notify",
-            "pipeline",
-            "templates",
-            "brand",
-            "delivery",
-            "runs",
-        )
+        name: _Section(top.table(name), where, name, model) for name, model in models.items()
     }
     top.table("stage")  # third-party stages read their own [stage.NAME] tables
     top.finish()
@@ -445,26 +483,26 @@ def _build(
         state_dir = default_state_dir(env)
     key_value = server.overridden("settings_key_file", env, "HERALD_SETTINGS_KEY_FILE")[0]
     settings_key_file = Path(key_value).expanduser() if key_value else state_dir / "settings-key"
-    shutdown_grace = server.duration("shutdown_grace", 20)
+    shutdown_grace = server.duration("shutdown_grace", default(Config, "shutdown_grace"))
 
     smtp = sections["smtp"]
     smtp_listen = parse_listen(
-        *smtp.overridden("listen", env, "HERALD_SMTP_LISTEN", "127.0.0.1:2525")
+        *smtp.overridden("listen", env, "HERALD_SMTP_LISTEN", str(default(Config, "smtp_listen")))
     )
-    max_message_size = smtp.integer("max_message_size", 25 * 1024 * 1024)
-    smtp_max_connections = smtp.integer("max_connections", 100)
+    max_message_size = smtp.integer("max_message_size", default(Config, "max_message_size"))
+    smtp_max_connections = smtp.integer("max_connections", default(Config, "smtp_max_connections"))
     smtp_settings = _smtp(smtp, env, where)
 
     http = sections["http"]
     http_listen = parse_listen(
-        *http.overridden("listen", env, "HERALD_HTTP_LISTEN", "127.0.0.1:8025")
+        *http.overridden("listen", env, "HERALD_HTTP_LISTEN", str(default(Config, "http_listen")))
     )
     secrets = http.strings("webhook_secrets")
     if env.get("HERALD_WEBHOOK_SECRET"):
         # Several secrets, space separated, let an operator rotate without downtime.
         secrets = tuple(env["HERALD_WEBHOOK_SECRET"].split())
     admin_token = http.overridden("admin_token", env, "HERALD_ADMIN_TOKEN")[0]
-    max_event_size = http.integer("max_event_size", 1024 * 1024)
+    max_event_size = http.integer("max_event_size", default(Config, "max_event_size"))
 
     store = sections["store"]
     store_url = store.overridden("url", env, "HERALD_STORE")[0] or str(state_dir / "herald.db")
@@ -486,7 +524,7 @@ def _build(
         address = f"herald@{hostname}"
         if not _valid(address):
             address = "herald@localhost"
-    name = sender_section.string("name", "Herald") or ""
+    name = sender_section.string("name", sender_section.default("name")) or ""
     try:
         # The display name of every email's From.
         check_header_text(name, "the name")
@@ -496,14 +534,14 @@ def _build(
 
     q = sections["queue"]
     queue = QueueSettings(
-        workers=q.integer("workers", 4),
-        lease=q.duration("lease", 300),
-        poll_interval=q.duration("poll_interval", 5),
-        retry_initial=q.duration("retry_initial", 300),
-        retry_max=q.duration("retry_max", 3600),
-        lifetime=q.duration("lifetime", 5 * 86400),
-        max_depth=q.integer("max_depth", 100_000),
-        max_intake=q.integer("max_intake", 256),
+        workers=q.integer("workers"),
+        lease=q.duration("lease"),
+        poll_interval=q.duration("poll_interval"),
+        retry_initial=q.duration("retry_initial"),
+        retry_max=q.duration("retry_max"),
+        lifetime=q.duration("lifetime"),
+        max_depth=q.integer("max_depth"),
+        max_intake=q.integer("max_intake"),
     )
 
     n = sections["notify"]
@@ -520,16 +558,20 @@ def _build(
     )
 
     pipeline = sections["pipeline"]
-    stages = pipeline.strings("stages", DEFAULT_STAGES)
-    stage_timeout = pipeline.duration("stage_timeout", 10)
+    stages = pipeline.strings("stages", default(Config, "stages"))
+    stage_timeout = pipeline.duration("stage_timeout", default(Config, "stage_timeout"))
 
     templates = sections["templates"]
     templates_value = templates.string("dir")
     templates_dir = Path(templates_value).expanduser() if templates_value else SHIPPED_TEMPLATES
-    render_timeout = templates.duration("render_timeout", 2)
-    max_render_size = templates.integer("max_render_size", 1_000_000, minimum=1000)
-    max_template_size = templates.integer("max_template_size", 262_144, minimum=1000)
-    brand_layout = templates.strings("brand_layout")
+    render_timeout = templates.duration("render_timeout", default(Config, "render_timeout"))
+    max_render_size = templates.integer(
+        "max_render_size", default(Config, "max_render_size"), minimum=1000
+    )
+    max_template_size = templates.integer(
+        "max_template_size", default(Config, "max_template_size"), minimum=1000
+    )
+    brand_layout = templates.strings("brand_layout", default(Config, "brand_layout"))
 
     brand, logo = _brand(sections["brand"], where)
 
@@ -539,8 +581,8 @@ def _build(
     spool = runs_section.string("spool_dir")
     runs = RunSettings(
         spool_dir=Path(spool).expanduser() if spool else state_dir / "spool",
-        max_message_size=runs_section.integer("max_message_size", 10 * 1024 * 1024),
-        batch_size=runs_section.integer("batch_size", 500),
+        max_message_size=runs_section.integer("max_message_size"),
+        batch_size=runs_section.integer("batch_size"),
     )
 
     for section in sections.values():
@@ -612,22 +654,22 @@ def _smtp(section: _Section, env: Mapping[str, str], where: str) -> SMTPSettings
         tls_cert=Path(cert).expanduser() if cert else None,
         tls_key=Path(key).expanduser() if key else None,
         tls_listen=tls_listen,
-        max_recipients=section.integer("max_recipients", 100),
-        command_limit=section.integer("command_limit", 1000),
-        idle_timeout=section.duration("idle_timeout", 300),
-        max_connections_per_address=section.integer("max_connections_per_address", 20, env=env),
-        pre_mail_timeout=section.duration("pre_mail_timeout", 30, env=env),
+        max_recipients=section.integer("max_recipients"),
+        command_limit=section.integer("command_limit"),
+        idle_timeout=section.duration("idle_timeout"),
+        max_connections_per_address=section.integer("max_connections_per_address", env=env),
+        pre_mail_timeout=section.duration("pre_mail_timeout", env=env),
     )
 
 
 def _limits(section: _Section) -> UpstreamLimits:
     """``[upstream]`` limits: they apply to whichever upstream the settings choose."""
     return UpstreamLimits(
-        max_connections=section.integer("max_connections", 4),
+        max_connections=section.integer("max_connections"),
         rate=_rate(section, "rate_limit"),
-        idle_timeout=section.duration("idle_timeout", 10),
-        breaker_threshold=section.integer("breaker_threshold", 5),
-        breaker_cooldown=section.duration("breaker_cooldown", 30),
+        idle_timeout=section.duration("idle_timeout"),
+        breaker_threshold=section.integer("breaker_threshold"),
+        breaker_cooldown=section.duration("breaker_cooldown"),
     )
 
 
@@ -635,11 +677,12 @@ def _upstream(
     section: _Section, env: Mapping[str, str], where: str, limits: UpstreamLimits
 ) -> Upstream | None:
     url, url_where = section.overridden("url", env, "HERALD_UPSTREAM")
-    verify = section.boolean("verify", True)
+    verify = section.boolean("verify", default(Upstream, "verify"))
     ca_file = section.string("ca_file")
-    timeout = section.duration("timeout", 30)
+    timeout = section.duration("timeout", default(Upstream, "timeout"))
+    # Unset, the connection waits as long as any reply (``Upstream.connect_timeout``).
     connect_timeout = (
-        section.duration("connect_timeout", 30) if "connect_timeout" in section.data else None
+        section.duration("connect_timeout", timeout) if "connect_timeout" in section.data else None
     )
     password_file = section.string("password_file")
     if not url:
@@ -704,13 +747,13 @@ def _delivery(section: _Section, where: str) -> DeliverySettings:
     for email_type, table in section.table("types").items():
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: [delivery.types.{email_type!r}] expected a table")
-        policy = _Section(table, where, f"delivery.types.{email_type!r}")
+        policy = _Section(table, where, f"delivery.types.{email_type!r}", TypePolicy)
         bcc = policy.strings("bcc")
         for address in bcc:
             _checked(address, f"{where}: [delivery.types.{email_type!r}] bcc")
         types[email_type] = TypePolicy(
-            customers=policy.boolean("customers", True),
-            bcc_admin=policy.boolean("bcc_admin", False),
+            customers=policy.boolean("customers"),
+            bcc_admin=policy.boolean("bcc_admin"),
             bcc=bcc,
         )
         policy.finish()

@@ -20,7 +20,7 @@ from gateway.billing.batches import Batches
 from gateway.billing.scheduler import Scheduler
 from gateway.config import Config, Listen
 from gateway.entrance.intake import Intake
-from gateway.entrance.pipeline import Pipeline, Services
+from gateway.entrance.pipeline import InForce
 from gateway.errors import GatewayError, ListenError
 from gateway.ingress import smtpd
 from gateway.ingress.webhook import Webhook
@@ -64,7 +64,9 @@ class Gateway:
 
     config: Config
     store: Store
-    pipeline: Pipeline
+    # The services and pipeline in force: intake, the admin API and
+    # definition runs all read them here, so a reload reaches each of them.
+    in_force: InForce
     qmgr: QueueManager
     intake: Intake
     batches: Batches
@@ -78,7 +80,8 @@ class Gateway:
 
     @classmethod
     def build(cls, config: Config, store: Store) -> Gateway:
-        services, pipeline = _pipeline(config, store)
+        in_force = InForce.build(config, store)
+        services = in_force.services
         metrics = Metrics()
         guards = Guards()
         qmgr = QueueManager(
@@ -90,7 +93,7 @@ class Gateway:
         )
         notifier = Notifier(store, config, on_queued=qmgr.wake)
         qmgr.on_notice = notifier.wake
-        intake = Intake(store, pipeline, qmgr.wake, config.queue, metrics)
+        intake = Intake(store, in_force, qmgr.wake, config.queue, metrics)
         batches = Batches(
             store,
             services.composer.templates,
@@ -98,6 +101,7 @@ class Gateway:
             hostname=config.hostname,
             on_queued=qmgr.wake,
             brand=services.composer.brand,
+            in_force=in_force,
         )
         scheduler = Scheduler(store, batches, config.runs.spool_dir)
         app = web.Application(middlewares=[problems.middleware], client_max_size=MAX_BODY)
@@ -106,12 +110,12 @@ class Gateway:
         )
         app.add_routes(webhook.routes())
         token = admin.admin_token(config.admin_token, config.admin_token_file)
-        api = admin.Api(services, token, pipeline, batches, metrics, qmgr.wake)
+        api = admin.Api(in_force, token, batches, metrics, qmgr.wake)
         app.add_routes(admin.routes(api))
         return cls(
             config,
             store,
-            pipeline,
+            in_force,
             qmgr,
             intake,
             batches,
@@ -138,9 +142,9 @@ class Gateway:
         # Kept: the sockets, the store, the token and the key stay as opened.
         new = dataclasses.replace(new, **{k: getattr(old, k) for k in NEEDS_RESTART})
         # Build everything first: a stage that fails to build leaves all as it was.
-        _, pipeline = _pipeline(new, self.store)
+        in_force = InForce.build(new, self.store)
         router = Router(new, self.store, self.guards)
-        self.pipeline = self.intake.pipeline = pipeline
+        self.in_force.replace(in_force)
         self.qmgr.configure(new.queue, new.notify, router)
         self.intake.settings = new.queue
         self.webhook.secrets = new.webhook_secrets
@@ -152,11 +156,6 @@ class Gateway:
             changed=[name for name in changed if name not in NEEDS_RESTART],
             needs_restart=[name for name in changed if name in NEEDS_RESTART],
         )
-
-
-def _pipeline(config: Config, store: Store) -> tuple[Services, Pipeline]:
-    services = Services.build(config, store)
-    return services, Pipeline.build(services)
 
 
 async def serve(config: Config) -> None:
@@ -261,7 +260,7 @@ async def _run(config: Config, store: Store) -> None:
         upstream=upstream,
         spool=str(config.runs.spool_dir),
         templates=str(config.templates_dir),
-        stages=[stage.name for stage in gateway.pipeline.stages],
+        stages=[stage.name for stage in gateway.in_force.pipeline.stages],
         admin_token_file=None if config.admin_token else str(config.admin_token_file),
         settings_key_file=str(config.settings_key_file),
         webhook_signatures="required" if config.webhook_secrets else "off",

@@ -4,20 +4,45 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
 REDACTED = "[redacted]"
-_SECRET_WORDS = ("password", "secret", "token", "authorization")
+# A field is secret when the last word of its name is one of these: its value
+# is the secret itself (``password``, ``admin_token``, ``webhook_secrets``).
+# A field that names a secret rather than holding it ends in another word
+# (``token_name``, ``secret_fields``) and is kept, so that a log line can say
+# which token was refused without saying what it was.
+_SECRET_WORDS = frozenset(
+    {"password", "passwords", "secret", "secrets", "token", "tokens", "authorization"}
+)
+
+
+def secret_field(name: str) -> bool:
+    """Whether a log field called ``name`` holds a secret's value."""
+    return name.lower().rpartition("_")[2] in _SECRET_WORDS
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with the secret fields of any table inside it blanked."""
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if isinstance(key, str) and secret_field(key) else _redacted(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    # Anything else is kept as it is: ``exc_info``'s tuple, say, which the
+    # traceback formatter after this processor still needs whole.
+    return value
 
 
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Blank every field whose name says it holds a secret."""
-    for key in event:
-        if key.lower().endswith(_SECRET_WORDS):
-            event[key] = REDACTED
+    """Blank every field whose name says it holds a secret, at any depth."""
+    for key, value in event.items():
+        event[key] = REDACTED if secret_field(key) else _redacted(value)
     return event
 
 

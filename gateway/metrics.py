@@ -1,110 +1,138 @@
 """Counters and a latency histogram, exposed in the Prometheus text format.
 
-Herald keeps its own small registry rather than a client library: a few
-labelled counters, one histogram, and gauges read from the store when
-``/metrics`` is scraped.
+The families are prometheus-client's, each daemon with its own
+``CollectorRegistry`` so that two daemons in one process (tests, a bench)
+never count into each other. The queue's and the store's state are read
+from the store when ``/metrics`` is scraped, not kept here.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-Labels = tuple[tuple[str, str], ...]
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # Seconds: a local relay answers in milliseconds, a slow one in tens of seconds.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    # The text format escapes backslash, double quote and newline in values.
-    escaped = (
-        name + '="' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-        for name, value in labels
-    )
-    return "{" + ",".join(escaped) + "}"
+class LabelledCounter:
+    """A counter family whose labels are given by name at each count."""
 
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf"
-    return repr(float(value)) if value != int(value) else str(int(value))
-
-
-class Counter:
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name = name
-        self.help = help_text
-        self.values: defaultdict[Labels, float] = defaultdict(float)
+    def __init__(
+        self, name: str, help_text: str, labels: Sequence[str], registry: CollectorRegistry
+    ) -> None:
+        # prometheus-client adds the ``_total`` suffix itself, and wants the
+        # name without it; the label names are fixed when the family is made.
+        self.family = Counter(
+            name.removesuffix("_total"), help_text, sorted(labels), registry=registry
+        )
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        self.values[tuple(sorted(labels.items()))] += amount
-
-    def lines(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} counter"
-        for labels, value in sorted(self.values.items()):
-            yield f"{self.name}{_labels(labels)} {_number(value)}"
+        self.family.labels(**labels).inc(amount)
 
 
-class Histogram:
-    def __init__(self, name: str, help_text: str, buckets: tuple[float, ...]) -> None:
-        self.name = name
-        self.help = help_text
-        self.buckets = (*buckets, math.inf)
-        self.counts: dict[Labels, list[int]] = {}
-        self.sums: defaultdict[Labels, float] = defaultdict(float)
+class LabelledHistogram:
+    """A histogram family whose labels are given by name at each observation."""
+
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        labels: Sequence[str],
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.family = Histogram(name, help_text, sorted(labels), buckets=buckets, registry=registry)
 
     def observe(self, value: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        counts = self.counts.setdefault(key, [0] * len(self.buckets))
-        for index, bound in enumerate(self.buckets):
-            if value <= bound:
-                counts[index] += 1
-        self.sums[key] += value
-
-    def lines(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} histogram"
-        for labels, counts in sorted(self.counts.items()):
-            for bound, count in zip(self.buckets, counts, strict=True):
-                yield f"{self.name}_bucket{_labels((*labels, ('le', _number(bound))))} {count}"
-            yield f"{self.name}_sum{_labels(labels)} {_number(self.sums[labels])}"
-            yield f"{self.name}_count{_labels(labels)} {counts[-1]}"
+        self.family.labels(**labels).observe(value)
 
 
-def gauge(name: str, help_text: str, value: float) -> list[str]:
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {_number(value)}"]
+class _Scraped(Collector):
+    """What the store tells at each scrape: the queue and the store's health."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.held = 0
+        self.oldest_age = 0.0
+        self.store_failures = 0
+        self.store_trouble = False
+        self.unrecorded = 0
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "herald_queue_depth", "Messages waiting in the queue, held included.", self.depth
+        )
+        yield GaugeMetricFamily("herald_queue_held", "Messages held by an operator.", self.held)
+        yield GaugeMetricFamily(
+            "herald_queue_oldest_age_seconds",
+            "Age of the oldest waiting message.",
+            self.oldest_age,
+        )
+        # A counter read from the store's health rather than kept here: the
+        # store counts its own failed writes, whoever asked for them.
+        yield CounterMetricFamily(
+            "herald_store_write_failures",
+            "Writes the store refused (disk full, size cap, I/O or connection errors).",
+            self.store_failures,
+        )
+        yield GaugeMetricFamily(
+            "herald_store_trouble", "1 while the store cannot write, else 0.", self.store_trouble
+        )
+        yield GaugeMetricFamily(
+            "herald_unrecorded_outcomes",
+            "Delivery attempts whose outcomes wait in memory for the store.",
+            self.unrecorded,
+        )
 
 
 class Metrics:
-    """Everything Herald counts, one instance per daemon."""
+    """Everything Herald counts, one instance (and one registry) per daemon."""
 
     def __init__(self) -> None:
-        self.accepted = Counter(
-            "herald_accepted_total", "Messages accepted (202/250), by source and email type."
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.accepted = LabelledCounter(
+            "herald_accepted_total",
+            "Messages accepted (202/250), by source and email type.",
+            ("source", "email_type"),
+            self.registry,
         )
-        self.refused = Counter(
-            "herald_refused_total", "Submissions refused for lack of room, by source and reason."
+        self.refused = LabelledCounter(
+            "herald_refused_total",
+            "Submissions refused for lack of room, by source and reason.",
+            ("source", "reason"),
+            self.registry,
         )
-        self.relayed = Counter(
-            "herald_relayed_total", "Recipients the upstream accepted, by email type and upstream."
+        self.relayed = LabelledCounter(
+            "herald_relayed_total",
+            "Recipients the upstream accepted, by email type and upstream.",
+            ("email_type", "upstream"),
+            self.registry,
         )
-        self.deferred = Counter(
+        self.deferred = LabelledCounter(
             "herald_deferred_total",
             "Recipients deferred for a retry, by email type and upstream.",
+            ("email_type", "upstream"),
+            self.registry,
         )
-        self.failed = Counter(
-            "herald_failed_total", "Recipients failed for good, by email type and upstream."
+        self.failed = LabelledCounter(
+            "herald_failed_total",
+            "Recipients failed for good, by email type and upstream.",
+            ("email_type", "upstream"),
+            self.registry,
         )
-        self.latency = Histogram(
+        self.latency = LabelledHistogram(
             "herald_relay_seconds",
             "Time to relay one message to the upstream, by upstream.",
+            ("upstream",),
             LATENCY_BUCKETS,
+            self.registry,
         )
+        self._scraped = _Scraped()
+        self.registry.register(self._scraped)
 
     def exposition(
         self,
@@ -116,29 +144,26 @@ class Metrics:
         store_trouble: bool = False,
         unrecorded: int = 0,
     ) -> str:
-        lines: list[str] = []
-        for family in (self.accepted, self.refused, self.relayed, self.deferred, self.failed):
-            lines.extend(family.lines())
-        lines.extend(self.latency.lines())
-        lines += gauge("herald_queue_depth", "Messages waiting in the queue, held included.", depth)
-        lines += gauge("herald_queue_held", "Messages held by an operator.", held)
-        lines += gauge(
-            "herald_queue_oldest_age_seconds", "Age of the oldest waiting message.", oldest_age
-        )
-        # A counter read from the store's health rather than kept here: the
-        # store counts its own failed writes, whoever asked for them.
-        lines += [
-            "# HELP herald_store_write_failures_total Writes the store refused"
-            " (disk full, size cap, I/O or connection errors).",
-            "# TYPE herald_store_write_failures_total counter",
-            f"herald_store_write_failures_total {store_failures}",
-        ]
-        lines += gauge(
-            "herald_store_trouble", "1 while the store cannot write, else 0.", int(store_trouble)
-        )
-        lines += gauge(
-            "herald_unrecorded_outcomes",
-            "Delivery attempts whose outcomes wait in memory for the store.",
-            unrecorded,
-        )
-        return "\n".join(lines) + "\n"
+        scraped = self._scraped
+        # Set and rendered with no await between: one event loop, so no other
+        # scrape can interleave its values with these.
+        scraped.depth, scraped.held, scraped.oldest_age = depth, held, oldest_age
+        scraped.store_failures, scraped.store_trouble = store_failures, store_trouble
+        scraped.unrecorded = unrecorded
+        return generate_latest(_WithoutCreated(self.registry)).decode("utf-8")
+
+
+class _WithoutCreated(Collector):
+    """A registry's metrics without the ``_created`` series of its counters and
+    histograms: no dashboard of Herald's reads them, and leaving them out here
+    (rather than with prometheus-client's process-wide switch) touches no
+    other registry in the process."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in self.registry.collect():
+            # Each collect builds its Metric objects anew: trimming them is safe.
+            metric.samples = [s for s in metric.samples if not s.name.endswith("_created")]
+            yield metric

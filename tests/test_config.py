@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 from collections.abc import Callable
@@ -716,3 +717,35 @@ def test_a_sender_name_that_would_break_every_from_is_refused(tmp_path: Path, na
     path = write_toml(tmp_path, f'[sender]\nname = "{name}"\n')
     with pytest.raises(ConfigError, match=r"\[sender\] name: the name must not contain CR, LF"):
         config.load(path, env={})
+
+
+def test_without_a_file_every_setting_is_its_types_declared_default() -> None:
+    """With no file and no environment, each setting equals the default its dataclass
+    field declares, since the loader reads its defaults from those fields."""
+    cfg = config.load(None, env={})
+    declared = [
+        f for f in dataclasses.fields(config.Config) if f.default is not dataclasses.MISSING
+    ]
+    assert {f.name for f in declared} >= {"stage_timeout", "max_message_size", "smtp_listen"}
+    for item in declared:
+        assert getattr(cfg, item.name) == item.default, item.name
+    assert cfg.smtp == config.SMTPSettings()
+    assert cfg.upstream_limits == config.UpstreamLimits()
+    assert cfg.queue == QueueSettings()
+    assert cfg.notify == config.NotifySettings()
+    assert cfg.runs == config.RunSettings(spool_dir=cfg.state_dir / "spool")
+    assert cfg.sender.name == config.Sender(address="x@y.test").name
+
+
+def test_a_policy_table_fills_its_unset_keys_with_the_types_defaults(tmp_path: Path) -> None:
+    """A delivery type that sets only its BCC takes customers and bcc_admin from TypePolicy."""
+    cfg = load_toml(tmp_path, '[delivery.types."a.b"]\nbcc = ["x@y.test"]\n')
+    assert cfg.delivery.policy("a.b") == TypePolicy(bcc=("x@y.test",))
+
+
+def test_a_default_is_read_from_its_field() -> None:
+    """``config.default`` answers a field's default or factory and refuses a field without one."""
+    assert config.default(QueueSettings, "workers") == QueueSettings().workers
+    assert config.default(config.DeliverySettings, "types") == {}
+    with pytest.raises(LookupError):
+        config.default(config.RunSettings, "spool_dir")

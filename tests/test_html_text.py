@@ -37,3 +37,13 @@ def test_line_breaks_split_lines() -> None:
     """A <br> ends a line, and table cells are kept apart by a space."""
     html = "<table><tr><td>Total</td><td>49.00 EUR</td></tr></table>Line one<br>Line two"
     assert text_from_html(html) == "Total 49.00 EUR\n\nLine one\n\nLine two\n"
+
+
+def test_an_element_styled_display_none_is_left_out() -> None:
+    """A preheader hidden with display: none, nested elements of its kind included,
+    does not reach the text part; what follows its end tag does."""
+    html = (
+        '<div style="color: red; display:none !important"><div>pre</div>header</div>'
+        '<p style="display: block">Shown</p><img style="display:none" src="x.png">After'
+    )
+    assert text_from_html(html) == "Shown\n\nAfter\n"

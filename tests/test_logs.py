@@ -49,3 +49,30 @@ def test_configured_logger_never_prints_a_secret_field(word: str, secret: str) -
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert line[f"smtp_{word}"] == logs.REDACTED
     structlog.reset_defaults()
+
+
+def test_names_of_secrets_are_kept_and_nested_secrets_blanked() -> None:
+    """A field that names a token (``token_name``) keeps its value, so a refusal can
+    say which token it was; secret fields inside tables and plural ones are blanked."""
+    event = logs.redact(
+        None,
+        "info",
+        {
+            "event": "admin_scope_refused",
+            "token_name": "deploy-bot",
+            "secret_fields": ["data"],
+            "webhook_secrets": ["whsec_1", "whsec_2"],
+            "settings": {"host": "mail.test", "password": "p", "nested": [{"token": "t"}]},
+        },
+    )
+    assert event == {
+        "event": "admin_scope_refused",
+        "token_name": "deploy-bot",
+        "secret_fields": ["data"],
+        "webhook_secrets": logs.REDACTED,
+        "settings": {
+            "host": "mail.test",
+            "password": logs.REDACTED,
+            "nested": [{"token": logs.REDACTED}],
+        },
+    }

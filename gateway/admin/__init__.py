@@ -27,7 +27,7 @@ from aiohttp import web
 from gateway import json_input
 from gateway.billing.batches import Batches
 from gateway.decisions import ProblemType
-from gateway.entrance.pipeline import Pipeline, Services
+from gateway.entrance.pipeline import InForce, Pipeline, Services
 from gateway.errors import InvalidInput
 from gateway.errors import RateLimitedError as RateLimitedError
 from gateway.metrics import Metrics
@@ -154,9 +154,10 @@ class Identity:
 class Api:
     """What the admin routes work with."""
 
-    services: Services
+    # The services and pipeline in force, read on every request: a reload
+    # replaces what the holder holds, and the next request sees it.
+    in_force: InForce
     token: str
-    pipeline: Pipeline
     batches: Batches
     metrics: Metrics = field(default_factory=Metrics)
     # Tells the queue manager that the queue changed (retry now, release).
@@ -165,6 +166,14 @@ class Api:
     limiter: FailureLimiter = field(default_factory=FailureLimiter)
     # The scope each guarded handler enforces, for the OpenAPI coverage test.
     scopes: dict[Handler, str] = field(default_factory=dict)
+
+    @property
+    def services(self) -> Services:
+        return self.in_force.services
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.in_force.pipeline
 
     @property
     def store(self) -> Store:
@@ -224,7 +233,7 @@ class Api:
                     headers={"WWW-Authenticate": 'Bearer realm="herald"'},
                 )
             if scope not in identity.scopes:
-                log.info("admin_scope_refused", token=identity.name, scope=scope)
+                log.info("admin_scope_refused", token_name=identity.name, scope=scope)
                 return problem(
                     403,
                     f"the token {identity.name!r} lacks the scope {scope!r}",

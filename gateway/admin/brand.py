@@ -38,24 +38,28 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
-    composer = api.services.composer
+    # The composer in force is read per request: a reload may replace it.
 
     async def show(request: web.Request) -> web.Response:
-        return web.json_response(await composer.brand())
+        return web.json_response(await api.services.composer.brand())
 
     async def update(request: web.Request) -> web.Response:
         return web.json_response(
-            await composer.update_brand(await read_json(request), actor=api.actor_of(request))
+            await api.services.composer.update_brand(
+                await read_json(request), actor=api.actor_of(request)
+            )
         )
 
     async def put_logo(request: web.Request) -> web.Response:
         data = await request.read()
         return web.json_response(
-            await composer.update_logo(data, "logo", actor=api.actor_of(request))
+            await api.services.composer.update_logo(data, "logo", actor=api.actor_of(request))
         )
 
     async def delete_logo(request: web.Request) -> web.Response:
-        return web.json_response(await composer.update_logo(None, actor=api.actor_of(request)))
+        return web.json_response(
+            await api.services.composer.update_logo(None, actor=api.actor_of(request))
+        )
 
     return [
         web.get("/v1/brand", api.protect(show, scope=SCOPE)),

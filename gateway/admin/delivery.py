@@ -51,17 +51,25 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
-    config = api.services.config
-    templates = api.services.templates
-
+    # Each handler reads the configuration in force when it runs: a reload
+    # (SIGHUP) may have replaced it since the routes were built.
     async def show(request: web.Request) -> web.Response:
-        return web.json_response(await delivery.overview(api.store, config, templates))
+        services = api.services
+        return web.json_response(
+            await delivery.overview(api.store, services.config, services.templates)
+        )
 
     async def change_type(request: web.Request) -> web.Response:
         email_type = request.match_info["type"]
         changes = await read_json(request)
+        services = api.services
         policy = await delivery.set_type(
-            api.store, config, templates, email_type, changes, actor=api.actor_of(request)
+            api.store,
+            services.config,
+            services.templates,
+            email_type,
+            changes,
+            actor=api.actor_of(request),
         )
         return web.json_response(
             {
@@ -85,7 +93,9 @@ def routes(api: Api) -> list[web.RouteDef]:
         body = await json_input.read(request, allow_nul=True)
         # An InvalidEvent reaches the problem middleware, which answers it as
         # the webhook does (gateway.decisions).
-        answer = await events.dry_run(api.pipeline, body, mail_from=config.sender.address)
+        answer = await events.dry_run(
+            api.pipeline, body, mail_from=api.services.config.sender.address
+        )
         return web.json_response(answer)
 
     return [

@@ -57,8 +57,9 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
-    config = api.services.config
-    vault = smtp_settings.vault_for(config)
+    # The key file needs a restart to change, so the vault is opened once; the
+    # rest of the configuration is read per request, as a reload leaves it.
+    vault = smtp_settings.vault_for(api.services.config)
 
     async def setting_key(request: web.Request) -> str:
         key = request.match_info.get("key")
@@ -74,13 +75,13 @@ def routes(api: Api) -> list[web.RouteDef]:
             return web.json_response(smtp_settings.public(saved[key], "saved"))
         if key != smtp_settings.SETTING:
             return web.json_response(smtp_settings.public(None, "none"))
-        form, source = smtp_settings.chosen(saved, config, [])
+        form, source = smtp_settings.chosen(saved, api.services.config, [])
         return web.json_response(smtp_settings.public(form, source))
 
     async def change(request: web.Request) -> web.Response:
         key = await setting_key(request)
         changes = await read_json(request)
-        base = await smtp_settings.editable(api.store, config, vault, key)
+        base = await smtp_settings.editable(api.store, api.services.config, vault, key)
         value = smtp_settings.apply(base, changes, vault)
         await smtp_settings.save(api.store, key, value, actor=api.actor_of(request))
         return web.json_response(smtp_settings.public(value, "saved"))
@@ -98,7 +99,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         try:
             diagnosis = await relay.smtp_test(
                 api.store,
-                config,
+                api.services.config,
                 mail_from=body.get("from"),
                 to=body.get("to"),
                 subject=body.get("subject", "Herald test message"),

@@ -50,24 +50,24 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
-    composer = api.services.composer
+    # The composer in force is read per request: a reload may replace it.
 
     async def list_tags(request: web.Request) -> web.Response:
         return web.json_response(
-            {"types": [entry.as_json() for entry in composer.catalog.types.values()]}
+            {"types": [entry.as_json() for entry in api.services.composer.catalog.types.values()]}
         )
 
     async def type_tags(request: web.Request) -> web.Response:
-        return web.json_response(composer.entry(request.match_info["type"]).as_json())
+        return web.json_response(api.services.composer.entry(request.match_info["type"]).as_json())
 
     async def list_templates(request: web.Request) -> web.Response:
         listed = []
-        for name in composer.catalog.names():
+        for name in api.services.composer.catalog.names():
             current = await api.store.current_template(name)
             listed.append(
                 {
                     "type": name,
-                    "shipped": composer.templates.has(name),
+                    "shipped": api.services.composer.templates.has(name),
                     "version": current.version if current else None,
                 }
             )
@@ -75,8 +75,8 @@ def routes(api: Api) -> list[web.RouteDef]:
 
     async def show_template(request: web.Request) -> web.Response:
         email_type = request.match_info["type"]
-        composer.entry(email_type)
-        parts, version = await composer.parts(email_type)
+        api.services.composer.entry(email_type)
+        parts, version = await api.services.composer.parts(email_type)
         body = {"type": email_type, "version": version, **{p: getattr(parts, p) for p in FILES}}
         return web.json_response(body)
 
@@ -86,11 +86,11 @@ def routes(api: Api) -> list[web.RouteDef]:
         note = body.get("note", "")
         if not isinstance(note, str):
             raise InvalidInput("#/note", "must be a string")
-        version = await composer.save(request.match_info["type"], note=note, **draft)
+        version = await api.services.composer.save(request.match_info["type"], note=note, **draft)
         return web.json_response(version.as_json())
 
     async def versions(request: web.Request) -> web.Response:
-        found = await composer.history(request.match_info["type"])
+        found = await api.services.composer.history(request.match_info["type"])
         return web.json_response({"versions": [version.as_json() for version in found]})
 
     async def rollback(request: web.Request) -> web.Response:
@@ -98,16 +98,16 @@ def routes(api: Api) -> list[web.RouteDef]:
         number = body.get("version")
         if isinstance(number, bool) or not isinstance(number, int):
             raise InvalidInput("#/version", "must be a version number")
-        version = await composer.rollback(request.match_info["type"], number)
+        version = await api.services.composer.rollback(request.match_info["type"], number)
         return web.json_response(version.as_json())
 
     async def reset(request: web.Request) -> web.Response:
-        version = await composer.reset(request.match_info["type"])
+        version = await api.services.composer.reset(request.match_info["type"])
         return web.json_response(version.as_json())
 
     async def preview(request: web.Request) -> web.Response:
         body = await read_json(request)
-        composed = await composer.preview(
+        composed = await api.services.composer.preview(
             request.match_info["type"], _supplied(body), draft=_draft(body)
         )
         return web.json_response(_preview_json(composed))
@@ -117,6 +117,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         to = body.get("to")
         if not isinstance(to, str):
             raise InvalidInput("#/to", "must be an email address")
+        composer = api.services.composer
         content = await composer.test_message(request.match_info["type"], to, _supplied(body))
         config = composer.config
         diagnosis = await relay.send_test(

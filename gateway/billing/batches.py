@@ -27,6 +27,7 @@ from gateway.config import RunSettings
 from gateway.content import archive, mime
 from gateway.content.mime import cleanup
 from gateway.content.templating import Templates
+from gateway.entrance.pipeline import InForce
 from gateway.errors import GatewayError, InvalidInput
 from gateway.store import (
     Cleaned,
@@ -226,14 +227,28 @@ class Batches:
         hostname: str,
         on_queued: Callable[[], None] = lambda: None,
         brand: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
+        in_force: InForce | None = None,
     ) -> None:
         self.store = store
+        # The daemon's holder of the services in force: when given, each run
+        # reads the templates, brand and [runs] settings from it, so that a
+        # reload reaches the next run.
+        self.in_force = in_force
         self.brand = brand or _no_brand
         self.templates = templates
         self.settings = settings
         self.hostname = hostname
         self.on_queued = on_queued
         self._feeding: dict[str, asyncio.Task[None]] = {}
+
+    def _current(
+        self,
+    ) -> tuple[Templates, RunSettings, Callable[[], Awaitable[Mapping[str, Any]]]]:
+        """The templates, [runs] settings and brand a run starts with."""
+        if self.in_force is None:
+            return self.templates, self.settings, self.brand
+        services = self.in_force.services
+        return services.templates, services.config.runs, services.composer.brand
 
     async def start(self, name: str, batch: str, invoices: Path) -> tuple[str, bool]:
         """Record a run of definition ``name`` for ``batch``; return its id and
@@ -276,22 +291,23 @@ class Batches:
             return True
         definition = await self.store.get_definition(run.definition)
         sender = await self.store.get_sender(definition.from_key)
+        templates, settings, brand = self._current()
         composer = _Composer(
-            self.templates,
+            templates,
             definition,
             sender,
-            await self.brand(),
+            await brand(),
             batch=run.batch_id or "",
             run_id=run_id,
             hostname=self.hostname,
-            max_size=self.settings.max_message_size,
+            max_size=settings.max_message_size,
         )
         invoices = Path(run.invoices_dir)
         cursor = run.feed_cursor
         fed = 0
         while True:
             customers = await self.store.select_customers(
-                definition.clusters, after=cursor, limit=self.settings.batch_size
+                definition.clusters, after=cursor, limit=settings.batch_size
             )
             if not customers:
                 break

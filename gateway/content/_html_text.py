@@ -1,7 +1,8 @@
 """A plain-text rendering of an HTML email body, with the standard library only.
 
 Block elements become paragraphs, list items get a dash, links keep their
-address after the text, and style, script and head content is dropped.
+address after the text, and style, script and head content is dropped, as is
+an element styled ``display: none`` (an email's preheader, say).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ _BLOCKS = frozenset(
     }
 )
 _HIDDEN = frozenset({"head", "script", "style", "template", "title"})
+# Elements that have no end tag, so cannot hide what follows them.
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "meta", "wbr"})
+_DISPLAY_NONE = re.compile(r"(?:^|;)\s*display\s*:\s*none\s*(?:!important\s*)?(?:;|$)", re.I)
 _SPACE = re.compile(r"\s+")
 
 
@@ -57,6 +61,10 @@ class _Text(HTMLParser):
         self.hidden = 0
         self.links: list[str | None] = []
         self.link_text: list[str] = []
+        # The element styled display: none that hides what is inside it, and
+        # how many elements of its name are open inside it, so that its own
+        # end tag is the one that shows the text again.
+        self.unseen: tuple[str, int] | None = None
 
     def _flush(self) -> None:
         text = _SPACE.sub(" ", "".join(self.line)).strip()
@@ -65,7 +73,15 @@ class _Text(HTMLParser):
         self.line = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HIDDEN:
+        if self.unseen is not None:
+            name, depth = self.unseen
+            if tag == name:
+                self.unseen = (name, depth + 1)
+            return
+        style = dict(attrs).get("style") or ""
+        if tag not in _VOID and _DISPLAY_NONE.search(style):
+            self.unseen = (tag, 1)
+        elif tag in _HIDDEN:
             self.hidden += 1
         elif tag == "br":
             self._flush()
@@ -78,10 +94,15 @@ class _Text(HTMLParser):
             self.link_text.append("")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br" or tag in _BLOCKS:
+        if self.unseen is None and (tag == "br" or tag in _BLOCKS):
             self._flush()
 
     def handle_endtag(self, tag: str) -> None:
+        if self.unseen is not None:
+            name, depth = self.unseen
+            if tag == name:
+                self.unseen = (name, depth - 1) if depth > 1 else None
+            return
         if tag in _HIDDEN:
             self.hidden = max(self.hidden - 1, 0)
         elif tag in _BLOCKS:
@@ -96,7 +117,7 @@ class _Text(HTMLParser):
                     self.line.append(f" ({shown})")
 
     def handle_data(self, data: str) -> None:
-        if self.hidden:
+        if self.hidden or self.unseen is not None:
             return
         self.line.append(data)
         if self.link_text:

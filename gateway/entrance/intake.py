@@ -19,19 +19,16 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 
 from gateway.config import QueueSettings
 from gateway.content import mime
 from gateway.context import Context
+from gateway.entrance.pipeline import InForce, Pipeline
 from gateway.errors import Defer, Drop, Overloaded, Reject, StageError
 from gateway.metrics import Metrics
 from gateway.store import Cleaned, NewItem, NewRun, RunStatus, Store
-
-if TYPE_CHECKING:
-    from gateway.entrance.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
 
@@ -49,19 +46,28 @@ class Intake:
     def __init__(
         self,
         store: Store,
-        pipeline: Pipeline,
+        pipeline: Pipeline | InForce,
         on_queued: Callable[[], None],
         settings: QueueSettings | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
-        self.pipeline = pipeline
+        # The daemon hands its holder of the pipeline in force, so that a
+        # reload reaches the intake with everything else; one fixed pipeline
+        # serves a caller that never reloads.
+        self.in_force = pipeline
         self.on_queued = on_queued
         self.settings = settings or QueueSettings()
         self.metrics = metrics or Metrics()
         self._submitting = 0
         self._depth = 0
         self._depth_at = -DEPTH_TTL
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline each submission runs: the one in force."""
+        held = self.in_force
+        return held.pipeline if isinstance(held, InForce) else held
 
     async def check_room(self) -> None:
         """Raise ``Overloaded`` when the queue is over ``max_depth``.

@@ -192,3 +192,25 @@ class Pipeline:
         if not ctx.deliverable:
             reasons = sorted({r.suppressed or "" for r in ctx.recipients}) or ["no recipients"]
             raise Drop("; ".join(reasons))
+
+
+class InForce:
+    """The services and the pipeline in force, held in one place.
+
+    Everything that runs the pipeline or reads the services built with it
+    (intake, the admin API, definition runs) reads them through this holder,
+    so a reload that replaces them reaches every reader at once.
+    """
+
+    def __init__(self, services: Services, pipeline: Pipeline) -> None:
+        self.services = services
+        self.pipeline = pipeline
+
+    @classmethod
+    def build(cls, config: Config, store: Store) -> InForce:
+        services = Services.build(config, store)
+        return cls(services, Pipeline.build(services))
+
+    def replace(self, other: InForce) -> None:
+        """Put ``other``'s services and pipeline in force, both together."""
+        self.services, self.pipeline = other.services, other.pipeline

@@ -185,6 +185,9 @@ class QueueManager:
             try:
                 due = await self.store.next_due()
             except Exception:
+                # Without the next due time the loop waits one poll interval,
+                # which loses nothing; the failure is still the operator's to see.
+                log.exception("queue_next_due_failed")
                 due = None
             if due is not None:
                 timeout = min(timeout, max(due - time.time(), 0.01))

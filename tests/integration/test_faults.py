@@ -548,3 +548,38 @@ def test_submissions_at_once_over_max_intake_get_503(tmp_path: Path) -> None:
         assert herald.post_event(event("account.created")).status == 202
     finally:
         herald.stop()
+
+
+def test_after_sighup_the_dry_run_and_intake_use_the_reloaded_policy(
+    tmp_path: Path, capture: Capture
+) -> None:
+    """After SIGHUP, /v1/delivery/dry-run answers with the delivery policy of the
+    reloaded file, and the next event is delivered with that same policy."""
+    before = '\n[delivery.types."account.created"]\nbcc = ["first@herald.test"]\n'
+    after = (
+        '\n[delivery.types."account.created"]\ncustomers = false\nbcc = ["second@herald.test"]\n'
+    )
+    herald = Herald(tmp_path, upstream=capture.url, config=FAST + before).start()
+    try:
+        assert herald.process is not None
+
+        def receivers() -> dict[str, bool]:
+            answer = herald.admin_send("POST", "/v1/delivery/dry-run", event("account.created"))
+            assert answer.status == 200, answer.body
+            return {r["address"]: r["receives"] for r in answer.json["recipients"]}
+
+        assert receivers() == {"ada@example.com": True, "first@herald.test": True}
+        herald.config_file.write_text(FAST + after, encoding="utf-8")
+        herald.process.send_signal(signal.SIGHUP)
+        [reloaded] = wait_until(lambda: herald.events("config_reloaded"), 10, "the reload")
+        assert reloaded["changed"] == ["delivery"]
+        assert receivers() == {"ada@example.com": False, "second@herald.test": True}
+
+        run_id = accepted(herald, event("account.created"))
+        [mail] = capture.wait_for_run(run_id)
+        herald.wait_for_status(run_id, "sent")
+    finally:
+        herald.stop()
+    assert mail.rcpt_tos == ["second@herald.test"]
+    # The customers are off: the copy is addressed to no one but its BCC.
+    assert "ada@example.com" not in str(mail.message["To"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.integration.harness import LOOPBACK, Capture, Herald, free_port, wait_until
 from tests.integration.test_end_to_end import accepted, event
 
@@ -109,11 +111,18 @@ def test_metrics_count_accepted_relayed_and_failed(tmp_path: Path) -> None:
         herald.stop()
         capture.stop()
     assert answer.headers["Content-Type"].startswith("text/plain")
-    lines = answer.body.decode().splitlines()
-    labels = f'email_type="account.created",upstream="{upstream}"'
-    assert 'herald_accepted_total{email_type="account.created",source="webhook"} 2' in lines
-    assert f"herald_relayed_total{{{labels}}} 1" in lines
-    assert f"herald_failed_total{{{labels}}} 1" in lines
-    assert "herald_queue_depth 0" in lines
-    assert f'herald_relay_seconds_count{{upstream="{upstream}"}} 2' in lines
-    assert "# TYPE herald_relay_seconds histogram" in lines
+    # Read as Prometheus reads it: the samples, whatever their number format.
+    families = {f.name: f for f in text_string_to_metric_families(answer.body.decode())}
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families.values()
+        for sample in family.samples
+    }
+    labels = (("email_type", "account.created"), ("upstream", upstream))
+    webhook = (("email_type", "account.created"), ("source", "webhook"))
+    assert samples[("herald_accepted_total", webhook)] == 2
+    assert samples[("herald_relayed_total", labels)] == 1
+    assert samples[("herald_failed_total", labels)] == 1
+    assert samples[("herald_queue_depth", ())] == 0
+    assert samples[("herald_relay_seconds_count", (("upstream", upstream),))] == 2
+    assert families["herald_relay_seconds"].type == "histogram"
