@@ -11,6 +11,7 @@ GATEWAY = Path(__file__).resolve().parents[1] / "gateway"
 LAYERS: list[tuple[str, ...]] = [
     (
         "errors",
+        "clock",
         "json_input",
         "addresses",
         "brand",

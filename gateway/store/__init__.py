@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, NewType
 from urllib.parse import urlsplit, urlunsplit
 
+from gateway.clock import Clock
+
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
 ]
@@ -781,14 +783,15 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_store(url: str, *, max_bytes: int | None = None) -> Store:
+def open_store(url: str, *, max_bytes: int | None = None, clock: Clock | None = None) -> Store:
     """The store for ``url``: ``postgresql://...`` for PostgreSQL, else a
     SQLite file path (or ``sqlite:///path``) refusing writes that would grow
-    it past ``max_bytes``."""
+    it past ``max_bytes``. ``clock`` reads the time for every row it writes
+    (by default ``time.time``; PostgreSQL then measures leases by its own)."""
     if url.startswith(("postgresql://", "postgres://")):
         from gateway.store._postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, clock=clock)
     from gateway.store._sqlite import SQLiteStore
 
-    return SQLiteStore(url.removeprefix("sqlite://"), max_bytes=max_bytes)
+    return SQLiteStore(url.removeprefix("sqlite://"), max_bytes=max_bytes, clock=clock)

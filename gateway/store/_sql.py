@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
 
+from gateway.clock import Clock
 from gateway.errors import (
     ConflictError,
     InvalidInput,
@@ -101,9 +102,11 @@ def migrations(dialect: str) -> list[tuple[int, str]]:
 
 
 class SQLStore(Store):
-    # Appended to the claim query: PostgreSQL locks the rows it claims and
-    # skips those another node is claiming; SQLite has one writer anyway.
-    claim_lock: ClassVar[str] = ""
+    # What reads the time for every row the store writes.
+    clock: Clock = staticmethod(time.time)
+    # The SQL for the time leases are measured by; it takes one parameter,
+    # ``_lease_now()``. A lease is granted, renewed and tested by this clock.
+    now_sql: ClassVar[str] = "?"
 
     @abc.abstractmethod
     def _transaction(self) -> AbstractAsyncContextManager[Connection]:
@@ -174,7 +177,7 @@ class SQLStore(Store):
             # no reader ever sees it, yet its pages had to be found on disk.
             await db.execute(
                 "INSERT INTO settings (key, value, updated_at) VALUES (?,?,?)",
-                (key, secrets.token_hex(2048), time.time()),
+                (key, secrets.token_hex(2048), self.clock()),
             )
             await db.execute("DELETE FROM settings WHERE key = ?", (key,))
 
@@ -189,7 +192,7 @@ class SQLStore(Store):
         return str(rows[0]["id"]) if rows else None
 
     async def record_run(self, run: NewRun) -> tuple[str, bool]:
-        now = time.time()
+        now = self.clock()
 
         async def insert(db: Connection) -> None:
             await db.execute(
@@ -232,71 +235,58 @@ class SQLStore(Store):
         return run.id, True
 
     async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
-        now = time.time()
+        now = self.clock()
 
         async def take(db: Connection) -> list[Delivery]:
-            cursor = await db.execute(
-                "SELECT id, run_id, mail_from, content, attempts, queued_at, sending_since"  # noqa: S608 -- claim_lock is a fixed clause per backend
-                " FROM messages WHERE status = 'queued' AND next_attempt_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?)"
-                f" ORDER BY next_attempt_at LIMIT ?{self.claim_lock}",
-                (now, now, limit),
-            )
-            deliveries = []
-            for row in list(await cursor.fetchall()):
-                await db.execute(
-                    "UPDATE messages SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                    (owner, now + lease, row["id"]),
-                )
-                cursor = await db.execute(
-                    "SELECT id, address FROM items WHERE message_id = ?"
-                    " AND status IN ('queued', 'deferred') ORDER BY id",
-                    (row["id"],),
-                )
-                recipients = [(r["id"], r["address"]) for r in await cursor.fetchall()]
-                cursor = await db.execute(
-                    "SELECT email_type FROM runs WHERE id = ?", (row["run_id"],)
-                )
-                run = await cursor.fetchone()
-                interrupted = row["sending_since"] is not None
-                if interrupted:
-                    await _history(
-                        db,
-                        row["run_id"],
+            sql, params = self._claim_statement(owner, limit=limit, lease=lease)
+            cursor = await db.execute(sql, params)
+            # RETURNING gives no order: the earliest due goes first, as claimed.
+            rows = sorted(await cursor.fetchall(), key=lambda row: row["next_attempt_at"])
+            deliveries = [_delivery(row, owner) for row in rows]
+            await db.executemany(
+                "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
+                [
+                    (
+                        d.run_id,
                         now,
                         "interrupted",
                         "the previous attempt was cut off after DATA began; the upstream"
                         " may already have it, so "
-                        + ", ".join(address for _, address in recipients)
+                        + ", ".join(address for _, address in d.recipients)
                         + " may receive it twice",
                     )
-                deliveries.append(
-                    Delivery(
-                        message_id=row["id"],
-                        run_id=row["run_id"],
-                        mail_from=row["mail_from"],
-                        content=bytes(row["content"]),
-                        recipients=recipients,
-                        attempts=row["attempts"],
-                        queued_at=row["queued_at"],
-                        email_type=run["email_type"] if run else "",
-                        owner=owner,
-                        interrupted=interrupted,
-                    )
-                )
+                    for d in deliveries
+                    if d.interrupted
+                ],
+            )
             return deliveries
 
         return await self._write(take)
 
+    @abc.abstractmethod
+    def _claim_statement(
+        self, owner: str, *, limit: int, lease: float
+    ) -> tuple[str, Sequence[Any]]:
+        """The one statement that leases up to ``limit`` due messages to
+        ``owner`` and returns them as ``_CLAIMED`` names their columns."""
+
+    def _lease_now(self) -> float | None:
+        """The time leases are measured by, bound to each ``now_sql``: the
+        store's clock here; a backend with a shared clock may answer None to
+        use the database's own."""
+        return self.clock()
+
     async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
-        now = time.time()
+        now = self.clock()
+
+        lease_now = self._lease_now()
 
         async def mark(db: Connection) -> None:
             cursor = await db.execute(
-                "UPDATE messages SET sending_since = ?, lease_until = ?"
-                " WHERE id = ? AND status = 'queued' AND lease_owner = ? AND lease_until >= ?"
-                " RETURNING id",
-                (now, now + lease, delivery.message_id, delivery.owner, now),
+                f"UPDATE messages SET sending_since = ?, lease_until = {self.now_sql} + ?"  # noqa: S608 -- a fixed clause per backend
+                " WHERE id = ? AND status = 'queued' AND lease_owner = ?"
+                f" AND lease_until >= {self.now_sql} RETURNING id",
+                (now, lease_now, lease, delivery.message_id, delivery.owner, lease_now),
             )
             if await cursor.fetchone() is None:
                 raise LeaseLostError(f"the lease on {delivery.message_id} was lost")
@@ -311,7 +301,7 @@ class SQLStore(Store):
         retry_at: float | None,
         notices: Sequence[NewNotice] = (),
     ) -> None:
-        now = time.time()
+        now = self.clock()
         addresses = dict(delivery.recipients)
 
         async def record(db: Connection) -> None:
@@ -387,13 +377,13 @@ class SQLStore(Store):
         ids = list(message_ids)
         if not ids:
             return 0
-        now = time.time()
+        lease_now = self._lease_now()
 
         async def renew(db: Connection) -> int:
             cursor = await db.execute(
-                "UPDATE messages SET lease_until = ? WHERE lease_owner = ?"  # noqa: S608 -- only placeholders are formatted in
+                f"UPDATE messages SET lease_until = {self.now_sql} + ? WHERE lease_owner = ?"  # noqa: S608 -- only placeholders are formatted in
                 f" AND id IN ({_marks(ids)}) RETURNING id",
-                (now + lease, owner, *ids),
+                (lease_now, lease, owner, *ids),
             )
             return len(list(await cursor.fetchall()))
 
@@ -429,7 +419,7 @@ class SQLStore(Store):
         )
 
     async def list_queue(self, *, limit: int = 100) -> list[QueueEntry]:
-        now = time.time()
+        now = self.clock()
         rows = await self._read(
             "SELECT m.id, m.run_id, r.email_type, m.status, m.attempts, m.queued_at,"
             " m.next_attempt_at, m.last_error, m.lease_until"
@@ -468,7 +458,7 @@ class SQLStore(Store):
         ]
 
     async def retry_now(self, message_id: str | None) -> int:
-        now = time.time()
+        now = self.clock()
 
         async def retry(db: Connection) -> int:
             if message_id is None:
@@ -493,7 +483,7 @@ class SQLStore(Store):
         await self._set_waiting_status(message_id, "queued", "released by the operator")
 
     async def _set_waiting_status(self, message_id: str, status: str, detail: str) -> None:
-        now = time.time()
+        now = self.clock()
 
         async def change(db: Connection) -> None:
             run_id = await _waiting(db, message_id)
@@ -506,7 +496,7 @@ class SQLStore(Store):
         await self._write(change)
 
     async def purge(self, message_id: str, reason: str) -> None:
-        now = time.time()
+        now = self.clock()
 
         async def remove(db: Connection) -> None:
             run_id = await _waiting(db, message_id)
@@ -537,7 +527,7 @@ class SQLStore(Store):
         rows = await self._read(
             "SELECT id, run_id, kind, payload, attempts, created_at FROM notices"
             " WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (time.time(), limit),
+            (self.clock(), limit),
         )
         return [
             Notice(
@@ -552,7 +542,7 @@ class SQLStore(Store):
         ]
 
     async def notice_done(self, notice_id: int, *, error: str | None = None) -> None:
-        now = time.time()
+        now = self.clock()
 
         async def done(db: Connection) -> None:
             await db.execute(
@@ -648,7 +638,7 @@ class SQLStore(Store):
                 "INSERT INTO senders (key, address, name, updated_at) VALUES (?,?,?,?)"
                 " ON CONFLICT (key) DO UPDATE SET address = excluded.address,"
                 " name = excluded.name, updated_at = excluded.updated_at",
-                (sender.key, sender.address, sender.name, time.time()),
+                (sender.key, sender.address, sender.name, self.clock()),
             )
 
     async def list_senders(self) -> list[SenderIdentity]:
@@ -676,7 +666,7 @@ class SQLStore(Store):
         actor: str,
         secret_fields: Collection[str] = (),
     ) -> None:
-        now = time.time()
+        now = self.clock()
         async with self._transaction() as db:
             cursor = await db.execute("SELECT value FROM settings WHERE key = ?", (key,))
             row = await cursor.fetchone()
@@ -752,7 +742,7 @@ class SQLStore(Store):
         parts: TemplateParts | None,
         note: str,
     ) -> TemplateVersion:
-        now = time.time()
+        now = self.clock()
         async with self._transaction() as db:
             cursor = await db.execute(
                 "SELECT coalesce(max(version), 0) + 1 FROM template_versions WHERE email_type = ?",
@@ -804,7 +794,7 @@ class SQLStore(Store):
         return current if current is not None and current.parts is not None else None
 
     async def put_customers(self, customers: Sequence[Customer]) -> None:
-        now = time.time()
+        now = self.clock()
         ids = [(c.id,) for c in customers]
         async with self._transaction() as db:
             await db.executemany(
@@ -897,7 +887,7 @@ class SQLStore(Store):
                 "INSERT INTO definitions (name, body, updated_at) VALUES (?,?,?)"
                 " ON CONFLICT (name) DO UPDATE SET body = excluded.body,"
                 " updated_at = excluded.updated_at",
-                (definition.name, json.dumps(asdict(definition)), time.time()),
+                (definition.name, json.dumps(asdict(definition)), self.clock()),
             )
 
     async def list_definitions(self) -> list[Definition]:
@@ -911,7 +901,7 @@ class SQLStore(Store):
         return _definition(rows[0]["body"])
 
     async def start_batch_run(self, run: NewBatchRun) -> tuple[str, bool]:
-        now = time.time()
+        now = self.clock()
         try:
             async with self._transaction() as db:
                 await db.execute(
@@ -945,7 +935,7 @@ class SQLStore(Store):
     async def feed_run(
         self, run_id: str, messages: Sequence[NewMessage], *, after: str | None, cursor: str
     ) -> bool:
-        now = time.time()
+        now = self.clock()
         async with self._transaction() as db:
             state = await _state(db, run_id)
             if state["status"] == "cancelled" or state["feed_cursor"] != after:
@@ -959,7 +949,7 @@ class SQLStore(Store):
         return True
 
     async def finish_feed(self, run_id: str) -> None:
-        now = time.time()
+        now = self.clock()
         async with self._transaction() as db:
             await db.execute(
                 "UPDATE runs SET fed_at = ? WHERE id = ? AND fed_at IS NULL", (now, run_id)
@@ -985,7 +975,7 @@ class SQLStore(Store):
     async def _requeue(self, run_id: str, which: str, event: str) -> int:
         """Queue the items of ``run_id`` matching ``which`` (a fixed clause)
         again, with their messages, as if just accepted."""
-        now = time.time()
+        now = self.clock()
         async with self._transaction() as db:
             await _state(db, run_id)
             cursor = await db.execute(
@@ -1018,16 +1008,17 @@ class SQLStore(Store):
         return len(rows)
 
     async def cancel_run(self, run_id: str) -> int:
-        now = time.time()
+        now = self.clock()
         async with self._transaction() as db:
             await _state(db, run_id)
             # A message out with the relay right now keeps its lease; its
             # outcome is recorded when it returns, as it truly happened.
+            lease_now = self._lease_now()
             cursor = await db.execute(
-                "SELECT i.id, i.status FROM items i JOIN messages m ON m.id = i.message_id"
+                "SELECT i.id, i.status FROM items i JOIN messages m ON m.id = i.message_id"  # noqa: S608 -- a fixed clause per backend
                 " WHERE i.run_id = ? AND i.status IN ('queued', 'deferred')"
-                " AND (m.lease_until IS NULL OR m.lease_until < ?)",
-                (run_id, now),
+                f" AND (m.lease_until IS NULL OR m.lease_until < {self.now_sql})",
+                (run_id, lease_now),
             )
             rows = list(await cursor.fetchall())
             await db.executemany(
@@ -1036,9 +1027,9 @@ class SQLStore(Store):
                 [(now, row["id"]) for row in rows],
             )
             await db.execute(
-                "UPDATE messages SET status = 'done' WHERE run_id = ? AND status = 'queued'"
-                " AND (lease_until IS NULL OR lease_until < ?)",
-                (run_id, now),
+                "UPDATE messages SET status = 'done' WHERE run_id = ? AND status = 'queued'"  # noqa: S608 -- a fixed clause per backend
+                f" AND (lease_until IS NULL OR lease_until < {self.now_sql})",
+                (run_id, lease_now),
             )
             changes = Counter({"skipped": len(rows)})
             changes.subtract(row["status"] for row in rows)
@@ -1052,7 +1043,7 @@ class SQLStore(Store):
         return len(rows)
 
     async def put_smtp_user(self, user: SMTPUser) -> None:
-        now = time.time()
+        now = self.clock()
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO smtp_users (name, password_hash, sender_domains, recipient_domains,"
@@ -1107,7 +1098,7 @@ class SQLStore(Store):
             if row is None:
                 return None
             await db.execute(
-                "UPDATE admin_tokens SET last_used_at = ? WHERE id = ?", (time.time(), row["id"])
+                "UPDATE admin_tokens SET last_used_at = ? WHERE id = ?", (self.clock(), row["id"])
             )
         return _token(row)
 
@@ -1125,7 +1116,7 @@ class SQLStore(Store):
             if row is None:
                 raise NotFoundError(f"no live admin token named {name_or_id!r}")
             await db.execute(
-                "UPDATE admin_tokens SET revoked_at = ? WHERE id = ?", (time.time(), row["id"])
+                "UPDATE admin_tokens SET revoked_at = ? WHERE id = ?", (self.clock(), row["id"])
             )
         return _token(row)
 
@@ -1141,7 +1132,7 @@ class SQLStore(Store):
                 "INSERT INTO settings_audit (at, actor, setting, old_value, new_value)"
                 " VALUES (?,?,?,?,?)",
                 (
-                    time.time(),
+                    self.clock(),
                     actor,
                     setting,
                     None if old is None else json.dumps(old, sort_keys=True),
@@ -1314,6 +1305,35 @@ def _smtp_user(row: Row) -> SMTPUser:
 
 def _token(row: Row) -> AdminToken:
     return AdminToken(**{**dict(row), "scopes": tuple(row["scopes"].split())})
+
+
+def claimed_columns(recipients: str) -> str:
+    """What a claim returns of each message it leased; ``recipients`` is the
+    dialect's aggregate of ``items`` into a JSON array of [item id, address]."""
+    return (
+        "messages.id, messages.run_id, messages.mail_from, messages.content,"  # noqa: S608 -- a fixed aggregate per backend
+        " messages.attempts, messages.queued_at, messages.next_attempt_at,"
+        " messages.sending_since,"
+        " (SELECT email_type FROM runs WHERE runs.id = messages.run_id) AS email_type,"
+        f" (SELECT {recipients} FROM items WHERE items.message_id = messages.id"
+        " AND items.status IN ('queued', 'deferred')) AS recipients"
+    )
+
+
+def _delivery(row: Row, owner: str) -> Delivery:
+    pairs = json.loads(row["recipients"]) if row["recipients"] is not None else []
+    return Delivery(
+        message_id=row["id"],
+        run_id=row["run_id"],
+        mail_from=row["mail_from"],
+        content=bytes(row["content"]),
+        recipients=sorted((int(item), str(address)) for item, address in pairs),
+        attempts=row["attempts"],
+        queued_at=row["queued_at"],
+        email_type=row["email_type"] or "",
+        owner=owner,
+        interrupted=row["sending_since"] is not None,
+    )
 
 
 def _run(row: Row, **details: Any) -> Run:

@@ -70,8 +70,13 @@ def new_run(
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLStore]:
-    opened = open_store(stores.url_for(tmp_path))
+def clock() -> stores.MovableClock:
+    return stores.MovableClock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: stores.MovableClock) -> AsyncIterator[SQLStore]:
+    opened = open_store(stores.url_for(tmp_path), clock=clock)
     assert isinstance(opened, SQLStore)
     await opened.open()
     try:
@@ -268,11 +273,15 @@ async def test_claim_respects_limit(store: SQLStore) -> None:
     assert len(await store.claim("worker-2", limit=2, lease=60)) == 1
 
 
-async def test_expired_lease_is_claimable_again(store: SQLStore) -> None:
+async def test_expired_lease_is_claimable_again(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
     """When a lease expires without an attempt being recorded, the message is claimed again."""
     await store.record_run(new_run("run_1"))
-    [first] = await store.claim("worker-1", limit=10, lease=0.01)
-    await asyncio.sleep(0.05)
+    [first] = await store.claim("worker-1", limit=10, lease=60)
+    clock.advance(59)
+    assert await store.claim("worker-2", limit=10, lease=60) == []
+    clock.advance(2)
     [again] = await store.claim("worker-2", limit=10, lease=60)
     assert again.message_id == first.message_id
 
@@ -613,12 +622,14 @@ async def test_concurrent_runs_share_commits_and_each_is_durable(
     assert committed(tmp_path / "state" / "herald.db") == 51
 
 
-async def test_a_worker_that_lost_its_lease_sends_and_records_nothing(store: SQLStore) -> None:
+async def test_a_worker_that_lost_its_lease_sends_and_records_nothing(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
     """Once a worker's lease has run out and another worker claimed the message, the
     first can neither begin DATA nor record an outcome."""
     await store.record_run(new_run("run_1"))
-    [mine] = await store.claim("host:1", limit=10, lease=0.01)
-    await asyncio.sleep(0.05)
+    [mine] = await store.claim("host:1", limit=10, lease=60)
+    clock.advance(61)
     [theirs] = await store.claim("host:2", limit=10, lease=60)
     assert theirs.message_id == mine.message_id
     with pytest.raises(LeaseLostError, match="lease"):
@@ -629,16 +640,22 @@ async def test_a_worker_that_lost_its_lease_sends_and_records_nothing(store: SQL
     assert store.health.trouble is None  # a lost lease is no fault of the store
 
 
-async def test_renewed_leases_keep_a_message_from_other_workers(store: SQLStore) -> None:
+async def test_renewed_leases_keep_a_message_from_other_workers(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
     """A worker renews only the leases it holds; a renewed message is not claimable."""
     await store.record_run(new_run("run_1"))
-    [mine] = await store.claim("host:1", limit=10, lease=0.01)
+    [mine] = await store.claim("host:1", limit=10, lease=10)
+    clock.advance(5)
     assert await store.renew_leases("host:1", [mine.message_id], lease=60) == 1
     assert await store.renew_leases("host:2", [mine.message_id], lease=60) == 0
     assert await store.renew_leases("host:1", [], lease=60) == 0
-    await asyncio.sleep(0.05)  # past the first lease
+    clock.advance(10)  # past the first lease, within the renewed one
     assert await store.claim("host:2", limit=10, lease=60) == []
     assert await store.lease_owners() == ["host:1"]
+    clock.advance(60)  # past the renewed lease
+    [again] = await store.claim("host:2", limit=10, lease=60)
+    assert again.message_id == mine.message_id
 
 
 async def test_a_refused_write_puts_the_store_in_trouble_until_one_needing_room_succeeds(
@@ -856,3 +873,20 @@ async def test_recorded_changes_join_the_audit_log(store: SQLStore) -> None:
     assert [e.setting for e in entries] == ["tokens/t2", "tokens/t1"]
     assert entries[0].new == {"scopes": ["runs:read"]}
     assert entries[0].old is None
+
+
+async def test_a_claim_is_one_statement_however_many_it_leases(sqlite_store: SQLiteStore) -> None:
+    """Claiming 50 messages runs one SQL statement inside its transaction, not one per message."""
+    for n in range(50):
+        await sqlite_store.record_run(
+            new_run(f"run_{n}", addresses=[f"r{n}@example.com", "x@example.com"])
+        )
+    statements: list[str] = []
+    await sqlite_store.db.set_trace_callback(statements.append)
+    claimed = await sqlite_store.claim("worker", limit=50, lease=60)
+    await sqlite_store.db.set_trace_callback(None)
+    assert len(claimed) == 50
+    assert {d.run_id for d in claimed} == {f"run_{n}" for n in range(50)}
+    assert all(len(d.recipients) == 2 and d.email_type == "invoice.issued" for d in claimed)
+    assert [s for s in statements if s not in ("BEGIN IMMEDIATE", "COMMIT")] == [statements[1]]
+    assert statements[1].startswith("UPDATE messages")
