@@ -614,8 +614,9 @@ class Store(abc.ABC):
         history to its latest ``item_limit`` entries) for large runs."""
 
     @abc.abstractmethod
-    async def put_sender(self, sender: SenderIdentity) -> None:
-        """Create or replace the sender with ``sender.key``."""
+    async def put_sender(self, sender: SenderIdentity, *, actor: str) -> None:
+        """Create or replace the sender with ``sender.key``; when that changes
+        it, the change joins the audit log in the same transaction."""
 
     @abc.abstractmethod
     async def list_senders(self) -> list[SenderIdentity]: ...
@@ -732,8 +733,9 @@ class Store(abc.ABC):
         """Queue one item of the run again, whatever became of it."""
 
     @abc.abstractmethod
-    async def put_smtp_user(self, user: SMTPUser) -> None:
-        """Create or replace the SMTP login ``user.name``."""
+    async def put_smtp_user(self, user: SMTPUser, *, actor: str) -> None:
+        """Create or replace the SMTP login ``user.name``, and append the change
+        to the audit log in the same transaction (its domains, never its hash)."""
 
     @abc.abstractmethod
     async def get_smtp_user(self, name: str) -> SMTPUser:
@@ -743,13 +745,14 @@ class Store(abc.ABC):
     async def list_smtp_users(self) -> list[SMTPUser]: ...
 
     @abc.abstractmethod
-    async def delete_smtp_user(self, name: str) -> None:
-        """Remove the SMTP login ``name``; ``NotFoundError`` if unknown."""
+    async def delete_smtp_user(self, name: str, *, actor: str) -> None:
+        """Remove the SMTP login ``name``, audited in the same transaction;
+        ``NotFoundError`` if unknown."""
 
     @abc.abstractmethod
-    async def add_admin_token(self, token: AdminToken, digest: str) -> None:
-        """Keep a new token by the digest of its secret; ``InvalidInput`` when
-        its name is taken."""
+    async def add_admin_token(self, token: AdminToken, digest: str, *, actor: str) -> None:
+        """Keep a new token by the digest of its secret, audited (its scopes)
+        in the same transaction; ``InvalidInput`` when its name is taken."""
 
     @abc.abstractmethod
     async def find_admin_token(self, digest: str) -> AdminToken | None:
@@ -759,19 +762,9 @@ class Store(abc.ABC):
     async def list_admin_tokens(self) -> list[AdminToken]: ...
 
     @abc.abstractmethod
-    async def revoke_admin_token(self, name_or_id: str) -> AdminToken:
-        """Revoke a token by name or id; ``NotFoundError`` if no live one matches."""
-
-    @abc.abstractmethod
-    async def record_audit(
-        self,
-        actor: str,
-        setting: str,
-        old: Mapping[str, Any] | None,
-        new: Mapping[str, Any] | None,
-    ) -> None:
-        """Append one change that is not a saved setting (a login, a token) to
-        the audit log; the caller leaves out or masks every secret."""
+    async def revoke_admin_token(self, name_or_id: str, *, actor: str) -> AdminToken:
+        """Revoke a token by name or id, audited in the same transaction;
+        ``NotFoundError`` if no live one matches."""
 
 
 def redact_url(url: str) -> str:

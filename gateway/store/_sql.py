@@ -30,6 +30,7 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.store import (
+    MASK,
     PENDING,
     AdminToken,
     AuditEntry,
@@ -632,14 +633,24 @@ class SQLStore(Store):
         rows = await self._read(_COUNTS, (run_id,))
         return {row["status"]: row["n"] for row in rows}
 
-    async def put_sender(self, sender: SenderIdentity) -> None:
+    async def put_sender(self, sender: SenderIdentity, *, actor: str) -> None:
+        now = self.clock()
         async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT key, address, name FROM senders WHERE key = ?", (sender.key,)
+            )
+            row = await cursor.fetchone()
+            old = dict(row) if row is not None else None
+            new = asdict(sender)
+            if old == new:
+                return
             await db.execute(
                 "INSERT INTO senders (key, address, name, updated_at) VALUES (?,?,?,?)"
                 " ON CONFLICT (key) DO UPDATE SET address = excluded.address,"
                 " name = excluded.name, updated_at = excluded.updated_at",
-                (sender.key, sender.address, sender.name, self.clock()),
+                (sender.key, sender.address, sender.name, now),
             )
+            await _audit(db, now, actor, f"senders/{sender.key}", old, new)
 
     async def list_senders(self) -> list[SenderIdentity]:
         rows = await self._read("SELECT key, address, name FROM senders ORDER BY key")
@@ -683,18 +694,7 @@ class SQLStore(Store):
                     " updated_at = excluded.updated_at",
                     (key, json.dumps(new, sort_keys=True), now),
                 )
-            shown_old, shown_new = masked(old, new, secret_fields)
-            await db.execute(
-                "INSERT INTO settings_audit (at, actor, setting, old_value, new_value)"
-                " VALUES (?,?,?,?,?)",
-                (
-                    now,
-                    actor,
-                    key,
-                    None if shown_old is None else json.dumps(shown_old, sort_keys=True),
-                    None if shown_new is None else json.dumps(shown_new, sort_keys=True),
-                ),
-            )
+            await _audit(db, now, actor, key, *masked(old, new, secret_fields))
 
     async def list_audit(self, *, limit: int = 50, setting: str | None = None) -> list[AuditEntry]:
         where, params = "", []
@@ -1042,9 +1042,11 @@ class SQLStore(Store):
             await _history(db, run_id, now, "cancelled", f"{len(rows)} item(s) not sent")
         return len(rows)
 
-    async def put_smtp_user(self, user: SMTPUser) -> None:
+    async def put_smtp_user(self, user: SMTPUser, *, actor: str) -> None:
         now = self.clock()
         async with self._transaction() as db:
+            cursor = await db.execute(f"{_SMTP_USER_SELECT} WHERE name = ?", (user.name,))
+            row = await cursor.fetchone()
             await db.execute(
                 "INSERT INTO smtp_users (name, password_hash, sender_domains, recipient_domains,"
                 " created_at, updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE SET"
@@ -1060,6 +1062,10 @@ class SQLStore(Store):
                     now,
                 ),
             )
+            # The hash is never shown, and a save always sets the password.
+            old = _audited_login(_smtp_user(row)) if row is not None else None
+            new = {**_audited_login(user), "password": f"{MASK} (changed)"}
+            await _audit(db, now, actor, f"smtp-users/{user.name}", old, new)
 
     async def get_smtp_user(self, name: str) -> SMTPUser:
         rows = await self._read(f"{_SMTP_USER_SELECT} WHERE name = ?", (name,))
@@ -1070,20 +1076,28 @@ class SQLStore(Store):
     async def list_smtp_users(self) -> list[SMTPUser]:
         return [_smtp_user(row) for row in await self._read(f"{_SMTP_USER_SELECT} ORDER BY name")]
 
-    async def delete_smtp_user(self, name: str) -> None:
+    async def delete_smtp_user(self, name: str, *, actor: str) -> None:
+        now = self.clock()
         async with self._transaction() as db:
-            cursor = await db.execute("SELECT name FROM smtp_users WHERE name = ?", (name,))
-            if await cursor.fetchone() is None:
+            cursor = await db.execute(f"{_SMTP_USER_SELECT} WHERE name = ?", (name,))
+            row = await cursor.fetchone()
+            if row is None:
                 raise NotFoundError(f"no SMTP user {name!r}")
             await db.execute("DELETE FROM smtp_users WHERE name = ?", (name,))
+            await _audit(
+                db, now, actor, f"smtp-users/{name}", _audited_login(_smtp_user(row)), None
+            )
 
-    async def add_admin_token(self, token: AdminToken, digest: str) -> None:
+    async def add_admin_token(self, token: AdminToken, digest: str, *, actor: str) -> None:
         try:
             async with self._transaction() as db:
                 await db.execute(
                     "INSERT INTO admin_tokens (id, name, digest, scopes, created_at)"
                     " VALUES (?,?,?,?,?)",
                     (token.id, token.name, digest, " ".join(token.scopes), token.created_at),
+                )
+                await _audit(
+                    db, self.clock(), actor, f"tokens/{token.name}", None, _audited_token(token)
                 )
         except ConflictError:
             raise InvalidInput("#/name", f"a token named {token.name!r} exists") from None
@@ -1106,7 +1120,8 @@ class SQLStore(Store):
         rows = await self._read(f"{_ADMIN_KEYS_SELECT} ORDER BY created_at")
         return [_token(row) for row in rows]
 
-    async def revoke_admin_token(self, name_or_id: str) -> AdminToken:
+    async def revoke_admin_token(self, name_or_id: str, *, actor: str) -> AdminToken:
+        now = self.clock()
         async with self._transaction() as db:
             cursor = await db.execute(
                 f"{_ADMIN_KEYS_SELECT} WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
@@ -1116,29 +1131,11 @@ class SQLStore(Store):
             if row is None:
                 raise NotFoundError(f"no live admin token named {name_or_id!r}")
             await db.execute(
-                "UPDATE admin_tokens SET revoked_at = ? WHERE id = ?", (self.clock(), row["id"])
+                "UPDATE admin_tokens SET revoked_at = ? WHERE id = ?", (now, row["id"])
             )
-        return _token(row)
-
-    async def record_audit(
-        self,
-        actor: str,
-        setting: str,
-        old: Mapping[str, Any] | None,
-        new: Mapping[str, Any] | None,
-    ) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO settings_audit (at, actor, setting, old_value, new_value)"
-                " VALUES (?,?,?,?,?)",
-                (
-                    self.clock(),
-                    actor,
-                    setting,
-                    None if old is None else json.dumps(old, sort_keys=True),
-                    None if new is None else json.dumps(new, sort_keys=True),
-                ),
-            )
+            token = _token(row)
+            await _audit(db, now, actor, f"tokens/{token.name}", _audited_token(token), None)
+        return token
 
 
 _VERSION_COLUMNS = "email_type, version, action, subject, html, text, note, created_at"
@@ -1292,6 +1289,43 @@ _SMTP_USER_SELECT = "SELECT name, password_hash, sender_domains, recipient_domai
 _ADMIN_KEYS_SELECT = (
     "SELECT id, name, scopes, created_at, last_used_at, revoked_at FROM admin_tokens"
 )
+
+
+async def _audit(
+    db: Connection,
+    at: float,
+    actor: str,
+    setting: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+) -> None:
+    """Append a change to the audit log, in the transaction that makes it, so
+    that no change is kept without its entry; the caller masks every secret."""
+    await db.execute(
+        "INSERT INTO settings_audit (at, actor, setting, old_value, new_value) VALUES (?,?,?,?,?)",
+        (
+            at,
+            actor,
+            setting,
+            None if old is None else json.dumps(old, sort_keys=True),
+            None if new is None else json.dumps(new, sort_keys=True),
+        ),
+    )
+
+
+def _audited_login(user: SMTPUser) -> dict[str, Any]:
+    """An SMTP login as the audit log keeps it: its domains, never its hash."""
+    return {
+        "name": user.name,
+        "sender_domains": list(user.sender_domains),
+        "recipient_domains": list(user.recipient_domains),
+        "password": MASK,
+    }
+
+
+def _audited_token(token: AdminToken) -> dict[str, Any]:
+    """A token as the audit log keeps it: what it may do, never its digest."""
+    return {"scopes": list(token.scopes)}
 
 
 def _smtp_user(row: Row) -> SMTPUser:

@@ -33,6 +33,7 @@ from gateway.store import (
     NewRun,
     Outcome,
     RunStatus,
+    SenderIdentity,
     SMTPUser,
     TemplateParts,
     new_id,
@@ -836,43 +837,79 @@ async def test_any_of_a_runs_keys_finds_it_and_blocks_a_second_run(store: SQLSto
 async def test_smtp_users_are_kept_replaced_and_removed(store: SQLStore) -> None:
     """put/get/list/delete of SMTP logins, with their domain lists."""
     user = SMTPUser("app", "scrypt$hash", ("shop.test",), ("example.com", "example.org"))
-    await store.put_smtp_user(user)
+    await store.put_smtp_user(user, actor="test")
     assert await store.get_smtp_user("app") == user
-    await store.put_smtp_user(dataclasses.replace(user, sender_domains=()))
+    await store.put_smtp_user(dataclasses.replace(user, sender_domains=()), actor="test")
     assert [u.sender_domains for u in await store.list_smtp_users()] == [()]
-    await store.delete_smtp_user("app")
+    await store.delete_smtp_user("app", actor="test")
     with pytest.raises(NotFoundError):
         await store.get_smtp_user("app")
     with pytest.raises(NotFoundError):
-        await store.delete_smtp_user("app")
+        await store.delete_smtp_user("app", actor="test")
 
 
 async def test_admin_tokens_are_found_by_digest_until_revoked(store: SQLStore) -> None:
     """A token is found by its digest (marking it used), names are unique, revoking ends it."""
     token = AdminToken("tok_1", "ci", ("runs:read",), time.time())
-    await store.add_admin_token(token, "d" * 64)
+    await store.add_admin_token(token, "d" * 64, actor="test")
     with pytest.raises(InvalidInput):
-        await store.add_admin_token(dataclasses.replace(token, id="tok_2"), "e" * 64)
+        await store.add_admin_token(dataclasses.replace(token, id="tok_2"), "e" * 64, actor="test")
     found = await store.find_admin_token("d" * 64)
     assert found is not None
     assert found.scopes == ("runs:read",)
     assert await store.find_admin_token("f" * 64) is None
     [listed] = await store.list_admin_tokens()
     assert listed.last_used_at is not None
-    assert (await store.revoke_admin_token("ci")).id == "tok_1"
+    assert (await store.revoke_admin_token("ci", actor="test")).id == "tok_1"
     assert await store.find_admin_token("d" * 64) is None
     with pytest.raises(NotFoundError):
-        await store.revoke_admin_token("tok_1")
+        await store.revoke_admin_token("tok_1", actor="test")
 
 
 async def test_recorded_changes_join_the_audit_log(store: SQLStore) -> None:
     """Changes that are not saved settings (tokens, logins) are listed with the rest."""
     for n in range(3):
-        await store.record_audit("cli:root", f"tokens/t{n}", None, {"scopes": ["runs:read"]})
+        token = AdminToken(f"tok_{n}", f"t{n}", ("runs:read",), time.time())
+        await store.add_admin_token(token, str(n) * 64, actor="cli:root")
     entries = await store.list_audit(limit=2)
     assert [e.setting for e in entries] == ["tokens/t2", "tokens/t1"]
     assert entries[0].new == {"scopes": ["runs:read"]}
     assert entries[0].old is None
+    assert entries[0].actor == "cli:root"
+
+
+async def test_a_change_and_its_audit_entry_commit_together(store: SQLStore) -> None:
+    """Senders, SMTP logins and tokens write their audit entry in the transaction of
+    the change: a change refused leaves no entry, and each kept one has exactly one."""
+    token = AdminToken("tok_1", "ci", ("runs:read",), time.time())
+    await store.add_admin_token(token, "d" * 64, actor="alice")
+    with pytest.raises(InvalidInput):
+        await store.add_admin_token(dataclasses.replace(token, id="tok_2"), "e" * 64, actor="eve")
+    with pytest.raises(NotFoundError):
+        await store.revoke_admin_token("nobody", actor="eve")
+    with pytest.raises(NotFoundError):
+        await store.delete_smtp_user("nobody", actor="eve")
+    sender = SenderIdentity("billing", "billing@acme.test", "Billing")
+    await store.put_sender(sender, actor="alice")
+    await store.put_sender(sender, actor="bob")  # no change, no entry
+    await store.put_sender(dataclasses.replace(sender, name="Accounts"), actor="carol")
+    user = SMTPUser("app", "scrypt$hash", ("shop.test",))
+    await store.put_smtp_user(user, actor="dave")
+    await store.delete_smtp_user("app", actor="dave")
+    entries = [(e.actor, e.setting, e.old, e.new) for e in reversed(await store.list_audit())]
+    login = {"name": "app", "sender_domains": ["shop.test"], "recipient_domains": []}
+    assert entries == [
+        ("alice", "tokens/ci", None, {"scopes": ["runs:read"]}),
+        ("alice", "senders/billing", None, dataclasses.asdict(sender)),
+        (
+            "carol",
+            "senders/billing",
+            dataclasses.asdict(sender),
+            {**dataclasses.asdict(sender), "name": "Accounts"},
+        ),
+        ("dave", "smtp-users/app", None, {**login, "password": "******** (changed)"}),
+        ("dave", "smtp-users/app", {**login, "password": "********"}, None),
+    ]
 
 
 async def test_a_claim_is_one_statement_however_many_it_leases(sqlite_store: SQLiteStore) -> None:
