@@ -54,7 +54,7 @@ def _create(config: Config, args: argparse.Namespace) -> int:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
-    from gateway.store import rfc3339
+    from gateway.clock import rfc3339
 
     async def action(store: Store) -> int:
         records = await store.list_admin_tokens()

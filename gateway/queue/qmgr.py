@@ -26,9 +26,9 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 
@@ -42,7 +42,7 @@ from gateway.errors import (
 )
 from gateway.metrics import Metrics
 from gateway.queue.relay import Relay, Result, Router
-from gateway.store import Delivery, NewNotice, Outcome, QueueEntry, Store, rfc3339
+from gateway.store import Delivery, NewNotice, Outcome, Store
 
 log = structlog.get_logger(__name__)
 
@@ -395,11 +395,3 @@ def check_reason(value: str | None, field: str = "#/reason") -> str:
     if len(reason) > 200:
         raise InvalidInput(field, "must be at most 200 characters")
     return reason
-
-
-def entry_as_json(entry: QueueEntry) -> dict[str, Any]:
-    body = asdict(entry)
-    body["recipients"] = list(entry.recipients)
-    for key in ("queued_at", "next_attempt_at"):
-        body[key] = rfc3339(body[key])
-    return body

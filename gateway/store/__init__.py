@@ -4,7 +4,8 @@
 (``gateway.store._sqlite``) is the embedded default; another backend follows the
 same interface and the same status rules defined here.
 
-Times are POSIX seconds (floats) inside Herald and RFC 3339 at its edges.
+Times are POSIX seconds (floats), read from the store's ``clock``; turning
+rows into the faces' JSON is ``gateway.presenters``'s job, not the store's.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import functools
 import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NewType
 from urllib.parse import urlsplit, urlunsplit
 
-from gateway.clock import Clock
+from gateway.clock import Clock, rfc3339
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
@@ -344,18 +344,6 @@ class TemplateVersion:
     note: str
     created_at: float
 
-    def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": self.email_type,
-            "version": self.version,
-            "action": self.action,
-            "note": self.note,
-            "created_at": rfc3339(self.created_at),
-        }
-        if self.parts is not None:
-            body |= asdict(self.parts)
-        return body
-
 
 @dataclass(frozen=True)
 class Customer:
@@ -392,40 +380,6 @@ class Definition:
     # A template rendered per recipient; the template is kept, never its result.
     zip_password: str | None = None
     schedule: Schedule | None = None
-
-
-def rfc3339(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def as_json(run: Run) -> dict[str, Any]:
-    """A run as the admin API and ``herald runs show --json`` present it."""
-    body = asdict(run)
-    body.pop("feed_cursor")
-    if run.definition is None:
-        for key in ("definition", "batch_id", "invoices_dir", "fed_at", "finished_at", "expected"):
-            body.pop(key)
-    for key in ("created_at", "updated_at", "fed_at", "finished_at"):
-        if body.get(key) is not None:
-            body[key] = rfc3339(body[key])
-    for entry in (*body["items"], *body["history"]):
-        for key in ("updated_at", "at"):
-            if key in entry:
-                entry[key] = rfc3339(entry[key])
-    body["items"] = body["items"] or None
-    body["history"] = body["history"] or None
-    for item in body["items"] or ():
-        if item["customer_id"] is None:
-            del item["customer_id"]
-    return {k: v for k, v in body.items() if v is not None or k in _NULLABLE}
-
-
-_NULLABLE = frozenset({"error", "fed_at", "finished_at"})
-
-
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    """A setting change as the admin API and ``herald audit --json`` present it."""
-    return {**asdict(entry), "at": rfc3339(entry.at)}
 
 
 @dataclass
