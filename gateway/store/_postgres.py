@@ -20,7 +20,9 @@ import asyncpg
 from gateway.clock import Clock
 from gateway.errors import ConflictError, StoreDataError, StoreError
 from gateway.store import redact_url
-from gateway.store._sql import Row, SQLStore, claimed_columns, migrations
+from gateway.store._base import Row, migrations
+from gateway.store._queue import claimed_columns
+from gateway.store._sql import SQLStore
 
 # Any constant will do, as long as every node uses the same one.
 _MIGRATION_LOCK = 0x48455241  # "HERA"

@@ -15,7 +15,9 @@ import structlog
 
 from gateway.clock import Clock
 from gateway.errors import ConflictError, StoreDataError, StoreError
-from gateway.store._sql import Row, SQLStore, claimed_columns, migrations
+from gateway.store._base import Row, migrations
+from gateway.store._queue import claimed_columns
+from gateway.store._sql import SQLStore
 
 T = TypeVar("T")
 
