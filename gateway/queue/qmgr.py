@@ -42,7 +42,7 @@ from gateway.errors import (
 )
 from gateway.metrics import Metrics
 from gateway.queue.relay import Relay, Result, Router
-from gateway.store import Delivery, NewNotice, Outcome, Store
+from gateway.store import Delivery, NewNotice, Outcome, QueueStore
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +88,7 @@ def _alive(pid: int) -> bool:
 class QueueManager:
     def __init__(
         self,
-        store: Store,
+        store: QueueStore,
         router: Router,
         settings: QueueSettings,
         *,

@@ -6,7 +6,7 @@ import re
 
 from gateway.addresses import check_address, check_header_text
 from gateway.errors import InvalidInput
-from gateway.store import SenderIdentity, Store
+from gateway.store import SenderIdentity, SenderStore
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -28,6 +28,6 @@ def sender(key: str, address: str, name: str = "") -> SenderIdentity:
     return SenderIdentity(key=key, address=address, name=name)
 
 
-async def save(store: Store, identity: SenderIdentity, *, actor: str) -> None:
+async def save(store: SenderStore, identity: SenderIdentity, *, actor: str) -> None:
     """Create or replace a sender; the store records the change in the audit log."""
     await store.put_sender(identity, actor=actor)
