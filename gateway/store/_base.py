@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -25,9 +25,18 @@ from gateway.store import Store, new_id
 log = structlog.get_logger(__name__)
 
 
-# A result row: sqlite3.Row or asyncpg.Record. Both answer row["name"],
-# row[0] and dict(row), which is all Herald asks of them.
-Row = Any
+class Row(Protocol):
+    """A result row: sqlite3.Row or asyncpg.Record. Both answer row["name"],
+    row[0], dict(row) and unpacking, which is all Herald asks of them; the
+    store turns each into one of the typed rows of ``gateway.store``."""
+
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
 
 T = TypeVar("T")
 
