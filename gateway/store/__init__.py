@@ -1,8 +1,11 @@
 """The store: runs, their recipients, the queue of messages, and their history.
 
-``Store`` is the one interface the rest of Herald talks to. SQLite
-(``gateway.store._sqlite``) is the embedded default; another backend follows the
-same interface and the same status rules defined here.
+Each consumer names the narrow protocol it needs (``QueueStore`` for the queue
+manager, ``SettingsStore``, ``BillingStore``...); ``Store`` is their union,
+what a backend implements. SQLite (``gateway.store._sqlite``) is the embedded
+default; PostgreSQL follows the same interface and the same status rules
+defined here. The SQL is written once, one module per aggregate
+(``gateway.store._sql``).
 
 Times are POSIX seconds (floats), read from the store's ``clock``; turning
 rows into the faces' JSON is ``gateway.presenters``'s job, not the store's.

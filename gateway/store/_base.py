@@ -38,6 +38,7 @@ class Row(Protocol):
 
     def __len__(self) -> int: ...
 
+
 T = TypeVar("T")
 
 
