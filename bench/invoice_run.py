@@ -61,7 +61,9 @@ async def prepare(store_path: Path, batch: Path, count: int) -> None:
     store = open_store(str(store_path))
     await store.open()
     pdf = next(iter(PDF)).read_bytes()
-    await store.put_sender(SenderIdentity("billing", "billing@bench.test", "Billing"))
+    await store.put_sender(
+        SenderIdentity("billing", "billing@bench.test", "Billing"), actor="bench"
+    )
     await store.put_definition(
         Definition(
             name="bench",

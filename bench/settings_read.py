@@ -38,7 +38,7 @@ async def main() -> None:
         await smtp_settings.save(
             store, "smtp", smtp_settings.apply(form, main_upstream, vault), actor="bench"
         )
-        await store.put_sender(SenderIdentity("billing", "billing@bench.test"))
+        await store.put_sender(SenderIdentity("billing", "billing@bench.test"), actor="bench")
         await smtp_settings.save(
             store,
             smtp_settings.sender_setting("billing"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,3 +52,17 @@ def create_database() -> str:
 def drop_database(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class MovableClock:
+    """The real time plus an offset a test moves forward, so that a test can
+    let a lease run out without sleeping through it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds

@@ -12,6 +12,7 @@ PLUGINS = GATEWAY.parent / "plugins"
 LAYERS: list[tuple[str, ...]] = [
     (
         "errors",
+        "clock",
         "json_input",
         "addresses",
         "brand",
@@ -32,7 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("entrance",),
     ("queue", "billing"),
     ("ingress",),
-    ("admin", "cli", "daemon", "__main__"),
+    ("admin", "cli", "daemon", "presenters", "__main__"),
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

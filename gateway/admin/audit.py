@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.admin import Api, page_limit
 from gateway.openapi import Json, json_body, operation, query_param
-from gateway.store import audit_json
+from gateway.presenters import audit_json
 
 MAX_PAGE = 500
 OPENAPI: dict[str, Json] = {

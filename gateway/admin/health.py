@@ -7,11 +7,11 @@ import contextlib
 from aiohttp import web
 
 from gateway.admin import Api
+from gateway.clock import rfc3339
 from gateway.decisions import ProblemType
 from gateway.errors import StoreError
 from gateway.openapi import Json, json_body, operation
 from gateway.problems import problem
-from gateway.store import rfc3339
 
 OPENAPI: dict[str, Json] = {
     "/healthz": {

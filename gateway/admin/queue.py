@@ -9,8 +9,9 @@ from aiohttp import web
 
 from gateway.admin import Api, query_number
 from gateway.openapi import Json, simple
+from gateway.presenters import queue_entry_json
 from gateway.problems import Handler
-from gateway.queue.qmgr import check_message_id, check_reason, entry_as_json
+from gateway.queue.qmgr import check_message_id, check_reason
 
 MAX_PAGE = 1000
 
@@ -39,7 +40,7 @@ def routes(api: Api) -> list[web.RouteDef]:
                 "depth": stats.depth,
                 "held": stats.held,
                 "oldest_age_seconds": round(time.time() - oldest, 3) if oldest else 0,
-                "messages": [entry_as_json(entry) for entry in entries],
+                "messages": [queue_entry_json(entry) for entry in entries],
             }
         )
 

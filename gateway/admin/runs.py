@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway.admin import Api, page_limit, query_number
 from gateway.errors import NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, query_param, simple
-from gateway.store import as_json
+from gateway.presenters import run_json
 
 MAX_PAGE = 200
 # A definition run may have 100,000 items: show the first ones unless asked.
@@ -70,7 +70,7 @@ def routes(api: Api) -> list[web.RouteDef]:
             limit=limit,
             cursor=query.get("cursor"),
         )
-        body: dict[str, object] = {"runs": [as_json(run) for run in page.runs]}
+        body: dict[str, object] = {"runs": [run_json(run) for run in page.runs]}
         if page.next_cursor:
             body["next_cursor"] = page.next_cursor
             body["next"] = str(request.rel_url.update_query(cursor=page.next_cursor))
@@ -85,7 +85,7 @@ def routes(api: Api) -> list[web.RouteDef]:
             item_status=request.query.get("item_status"),
             item_limit=limit,
         )
-        return web.json_response(as_json(run))
+        return web.json_response(run_json(run))
 
     async def retry_run(request: web.Request) -> web.Response:
         queued = await api.store.retry_run(request.match_info["run_id"])

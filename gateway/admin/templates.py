@@ -13,6 +13,7 @@ from gateway.content.composer import Composed
 from gateway.content.templating import FILES
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param
+from gateway.presenters import template_version_json
 from gateway.queue import relay
 
 SCOPE = "templates:manage"
@@ -87,11 +88,13 @@ def routes(api: Api) -> list[web.RouteDef]:
         if not isinstance(note, str):
             raise InvalidInput("#/note", "must be a string")
         version = await api.services.composer.save(request.match_info["type"], note=note, **draft)
-        return web.json_response(version.as_json())
+        return web.json_response(template_version_json(version))
 
     async def versions(request: web.Request) -> web.Response:
         found = await api.services.composer.history(request.match_info["type"])
-        return web.json_response({"versions": [version.as_json() for version in found]})
+        return web.json_response(
+            {"versions": [template_version_json(version) for version in found]}
+        )
 
     async def rollback(request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -99,11 +102,11 @@ def routes(api: Api) -> list[web.RouteDef]:
         if isinstance(number, bool) or not isinstance(number, int):
             raise InvalidInput("#/version", "must be a version number")
         version = await api.services.composer.rollback(request.match_info["type"], number)
-        return web.json_response(version.as_json())
+        return web.json_response(template_version_json(version))
 
     async def reset(request: web.Request) -> web.Response:
         version = await api.services.composer.reset(request.match_info["type"])
-        return web.json_response(version.as_json())
+        return web.json_response(template_version_json(version))
 
     async def preview(request: web.Request) -> web.Response:
         body = await read_json(request)

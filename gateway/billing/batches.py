@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -30,6 +30,7 @@ from gateway.content.templating import Templates
 from gateway.entrance.pipeline import InForce
 from gateway.errors import GatewayError, InvalidInput
 from gateway.store import (
+    BillingStore,
     Cleaned,
     Customer,
     Definition,
@@ -37,8 +38,9 @@ from gateway.store import (
     NewBatchRun,
     NewItem,
     NewMessage,
+    RunStore,
     SenderIdentity,
-    Store,
+    SenderStore,
     new_id,
 )
 
@@ -215,12 +217,16 @@ def _items(
     )
 
 
+class BatchStore(BillingStore, SenderStore, RunStore, Protocol):
+    """Customers, definitions and their runs, the senders they name, and runs read back."""
+
+
 class Batches:
     """Starts definition runs and feeds them into the queue."""
 
     def __init__(
         self,
-        store: Store,
+        store: BatchStore,
         templates: Templates,
         settings: RunSettings,
         *,

@@ -17,7 +17,7 @@ from typing import Any
 from gateway import json_input
 from gateway.addresses import check_address, check_encoded_words, check_header_text
 from gateway.errors import InvalidInput
-from gateway.store import Customer, Store
+from gateway.store import BillingStore, Customer
 
 # Customer ids name folders in a batch of invoices, so they stay path-safe.
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -104,7 +104,7 @@ def _addresses(value: Any) -> dict[str, tuple[str, ...]]:
     return addresses
 
 
-async def sync(store: Store, lines: AsyncIterable[bytes]) -> int:
+async def sync(store: BillingStore, lines: AsyncIterable[bytes]) -> int:
     """Create or replace the customers in ``lines`` (JSON Lines), committing
     every ``CHUNK``; return how many. A bad line stops the import with
     ``InvalidInput`` naming it; the lines before it are kept."""

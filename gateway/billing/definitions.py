@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from croniter import croniter
 
@@ -32,7 +32,7 @@ from gateway.billing.batches import template_name
 from gateway.content.templating import TemplateError, Templates
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.settings.senders import KEY
-from gateway.store import Definition, Schedule, Store
+from gateway.store import BillingStore, Definition, Schedule, SenderStore
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _KEYS = {
@@ -114,7 +114,13 @@ def definition(data: Mapping[str, Any], templates: Templates) -> Definition:
     return checked
 
 
-async def apply(store: Store, templates: Templates, data: Mapping[str, Any]) -> Definition:
+class DefinitionStore(BillingStore, SenderStore, Protocol):
+    """The definitions, and the senders a definition names."""
+
+
+async def apply(
+    store: DefinitionStore, templates: Templates, data: Mapping[str, Any]
+) -> Definition:
     """Validate ``data`` and save it; its from key must name a sender."""
     checked = await templates.run(definition, data, templates)
     try:

@@ -23,7 +23,7 @@ from croniter import croniter
 
 from gateway.billing.batches import BATCH_ID, Batches
 from gateway.errors import GatewayError
-from gateway.store import Definition, Store
+from gateway.store import BillingStore, Definition
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ def next_fire(definition: Definition, after: datetime) -> datetime | None:
 
 class Scheduler:
     def __init__(
-        self, store: Store, batches: Batches, spool_dir: Path, *, clock: Clock = utc_now
+        self, store: BillingStore, batches: Batches, spool_dir: Path, *, clock: Clock = utc_now
     ) -> None:
         self.store = store
         self.batches = batches

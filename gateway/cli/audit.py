@@ -25,7 +25,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
-    from gateway.store import audit_json, rfc3339
+    from gateway.clock import rfc3339
+    from gateway.presenters import audit_json
 
     async def action(store: Store) -> int:
         entries = await store.list_audit(limit=args.limit, setting=args.setting)

@@ -42,15 +42,15 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
-    from gateway.queue.qmgr import entry_as_json
-    from gateway.store import rfc3339
+    from gateway.clock import rfc3339
+    from gateway.presenters import queue_entry_json
 
     async def action(store: Store) -> int:
         stats = await store.queue_stats()
         entries = await store.list_queue(limit=args.limit)
         if args.json:
             for entry in entries:
-                print(json.dumps(entry_as_json(entry)))
+                print(json.dumps(queue_entry_json(entry)))
             return 0
         age = (
             f", oldest {time.time() - stats.oldest_queued_at:.0f}s"

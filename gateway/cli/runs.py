@@ -67,7 +67,8 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
-    from gateway.store import as_json, rfc3339
+    from gateway.clock import rfc3339
+    from gateway.presenters import run_json
 
     async def action(store: Store) -> int:
         page = await store.list_runs(
@@ -75,7 +76,7 @@ def _list(config: Config, args: argparse.Namespace) -> int:
         )
         if args.json:
             for run in page.runs:
-                print(json.dumps(as_json(run)))
+                print(json.dumps(run_json(run)))
             return 0
         print(f"{'RUN':<28} {'CREATED':<24} {'STATUS':<9} {'TYPE':<22} SUBJECT")
         for run in page.runs:
@@ -91,12 +92,12 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _show(config: Config, args: argparse.Namespace) -> int:
-    from gateway.store import as_json
+    from gateway.presenters import run_json
 
     async def action(store: Store) -> int:
         run = await store.get_run(args.run_id, item_status=args.item_status, item_limit=args.items)
         if args.json:
-            print(json.dumps(as_json(run), indent=2))
+            print(json.dumps(run_json(run), indent=2))
         else:
             _print(run)
         return 0
@@ -105,7 +106,7 @@ def _show(config: Config, args: argparse.Namespace) -> int:
 
 
 def _print(run: Run) -> None:
-    from gateway.store import rfc3339
+    from gateway.clock import rfc3339
 
     print(f"run:      {run.id}")
     print(f"status:   {run.status}")

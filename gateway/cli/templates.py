@@ -148,8 +148,8 @@ def _set(config: Config, args: argparse.Namespace) -> int:
 
 
 def _history(config: Config, args: argparse.Namespace) -> int:
+    from gateway.clock import rfc3339
     from gateway.content.composer import Composer
-    from gateway.store import rfc3339
 
     async def action(store: Store) -> int:
         versions = await Composer.for_config(config, store).history(args.email_type)

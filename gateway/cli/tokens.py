@@ -45,9 +45,7 @@ def _create(config: Config, args: argparse.Namespace) -> int:
     record, secret = tokens.new_token(args.name, scopes)
 
     async def action(store: Store) -> int:
-        await store.add_admin_token(record, tokens.digest(secret))
-        scopes = {"scopes": list(record.scopes)}
-        await store.record_audit(actor(), f"tokens/{record.name}", None, scopes)
+        await store.add_admin_token(record, tokens.digest(secret), actor=actor())
         print(f"token {record.name} ({record.id}): {' '.join(record.scopes)}")
         print(f"secret (shown once): {secret}")
         return 0
@@ -56,7 +54,7 @@ def _create(config: Config, args: argparse.Namespace) -> int:
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
-    from gateway.store import rfc3339
+    from gateway.clock import rfc3339
 
     async def action(store: Store) -> int:
         records = await store.list_admin_tokens()
@@ -74,9 +72,7 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 def _revoke(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        record = await store.revoke_admin_token(args.name)
-        scopes = {"scopes": list(record.scopes)}
-        await store.record_audit(actor(), f"tokens/{record.name}", scopes, None)
+        record = await store.revoke_admin_token(args.name, actor=actor())
         print(f"token {record.name} ({record.id}): revoked")
         return 0
 

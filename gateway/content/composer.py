@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Protocol
 
 import css_inline
 import structlog
@@ -40,7 +40,7 @@ from gateway.content.templating import (
 )
 from gateway.context import Event
 from gateway.errors import InvalidInput, NotFoundError, UnsafeHeader
-from gateway.store import Cleaned, Store, TemplateParts, TemplateVersion
+from gateway.store import Cleaned, SettingsStore, TemplateParts, TemplateStore, TemplateVersion
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,10 @@ _INLINER = css_inline.CSSInliner(
     keep_at_rules=True,
     load_remote_stylesheets=False,
 )
+
+
+class ComposerStore(TemplateStore, SettingsStore, Protocol):
+    """The template versions, and the brand saved among the settings."""
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,16 @@ def inline_css(html: str) -> str:
 
 
 class Composer:
-    def __init__(self, config: Config, store: Store, templates: Templates, catalog: Catalog):
+    def __init__(
+        self, config: Config, store: ComposerStore, templates: Templates, catalog: Catalog
+    ):
         self.config = config
         self.store = store
         self.templates = templates
         self.catalog = catalog
 
     @classmethod
-    def for_config(cls, config: Config, store: Store) -> Composer:
+    def for_config(cls, config: Config, store: ComposerStore) -> Composer:
         limits = Limits(
             render_timeout=config.render_timeout,
             max_output=config.max_render_size,

@@ -17,7 +17,7 @@ from gateway.addresses import check_address
 from gateway.config import Config, DeliverySettings, TypePolicy
 from gateway.content.templating import Templates
 from gateway.errors import InvalidInput
-from gateway.store import Store
+from gateway.store import SettingsStore
 
 SETTING = "delivery"
 ADMIN = f"{SETTING}/admin"
@@ -121,7 +121,7 @@ async def current(store: SavedSettings, config: Config) -> tuple[DeliverySetting
     return DeliverySettings(admin=admin, types=types), sources
 
 
-async def overview(store: Store, config: Config, templates: Templates) -> dict[str, Any]:
+async def overview(store: SettingsStore, config: Config, templates: Templates) -> dict[str, Any]:
     """Every known email type with its settings, as the API and CLI show them."""
     settings, sources = await current(store, config)
     saved_admin = ADMIN in await store.read_settings(ADMIN)
@@ -143,7 +143,7 @@ async def overview(store: Store, config: Config, templates: Templates) -> dict[s
 
 
 async def set_type(
-    store: Store,
+    store: SettingsStore,
     config: Config,
     templates: Templates,
     email_type: str,
@@ -163,7 +163,7 @@ async def set_type(
     return policy
 
 
-async def set_admin(store: Store, address: Any, *, actor: str) -> str:
+async def set_admin(store: SettingsStore, address: Any, *, actor: str) -> str:
     checked = check_admin(address)
     await store.write_setting(ADMIN, {"address": checked}, actor=actor)
     return checked

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
@@ -24,7 +24,7 @@ from gateway.content.mime import cleanup
 from gateway.errors import StoreError, UnsafeHeader
 from gateway.queue.qmgr import backoff
 from gateway.signing import sign
-from gateway.store import NewItem, NewRun, Notice, Store, new_id
+from gateway.store import IntakeStore, NewItem, NewRun, Notice, NoticeStore, new_id
 
 log = structlog.get_logger(__name__)
 
@@ -32,8 +32,12 @@ CALLBACK_TIMEOUT = 10.0
 BATCH = 20
 
 
+class NotifyStore(NoticeStore, IntakeStore, Protocol):
+    """The notices due, and the durable commit that queues a bounce."""
+
+
 class Notifier:
-    def __init__(self, store: Store, config: Config, on_queued: Callable[[], None]) -> None:
+    def __init__(self, store: NotifyStore, config: Config, on_queued: Callable[[], None]) -> None:
         self.store = store
         self.config = config
         self.on_queued = on_queued

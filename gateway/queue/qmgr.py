@@ -26,9 +26,9 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 
@@ -43,7 +43,7 @@ from gateway.errors import (
 from gateway.metrics import Metrics
 from gateway.queue.routing import Relay, Router
 from gateway.queue.transaction import Result
-from gateway.store import Delivery, NewNotice, Outcome, QueueEntry, Store, rfc3339
+from gateway.store import Delivery, NewNotice, Outcome, QueueStore
 
 log = structlog.get_logger(__name__)
 
@@ -92,7 +92,7 @@ def _alive(pid: int) -> bool:
 class QueueManager:
     def __init__(
         self,
-        store: Store,
+        store: QueueStore,
         router: Router,
         settings: QueueSettings,
         *,
@@ -402,11 +402,3 @@ def check_reason(value: str | None, field: str = "#/reason") -> str:
     if len(reason) > 200:
         raise InvalidInput(field, "must be at most 200 characters")
     return reason
-
-
-def entry_as_json(entry: QueueEntry) -> dict[str, Any]:
-    body = asdict(entry)
-    body["recipients"] = list(entry.recipients)
-    for key in ("queued_at", "next_attempt_at"):
-        body[key] = rfc3339(body[key])
-    return body

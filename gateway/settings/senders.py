@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 
 from gateway.addresses import check_address, check_header_text
-from gateway.errors import InvalidInput, NotFoundError
-from gateway.store import SenderIdentity, Store
+from gateway.errors import InvalidInput
+from gateway.store import SenderIdentity, SenderStore
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -29,12 +28,6 @@ def sender(key: str, address: str, name: str = "") -> SenderIdentity:
     return SenderIdentity(key=key, address=address, name=name)
 
 
-async def save(store: Store, identity: SenderIdentity, *, actor: str) -> None:
-    """Create or replace a sender and record the change in the audit log."""
-    try:
-        old: dict[str, str] | None = asdict(await store.get_sender(identity.key))
-    except NotFoundError:
-        old = None
-    await store.put_sender(identity)
-    if old != asdict(identity):
-        await store.record_audit(actor, f"senders/{identity.key}", old, asdict(identity))
+async def save(store: SenderStore, identity: SenderIdentity, *, actor: str) -> None:
+    """Create or replace a sender; the store records the change in the audit log."""
+    await store.put_sender(identity, actor=actor)

@@ -24,7 +24,7 @@ from gateway.addresses import check_header_text, check_host
 from gateway.config import Config, Upstream, describe_upstream
 from gateway.errors import InvalidInput
 from gateway.settings.vault import Vault
-from gateway.store import Store
+from gateway.store import SettingsStore
 
 SETTING = "smtp"
 SECRET_FIELDS = ("password",)
@@ -165,7 +165,7 @@ def describe(saved: Mapping[str, Any]) -> str:
 
 
 async def current(
-    store: Store, config: Config, *, sender: str | None = None
+    store: SettingsStore, config: Config, *, sender: str | None = None
 ) -> tuple[dict[str, Any] | None, str]:
     """The saved form in force and where it comes from: the sender's own
     upstream, the saved settings, the configuration, or none (capture)."""
@@ -188,7 +188,7 @@ def chosen(
     return None, "none"
 
 
-async def editable(store: Store, config: Config, vault: Vault, key: str) -> dict[str, Any]:
+async def editable(store: SettingsStore, config: Config, vault: Vault, key: str) -> dict[str, Any]:
     """What ``apply`` starts from for setting ``key``: its saved value, else,
     for the main settings, the configured upstream. A sender's own upstream
     starts from the defaults, so no login meant for another server leaks to it."""
@@ -198,7 +198,7 @@ async def editable(store: Store, config: Config, vault: Vault, key: str) -> dict
     return saved_form(config.upstream if key == SETTING else None, vault)
 
 
-async def sender_upstreams(store: Store) -> dict[str, str]:
+async def sender_upstreams(store: SettingsStore) -> dict[str, str]:
     """The own upstream of each sender that has one, described, by from key."""
     prefix = sender_setting("")
     return {
@@ -208,7 +208,9 @@ async def sender_upstreams(store: Store) -> dict[str, str]:
     }
 
 
-async def save(store: Store, key: str, value: Mapping[str, Any] | None, *, actor: str) -> None:
+async def save(
+    store: SettingsStore, key: str, value: Mapping[str, Any] | None, *, actor: str
+) -> None:
     await store.write_setting(key, value, actor=actor, secret_fields=SECRET_FIELDS)
 
 

@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterable
 
 from gateway.addresses import check_header_text
-from gateway.errors import InvalidInput, NotFoundError
+from gateway.errors import InvalidInput
 from gateway.settings.passwords import hash_password
-from gateway.store import MASK, SMTPUser, Store
+from gateway.store import AccountStore, SMTPUser
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 _DOMAIN = re.compile(
@@ -78,22 +78,11 @@ def describe(user: SMTPUser) -> dict[str, object]:
     }
 
 
-def _audited(user: SMTPUser) -> dict[str, object]:
-    return {**describe(user), "password": MASK}
-
-
-async def save(store: Store, user: SMTPUser, *, actor: str) -> None:
+async def save(store: AccountStore, user: SMTPUser, *, actor: str) -> None:
     """Create or replace a login; the audit log shows its domains, never its hash."""
-    try:
-        old: dict[str, object] | None = _audited(await store.get_smtp_user(user.name))
-    except NotFoundError:
-        old = None
-    await store.put_smtp_user(user)
-    new = {**_audited(user), "password": f"{MASK} (changed)"}
-    await store.record_audit(actor, f"smtp-users/{user.name}", old, new)
+    await store.put_smtp_user(user, actor=actor)
 
 
-async def remove(store: Store, name: str, *, actor: str) -> None:
-    old = _audited(await store.get_smtp_user(name))
-    await store.delete_smtp_user(name)
-    await store.record_audit(actor, f"smtp-users/{name}", old, None)
+async def remove(store: AccountStore, name: str, *, actor: str) -> None:
+    """Remove a login; ``NotFoundError`` if unknown."""
+    await store.delete_smtp_user(name, actor=actor)

@@ -1,10 +1,14 @@
 """The store: runs, their recipients, the queue of messages, and their history.
 
-``Store`` is the one interface the rest of Herald talks to. SQLite
-(``gateway.store._sqlite``) is the embedded default; another backend follows the
-same interface and the same status rules defined here.
+Each consumer names the narrow protocol it needs (``QueueStore`` for the queue
+manager, ``SettingsStore``, ``BillingStore``...); ``Store`` is their union,
+what a backend implements. SQLite (``gateway.store._sqlite``) is the embedded
+default; PostgreSQL follows the same interface and the same status rules
+defined here. The SQL is written once, one module per aggregate
+(``gateway.store._sql``).
 
-Times are POSIX seconds (floats) inside Herald and RFC 3339 at its edges.
+Times are POSIX seconds (floats), read from the store's ``clock``; turning
+rows into the faces' JSON is ``gateway.presenters``'s job, not the store's.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import functools
 import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, NewType
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, NewType, Protocol
 from urllib.parse import urlsplit, urlunsplit
+
+from gateway.clock import Clock, rfc3339
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
@@ -342,18 +347,6 @@ class TemplateVersion:
     note: str
     created_at: float
 
-    def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": self.email_type,
-            "version": self.version,
-            "action": self.action,
-            "note": self.note,
-            "created_at": rfc3339(self.created_at),
-        }
-        if self.parts is not None:
-            body |= asdict(self.parts)
-        return body
-
 
 @dataclass(frozen=True)
 class Customer:
@@ -390,40 +383,6 @@ class Definition:
     # A template rendered per recipient; the template is kept, never its result.
     zip_password: str | None = None
     schedule: Schedule | None = None
-
-
-def rfc3339(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def as_json(run: Run) -> dict[str, Any]:
-    """A run as the admin API and ``herald runs show --json`` present it."""
-    body = asdict(run)
-    body.pop("feed_cursor")
-    if run.definition is None:
-        for key in ("definition", "batch_id", "invoices_dir", "fed_at", "finished_at", "expected"):
-            body.pop(key)
-    for key in ("created_at", "updated_at", "fed_at", "finished_at"):
-        if body.get(key) is not None:
-            body[key] = rfc3339(body[key])
-    for entry in (*body["items"], *body["history"]):
-        for key in ("updated_at", "at"):
-            if key in entry:
-                entry[key] = rfc3339(entry[key])
-    body["items"] = body["items"] or None
-    body["history"] = body["history"] or None
-    for item in body["items"] or ():
-        if item["customer_id"] is None:
-            del item["customer_id"]
-    return {k: v for k, v in body.items() if v is not None or k in _NULLABLE}
-
-
-_NULLABLE = frozenset({"error", "fed_at", "finished_at"})
-
-
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    """A setting change as the admin API and ``herald audit --json`` present it."""
-    return {**asdict(entry), "at": rfc3339(entry.at)}
 
 
 @dataclass
@@ -483,8 +442,272 @@ class StoreHealth:
         )
 
 
-class Store(abc.ABC):
-    """Everything Herald keeps. Every method is one transaction."""
+class QueueStore(Protocol):
+    """What the queue manager (``gateway.queue.qmgr``) needs: claim, record and
+    release under a lease, and the store's health while it cannot write."""
+
+    @property
+    def health(self) -> StoreHealth:
+        """This process's view of the store's writes."""
+
+    async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
+        """Lease up to ``limit`` due messages to ``owner`` for ``lease`` seconds."""
+
+    async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
+        """Note that DATA is about to begin and renew the lease for ``lease``
+        seconds; raise ``LeaseLostError`` (and send nothing) when the delivery's
+        owner no longer holds the lease, ``StoreError`` when the note cannot be
+        made durable."""
+
+    async def record_attempt(
+        self,
+        delivery: Delivery,
+        outcomes: Sequence[Outcome],
+        *,
+        retry_at: float | None,
+        notices: Sequence[NewNotice] = (),
+    ) -> None:
+        """Record per-recipient outcomes and ``notices`` of permanent failure,
+        release the lease, and requeue the message for ``retry_at`` when some
+        recipients are still pending. ``LeaseLostError`` when the delivery's
+        owner no longer holds the lease: then nothing is recorded."""
+
+    async def renew_leases(self, owner: str, message_ids: Collection[str], *, lease: float) -> int:
+        """Extend ``owner``'s leases on ``message_ids`` by ``lease`` seconds from
+        now; the count of leases it still held."""
+
+    async def lease_owners(self) -> list[str]:
+        """The owners of the leases currently held."""
+
+    async def release_leases(self, owner: str) -> int:
+        """Return every message leased by ``owner`` (a worker known to be dead)
+        to the queue; the count of messages released."""
+
+    async def next_due(self) -> float | None:
+        """When the earliest waiting message becomes due, if any."""
+
+
+class NoticeStore(Protocol):
+    """What the failure reports (``gateway.queue.notify``) need: the notices due."""
+
+    async def due_notices(self, *, limit: int) -> list[Notice]: ...
+
+    async def notice_done(self, notice_id: int, *, error: str | None = None) -> None:
+        """Mark a notice sent, or given up with ``error``."""
+
+    async def notice_retry(self, notice_id: int, *, at: float, error: str) -> None: ...
+
+
+class IntakeStore(Protocol):
+    """What the entrance (``gateway.entrance.intake``) needs: a run's keys, its
+    durable commit, and the depth of the queue."""
+
+    async def find_run_id(self, idempotency_key: str) -> str | None:
+        """The run named by ``idempotency_key`` or one of its other keys."""
+
+    async def record_run(self, run: NewRun) -> tuple[str, bool]:
+        """Commit ``run``; return its id and True, or, when one of its keys is
+        already taken, the earlier run's id and False. Returns only once the
+        run is durable."""
+
+    async def queue_stats(self) -> QueueStats: ...
+
+
+class OperatorQueueStore(Protocol):
+    """The queue as an operator handles it (``/v1/queue``, ``herald queue``)."""
+
+    async def list_queue(self, *, limit: int = 100) -> list[QueueEntry]:
+        """Waiting messages, the earliest due first."""
+
+    async def retry_now(self, message_id: str | None) -> int:
+        """Make one waiting message (or, with None, every queued one) due now."""
+
+    async def hold(self, message_id: str) -> None:
+        """Keep a waiting message from being sent until it is released."""
+
+    async def release(self, message_id: str) -> None:
+        """Return a held message to the queue, due now."""
+
+    async def purge(self, message_id: str, reason: str) -> None:
+        """Remove a waiting message; its pending recipients fail with ``reason``."""
+
+
+class RunStore(Protocol):
+    """Runs as the faces read and act on them (``/v1/runs``, ``herald runs``)."""
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        email_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage: ...
+
+    async def get_run(
+        self, run_id: str, *, item_status: str | None = None, item_limit: int | None = None
+    ) -> Run:
+        """The run with its counts, items and history; ``NotFoundError`` if
+        unknown. ``item_status`` and ``item_limit`` narrow the items (and the
+        history to its latest ``item_limit`` entries) for large runs."""
+
+    async def retry_run(self, run_id: str) -> int:
+        """Queue the run's failed items again; return how many."""
+
+    async def cancel_run(self, run_id: str) -> int:
+        """Stop the run: its pending items are skipped; return how many."""
+
+    async def resend_item(self, run_id: str, item_id: int) -> None:
+        """Queue one item of the run again, whatever became of it."""
+
+
+class SettingsStore(Protocol):
+    """Saved settings and their audit log (``gateway.settings``, ``gateway.entrance.delivery``)."""
+
+    async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Saved settings whose key is ``prefix`` or starts with ``prefix/``."""
+
+    async def write_setting(
+        self,
+        key: str,
+        value: Mapping[str, Any] | None,
+        *,
+        actor: str,
+        secret_fields: Collection[str] = (),
+    ) -> None:
+        """Save ``value`` under ``key`` (``None`` deletes it) and, when it
+        changed, append the change to the audit log in the same transaction,
+        with ``secret_fields`` masked (see ``masked``)."""
+
+    async def list_audit(self, *, limit: int = 50, setting: str | None = None) -> list[AuditEntry]:
+        """Setting changes, newest first; only ``setting`` and its sub-keys when given."""
+
+
+class SenderStore(Protocol):
+    """Sender identities by from key."""
+
+    async def put_sender(self, sender: SenderIdentity, *, actor: str) -> None:
+        """Create or replace the sender with ``sender.key``; when that changes
+        it, the change joins the audit log in the same transaction."""
+
+    async def list_senders(self) -> list[SenderIdentity]: ...
+
+    async def get_sender(self, key: str) -> SenderIdentity:
+        """The sender for a from key; ``NotFoundError`` if unknown."""
+
+
+class TemplateStore(Protocol):
+    """The versions of edited templates (``gateway.content.composer``)."""
+
+    async def add_template_version(
+        self,
+        email_type: str,
+        action: TemplateAction,
+        parts: TemplateParts | None,
+        note: str = "",
+    ) -> TemplateVersion:
+        """Append the next version of ``email_type``'s template and return it."""
+
+    async def template_versions(self, email_type: str) -> list[TemplateVersion]:
+        """Every version of ``email_type``'s template, newest first."""
+
+    async def template_version(self, email_type: str, version: int) -> TemplateVersion:
+        """One version; ``NotFoundError`` if unknown."""
+
+    async def current_template(self, email_type: str) -> TemplateVersion | None:
+        """The edited template in force, or None when the shipped default applies."""
+
+
+class BillingStore(Protocol):
+    """Customers, definitions and definition runs (``gateway.billing``)."""
+
+    async def put_customers(self, customers: Sequence[Customer]) -> None:
+        """Create or replace each customer, with its clusters and addresses."""
+
+    async def get_customer(self, customer_id: str) -> Customer:
+        """One customer; ``NotFoundError`` if unknown."""
+
+    async def count_customers(self, clusters: Sequence[str]) -> int:
+        """How many customers belong to at least one of ``clusters``."""
+
+    async def select_customers(
+        self, clusters: Sequence[str], *, after: str | None, limit: int
+    ) -> list[Customer]:
+        """Up to ``limit`` customers in any of ``clusters`` with ids above
+        ``after``, by id, so that a run can walk them page by page."""
+
+    async def put_definition(self, definition: Definition) -> None:
+        """Create or replace the definition named ``definition.name``."""
+
+    async def list_definitions(self) -> list[Definition]: ...
+
+    async def get_definition(self, name: str) -> Definition:
+        """The definition called ``name``; ``NotFoundError`` if unknown."""
+
+    async def start_batch_run(self, run: NewBatchRun) -> tuple[str, bool]:
+        """Commit a definition run; return its id and True, or, when the
+        definition already ran this batch, the earlier run's id and False."""
+
+    async def feed_run(
+        self, run_id: str, messages: Sequence[NewMessage], *, after: str | None, cursor: str
+    ) -> bool:
+        """Queue one chunk of a run's messages and move its feed cursor from
+        ``after`` to ``cursor`` (the last customer id fed), in one transaction.
+        Returns False, queuing nothing, when the run was cancelled or its
+        cursor is no longer at ``after`` (another process fed this chunk)."""
+
+    async def finish_feed(self, run_id: str) -> None:
+        """Mark every message of the run as queued."""
+
+    async def unfed_runs(self) -> list[Run]:
+        """Definition runs whose feed was interrupted and should resume."""
+
+
+class AccountStore(Protocol):
+    """SMTP logins and admin API tokens (``gateway.settings``, ``herald tokens``)."""
+
+    async def put_smtp_user(self, user: SMTPUser, *, actor: str) -> None:
+        """Create or replace the SMTP login ``user.name``, and append the change
+        to the audit log in the same transaction (its domains, never its hash)."""
+
+    async def get_smtp_user(self, name: str) -> SMTPUser:
+        """The SMTP login ``name``; ``NotFoundError`` if unknown."""
+
+    async def list_smtp_users(self) -> list[SMTPUser]: ...
+
+    async def delete_smtp_user(self, name: str, *, actor: str) -> None:
+        """Remove the SMTP login ``name``, audited in the same transaction;
+        ``NotFoundError`` if unknown."""
+
+    async def add_admin_token(self, token: AdminToken, digest: str, *, actor: str) -> None:
+        """Keep a new token by the digest of its secret, audited (its scopes)
+        in the same transaction; ``InvalidInput`` when its name is taken."""
+
+    async def find_admin_token(self, digest: str) -> AdminToken | None:
+        """The live (unrevoked) token with this digest, marking it used."""
+
+    async def list_admin_tokens(self) -> list[AdminToken]: ...
+
+    async def revoke_admin_token(self, name_or_id: str, *, actor: str) -> AdminToken:
+        """Revoke a token by name or id, audited in the same transaction;
+        ``NotFoundError`` if no live one matches."""
+
+
+class Store(
+    QueueStore,
+    NoticeStore,
+    IntakeStore,
+    OperatorQueueStore,
+    RunStore,
+    SettingsStore,
+    SenderStore,
+    TemplateStore,
+    BillingStore,
+    AccountStore,
+    abc.ABC,
+):
+    """Everything Herald keeps, the union of the narrow stores above; each
+    consumer names only the one it needs. Every method is one transaction."""
 
     @functools.cached_property
     def health(self) -> StoreHealth:
@@ -507,270 +730,6 @@ class Store(abc.ABC):
         """Write, and remove again, about a page of data: ``StoreError`` when the
         store cannot take it. A success takes the store out of trouble."""
 
-    @abc.abstractmethod
-    async def find_run_id(self, idempotency_key: str) -> str | None:
-        """The run named by ``idempotency_key`` or one of its other keys."""
-
-    @abc.abstractmethod
-    async def record_run(self, run: NewRun) -> tuple[str, bool]:
-        """Commit ``run``; return its id and True, or, when one of its keys is
-        already taken, the earlier run's id and False. Returns only once the
-        run is durable."""
-
-    @abc.abstractmethod
-    async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
-        """Lease up to ``limit`` due messages to ``owner`` for ``lease`` seconds."""
-
-    @abc.abstractmethod
-    async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
-        """Note that DATA is about to begin and renew the lease for ``lease``
-        seconds; raise ``LeaseLostError`` (and send nothing) when the delivery's
-        owner no longer holds the lease, ``StoreError`` when the note cannot be
-        made durable."""
-
-    @abc.abstractmethod
-    async def record_attempt(
-        self,
-        delivery: Delivery,
-        outcomes: Sequence[Outcome],
-        *,
-        retry_at: float | None,
-        notices: Sequence[NewNotice] = (),
-    ) -> None:
-        """Record per-recipient outcomes and ``notices`` of permanent failure,
-        release the lease, and requeue the message for ``retry_at`` when some
-        recipients are still pending. ``LeaseLostError`` when the delivery's
-        owner no longer holds the lease: then nothing is recorded."""
-
-    @abc.abstractmethod
-    async def renew_leases(self, owner: str, message_ids: Collection[str], *, lease: float) -> int:
-        """Extend ``owner``'s leases on ``message_ids`` by ``lease`` seconds from
-        now; the count of leases it still held."""
-
-    @abc.abstractmethod
-    async def lease_owners(self) -> list[str]:
-        """The owners of the leases currently held."""
-
-    @abc.abstractmethod
-    async def release_leases(self, owner: str) -> int:
-        """Return every message leased by ``owner`` (a worker known to be dead)
-        to the queue; the count of messages released."""
-
-    @abc.abstractmethod
-    async def queue_stats(self) -> QueueStats: ...
-
-    @abc.abstractmethod
-    async def list_queue(self, *, limit: int = 100) -> list[QueueEntry]:
-        """Waiting messages, the earliest due first."""
-
-    @abc.abstractmethod
-    async def retry_now(self, message_id: str | None) -> int:
-        """Make one waiting message (or, with None, every queued one) due now."""
-
-    @abc.abstractmethod
-    async def hold(self, message_id: str) -> None:
-        """Keep a waiting message from being sent until it is released."""
-
-    @abc.abstractmethod
-    async def release(self, message_id: str) -> None:
-        """Return a held message to the queue, due now."""
-
-    @abc.abstractmethod
-    async def purge(self, message_id: str, reason: str) -> None:
-        """Remove a waiting message; its pending recipients fail with ``reason``."""
-
-    @abc.abstractmethod
-    async def due_notices(self, *, limit: int) -> list[Notice]: ...
-
-    @abc.abstractmethod
-    async def notice_done(self, notice_id: int, *, error: str | None = None) -> None:
-        """Mark a notice sent, or given up with ``error``."""
-
-    @abc.abstractmethod
-    async def notice_retry(self, notice_id: int, *, at: float, error: str) -> None: ...
-
-    @abc.abstractmethod
-    async def next_due(self) -> float | None:
-        """When the earliest waiting message becomes due, if any."""
-
-    @abc.abstractmethod
-    async def list_runs(
-        self,
-        *,
-        status: str | None = None,
-        email_type: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RunPage: ...
-
-    @abc.abstractmethod
-    async def get_run(
-        self, run_id: str, *, item_status: str | None = None, item_limit: int | None = None
-    ) -> Run:
-        """The run with its counts, items and history; ``NotFoundError`` if
-        unknown. ``item_status`` and ``item_limit`` narrow the items (and the
-        history to its latest ``item_limit`` entries) for large runs."""
-
-    @abc.abstractmethod
-    async def put_sender(self, sender: SenderIdentity) -> None:
-        """Create or replace the sender with ``sender.key``."""
-
-    @abc.abstractmethod
-    async def list_senders(self) -> list[SenderIdentity]: ...
-
-    @abc.abstractmethod
-    async def get_sender(self, key: str) -> SenderIdentity:
-        """The sender for a from key; ``NotFoundError`` if unknown."""
-
-    @abc.abstractmethod
-    async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
-        """Saved settings whose key is ``prefix`` or starts with ``prefix/``."""
-
-    @abc.abstractmethod
-    async def write_setting(
-        self,
-        key: str,
-        value: Mapping[str, Any] | None,
-        *,
-        actor: str,
-        secret_fields: Collection[str] = (),
-    ) -> None:
-        """Save ``value`` under ``key`` (``None`` deletes it) and, when it
-        changed, append the change to the audit log in the same transaction,
-        with ``secret_fields`` masked (see ``masked``)."""
-
-    @abc.abstractmethod
-    async def list_audit(self, *, limit: int = 50, setting: str | None = None) -> list[AuditEntry]:
-        """Setting changes, newest first; only ``setting`` and its sub-keys when given."""
-
-    @abc.abstractmethod
-    async def add_template_version(
-        self,
-        email_type: str,
-        action: TemplateAction,
-        parts: TemplateParts | None,
-        note: str = "",
-    ) -> TemplateVersion:
-        """Append the next version of ``email_type``'s template and return it."""
-
-    @abc.abstractmethod
-    async def template_versions(self, email_type: str) -> list[TemplateVersion]:
-        """Every version of ``email_type``'s template, newest first."""
-
-    @abc.abstractmethod
-    async def template_version(self, email_type: str, version: int) -> TemplateVersion:
-        """One version; ``NotFoundError`` if unknown."""
-
-    @abc.abstractmethod
-    async def current_template(self, email_type: str) -> TemplateVersion | None:
-        """The edited template in force, or None when the shipped default applies."""
-
-    @abc.abstractmethod
-    async def put_customers(self, customers: Sequence[Customer]) -> None:
-        """Create or replace each customer, with its clusters and addresses."""
-
-    @abc.abstractmethod
-    async def get_customer(self, customer_id: str) -> Customer:
-        """One customer; ``NotFoundError`` if unknown."""
-
-    @abc.abstractmethod
-    async def count_customers(self, clusters: Sequence[str]) -> int:
-        """How many customers belong to at least one of ``clusters``."""
-
-    @abc.abstractmethod
-    async def select_customers(
-        self, clusters: Sequence[str], *, after: str | None, limit: int
-    ) -> list[Customer]:
-        """Up to ``limit`` customers in any of ``clusters`` with ids above
-        ``after``, by id, so that a run can walk them page by page."""
-
-    @abc.abstractmethod
-    async def put_definition(self, definition: Definition) -> None:
-        """Create or replace the definition named ``definition.name``."""
-
-    @abc.abstractmethod
-    async def list_definitions(self) -> list[Definition]: ...
-
-    @abc.abstractmethod
-    async def get_definition(self, name: str) -> Definition:
-        """The definition called ``name``; ``NotFoundError`` if unknown."""
-
-    @abc.abstractmethod
-    async def start_batch_run(self, run: NewBatchRun) -> tuple[str, bool]:
-        """Commit a definition run; return its id and True, or, when the
-        definition already ran this batch, the earlier run's id and False."""
-
-    @abc.abstractmethod
-    async def feed_run(
-        self, run_id: str, messages: Sequence[NewMessage], *, after: str | None, cursor: str
-    ) -> bool:
-        """Queue one chunk of a run's messages and move its feed cursor from
-        ``after`` to ``cursor`` (the last customer id fed), in one transaction.
-        Returns False, queuing nothing, when the run was cancelled or its
-        cursor is no longer at ``after`` (another process fed this chunk)."""
-
-    @abc.abstractmethod
-    async def finish_feed(self, run_id: str) -> None:
-        """Mark every message of the run as queued."""
-
-    @abc.abstractmethod
-    async def unfed_runs(self) -> list[Run]:
-        """Definition runs whose feed was interrupted and should resume."""
-
-    @abc.abstractmethod
-    async def retry_run(self, run_id: str) -> int:
-        """Queue the run's failed items again; return how many."""
-
-    @abc.abstractmethod
-    async def cancel_run(self, run_id: str) -> int:
-        """Stop the run: its pending items are skipped; return how many."""
-
-    @abc.abstractmethod
-    async def resend_item(self, run_id: str, item_id: int) -> None:
-        """Queue one item of the run again, whatever became of it."""
-
-    @abc.abstractmethod
-    async def put_smtp_user(self, user: SMTPUser) -> None:
-        """Create or replace the SMTP login ``user.name``."""
-
-    @abc.abstractmethod
-    async def get_smtp_user(self, name: str) -> SMTPUser:
-        """The SMTP login ``name``; ``NotFoundError`` if unknown."""
-
-    @abc.abstractmethod
-    async def list_smtp_users(self) -> list[SMTPUser]: ...
-
-    @abc.abstractmethod
-    async def delete_smtp_user(self, name: str) -> None:
-        """Remove the SMTP login ``name``; ``NotFoundError`` if unknown."""
-
-    @abc.abstractmethod
-    async def add_admin_token(self, token: AdminToken, digest: str) -> None:
-        """Keep a new token by the digest of its secret; ``InvalidInput`` when
-        its name is taken."""
-
-    @abc.abstractmethod
-    async def find_admin_token(self, digest: str) -> AdminToken | None:
-        """The live (unrevoked) token with this digest, marking it used."""
-
-    @abc.abstractmethod
-    async def list_admin_tokens(self) -> list[AdminToken]: ...
-
-    @abc.abstractmethod
-    async def revoke_admin_token(self, name_or_id: str) -> AdminToken:
-        """Revoke a token by name or id; ``NotFoundError`` if no live one matches."""
-
-    @abc.abstractmethod
-    async def record_audit(
-        self,
-        actor: str,
-        setting: str,
-        old: Mapping[str, Any] | None,
-        new: Mapping[str, Any] | None,
-    ) -> None:
-        """Append one change that is not a saved setting (a login, a token) to
-        the audit log; the caller leaves out or masks every secret."""
-
 
 def redact_url(url: str) -> str:
     """``url`` with any password masked, fit for logs and ``herald check``."""
@@ -781,14 +740,15 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_store(url: str, *, max_bytes: int | None = None) -> Store:
+def open_store(url: str, *, max_bytes: int | None = None, clock: Clock | None = None) -> Store:
     """The store for ``url``: ``postgresql://...`` for PostgreSQL, else a
     SQLite file path (or ``sqlite:///path``) refusing writes that would grow
-    it past ``max_bytes``."""
+    it past ``max_bytes``. ``clock`` reads the time for every row it writes
+    (by default ``time.time``; PostgreSQL then measures leases by its own)."""
     if url.startswith(("postgresql://", "postgres://")):
         from gateway.store._postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, clock=clock)
     from gateway.store._sqlite import SQLiteStore
 
-    return SQLiteStore(url.removeprefix("sqlite://"), max_bytes=max_bytes)
+    return SQLiteStore(url.removeprefix("sqlite://"), max_bytes=max_bytes, clock=clock)

@@ -13,8 +13,11 @@ from typing import Any, TypeVar
 import aiosqlite
 import structlog
 
+from gateway.clock import Clock
 from gateway.errors import ConflictError, StoreDataError, StoreError
-from gateway.store._sql import Row, SQLStore, migrations
+from gateway.store._base import Row, migrations
+from gateway.store._queue import claimed_columns
+from gateway.store._sql import SQLStore
 
 T = TypeVar("T")
 
@@ -25,12 +28,18 @@ log = structlog.get_logger(__name__)
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
 
+_CLAIMED = claimed_columns("json_group_array(json_array(items.id, items.address))")
+
 _Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 
 class SQLiteStore(SQLStore):
-    def __init__(self, path: str, *, max_bytes: int | None = None) -> None:
+    def __init__(
+        self, path: str, *, max_bytes: int | None = None, clock: Clock | None = None
+    ) -> None:
         self.path = path
+        if clock is not None:
+            self.clock = clock
         self.max_bytes = max_bytes
         self._db: aiosqlite.Connection | None = None
         # One connection serves the whole process; the lock keeps one
@@ -202,6 +211,21 @@ class SQLiteStore(SQLStore):
                 await db.execute("ROLLBACK")
             return [(None, _store_error(exc))] * len(batch)
         return results
+
+    def _claim_statement(
+        self, owner: str, *, limit: int, lease: float
+    ) -> tuple[str, Sequence[Any]]:
+        # SQLite has one writer, so the rows the subquery picks cannot be
+        # taken by another claim before the UPDATE leases them.
+        now = self._lease_now()
+        return (
+            "UPDATE messages SET lease_owner = ?, lease_until = ? + ?"  # noqa: S608 -- a fixed column list
+            " WHERE id IN (SELECT id FROM messages WHERE status = 'queued'"
+            " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+            " ORDER BY next_attempt_at LIMIT ?)"
+            f" RETURNING {_CLAIMED}",
+            (owner, now, lease, now, now, limit),
+        )
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:

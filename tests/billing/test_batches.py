@@ -34,7 +34,7 @@ DEFINITION = Definition(
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = open_store(stores.url_for(tmp_path))
     await opened.open()
-    await opened.put_sender(SenderIdentity("billing", "billing@acme.test"))
+    await opened.put_sender(SenderIdentity("billing", "billing@acme.test"), actor="test")
     await opened.put_customers(
         [
             Customer(

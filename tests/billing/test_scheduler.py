@@ -41,7 +41,7 @@ class Clock:
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = open_store(stores.url_for(tmp_path))
     await opened.open()
-    await opened.put_sender(SenderIdentity("billing", "billing@acme.test"))
+    await opened.put_sender(SenderIdentity("billing", "billing@acme.test"), actor="test")
     await opened.put_customers(
         [Customer("cus_acme", "Acme", clusters=("eu",), addresses={"invoice": ("a@acme.test",)})]
     )

@@ -33,6 +33,7 @@ from gateway.store import (
     NewRun,
     Outcome,
     RunStatus,
+    SenderIdentity,
     SMTPUser,
     TemplateParts,
     new_id,
@@ -70,8 +71,13 @@ def new_run(
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLStore]:
-    opened = open_store(stores.url_for(tmp_path))
+def clock() -> stores.MovableClock:
+    return stores.MovableClock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: stores.MovableClock) -> AsyncIterator[SQLStore]:
+    opened = open_store(stores.url_for(tmp_path), clock=clock)
     assert isinstance(opened, SQLStore)
     await opened.open()
     try:
@@ -268,11 +274,15 @@ async def test_claim_respects_limit(store: SQLStore) -> None:
     assert len(await store.claim("worker-2", limit=2, lease=60)) == 1
 
 
-async def test_expired_lease_is_claimable_again(store: SQLStore) -> None:
+async def test_expired_lease_is_claimable_again(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
     """When a lease expires without an attempt being recorded, the message is claimed again."""
     await store.record_run(new_run("run_1"))
-    [first] = await store.claim("worker-1", limit=10, lease=0.01)
-    await asyncio.sleep(0.05)
+    [first] = await store.claim("worker-1", limit=10, lease=60)
+    clock.advance(59)
+    assert await store.claim("worker-2", limit=10, lease=60) == []
+    clock.advance(2)
     [again] = await store.claim("worker-2", limit=10, lease=60)
     assert again.message_id == first.message_id
 
@@ -613,12 +623,14 @@ async def test_concurrent_runs_share_commits_and_each_is_durable(
     assert committed(tmp_path / "state" / "herald.db") == 51
 
 
-async def test_a_worker_that_lost_its_lease_sends_and_records_nothing(store: SQLStore) -> None:
+async def test_a_worker_that_lost_its_lease_sends_and_records_nothing(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
     """Once a worker's lease has run out and another worker claimed the message, the
     first can neither begin DATA nor record an outcome."""
     await store.record_run(new_run("run_1"))
-    [mine] = await store.claim("host:1", limit=10, lease=0.01)
-    await asyncio.sleep(0.05)
+    [mine] = await store.claim("host:1", limit=10, lease=60)
+    clock.advance(61)
     [theirs] = await store.claim("host:2", limit=10, lease=60)
     assert theirs.message_id == mine.message_id
     with pytest.raises(LeaseLostError, match="lease"):
@@ -629,16 +641,22 @@ async def test_a_worker_that_lost_its_lease_sends_and_records_nothing(store: SQL
     assert store.health.trouble is None  # a lost lease is no fault of the store
 
 
-async def test_renewed_leases_keep_a_message_from_other_workers(store: SQLStore) -> None:
+async def test_renewed_leases_keep_a_message_from_other_workers(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
     """A worker renews only the leases it holds; a renewed message is not claimable."""
     await store.record_run(new_run("run_1"))
-    [mine] = await store.claim("host:1", limit=10, lease=0.01)
+    [mine] = await store.claim("host:1", limit=10, lease=10)
+    clock.advance(5)
     assert await store.renew_leases("host:1", [mine.message_id], lease=60) == 1
     assert await store.renew_leases("host:2", [mine.message_id], lease=60) == 0
     assert await store.renew_leases("host:1", [], lease=60) == 0
-    await asyncio.sleep(0.05)  # past the first lease
+    clock.advance(10)  # past the first lease, within the renewed one
     assert await store.claim("host:2", limit=10, lease=60) == []
     assert await store.lease_owners() == ["host:1"]
+    clock.advance(60)  # past the renewed lease
+    [again] = await store.claim("host:2", limit=10, lease=60)
+    assert again.message_id == mine.message_id
 
 
 async def test_a_refused_write_puts_the_store_in_trouble_until_one_needing_room_succeeds(
@@ -819,40 +837,93 @@ async def test_any_of_a_runs_keys_finds_it_and_blocks_a_second_run(store: SQLSto
 async def test_smtp_users_are_kept_replaced_and_removed(store: SQLStore) -> None:
     """put/get/list/delete of SMTP logins, with their domain lists."""
     user = SMTPUser("app", "scrypt$hash", ("shop.test",), ("example.com", "example.org"))
-    await store.put_smtp_user(user)
+    await store.put_smtp_user(user, actor="test")
     assert await store.get_smtp_user("app") == user
-    await store.put_smtp_user(dataclasses.replace(user, sender_domains=()))
+    await store.put_smtp_user(dataclasses.replace(user, sender_domains=()), actor="test")
     assert [u.sender_domains for u in await store.list_smtp_users()] == [()]
-    await store.delete_smtp_user("app")
+    await store.delete_smtp_user("app", actor="test")
     with pytest.raises(NotFoundError):
         await store.get_smtp_user("app")
     with pytest.raises(NotFoundError):
-        await store.delete_smtp_user("app")
+        await store.delete_smtp_user("app", actor="test")
 
 
 async def test_admin_tokens_are_found_by_digest_until_revoked(store: SQLStore) -> None:
     """A token is found by its digest (marking it used), names are unique, revoking ends it."""
     token = AdminToken("tok_1", "ci", ("runs:read",), time.time())
-    await store.add_admin_token(token, "d" * 64)
+    await store.add_admin_token(token, "d" * 64, actor="test")
     with pytest.raises(InvalidInput):
-        await store.add_admin_token(dataclasses.replace(token, id="tok_2"), "e" * 64)
+        await store.add_admin_token(dataclasses.replace(token, id="tok_2"), "e" * 64, actor="test")
     found = await store.find_admin_token("d" * 64)
     assert found is not None
     assert found.scopes == ("runs:read",)
     assert await store.find_admin_token("f" * 64) is None
     [listed] = await store.list_admin_tokens()
     assert listed.last_used_at is not None
-    assert (await store.revoke_admin_token("ci")).id == "tok_1"
+    assert (await store.revoke_admin_token("ci", actor="test")).id == "tok_1"
     assert await store.find_admin_token("d" * 64) is None
     with pytest.raises(NotFoundError):
-        await store.revoke_admin_token("tok_1")
+        await store.revoke_admin_token("tok_1", actor="test")
 
 
 async def test_recorded_changes_join_the_audit_log(store: SQLStore) -> None:
     """Changes that are not saved settings (tokens, logins) are listed with the rest."""
     for n in range(3):
-        await store.record_audit("cli:root", f"tokens/t{n}", None, {"scopes": ["runs:read"]})
+        token = AdminToken(f"tok_{n}", f"t{n}", ("runs:read",), time.time())
+        await store.add_admin_token(token, str(n) * 64, actor="cli:root")
     entries = await store.list_audit(limit=2)
     assert [e.setting for e in entries] == ["tokens/t2", "tokens/t1"]
     assert entries[0].new == {"scopes": ["runs:read"]}
     assert entries[0].old is None
+    assert entries[0].actor == "cli:root"
+
+
+async def test_a_change_and_its_audit_entry_commit_together(store: SQLStore) -> None:
+    """Senders, SMTP logins and tokens write their audit entry in the transaction of
+    the change: a change refused leaves no entry, and each kept one has exactly one."""
+    token = AdminToken("tok_1", "ci", ("runs:read",), time.time())
+    await store.add_admin_token(token, "d" * 64, actor="alice")
+    with pytest.raises(InvalidInput):
+        await store.add_admin_token(dataclasses.replace(token, id="tok_2"), "e" * 64, actor="eve")
+    with pytest.raises(NotFoundError):
+        await store.revoke_admin_token("nobody", actor="eve")
+    with pytest.raises(NotFoundError):
+        await store.delete_smtp_user("nobody", actor="eve")
+    sender = SenderIdentity("billing", "billing@acme.test", "Billing")
+    await store.put_sender(sender, actor="alice")
+    await store.put_sender(sender, actor="bob")  # no change, no entry
+    await store.put_sender(dataclasses.replace(sender, name="Accounts"), actor="carol")
+    user = SMTPUser("app", "scrypt$hash", ("shop.test",))
+    await store.put_smtp_user(user, actor="dave")
+    await store.delete_smtp_user("app", actor="dave")
+    entries = [(e.actor, e.setting, e.old, e.new) for e in reversed(await store.list_audit())]
+    login = {"name": "app", "sender_domains": ["shop.test"], "recipient_domains": []}
+    assert entries == [
+        ("alice", "tokens/ci", None, {"scopes": ["runs:read"]}),
+        ("alice", "senders/billing", None, dataclasses.asdict(sender)),
+        (
+            "carol",
+            "senders/billing",
+            dataclasses.asdict(sender),
+            {**dataclasses.asdict(sender), "name": "Accounts"},
+        ),
+        ("dave", "smtp-users/app", None, {**login, "password": "******** (changed)"}),
+        ("dave", "smtp-users/app", {**login, "password": "********"}, None),
+    ]
+
+
+async def test_a_claim_is_one_statement_however_many_it_leases(sqlite_store: SQLiteStore) -> None:
+    """Claiming 50 messages runs one SQL statement inside its transaction, not one per message."""
+    for n in range(50):
+        await sqlite_store.record_run(
+            new_run(f"run_{n}", addresses=[f"r{n}@example.com", "x@example.com"])
+        )
+    statements: list[str] = []
+    await sqlite_store.db.set_trace_callback(statements.append)
+    claimed = await sqlite_store.claim("worker", limit=50, lease=60)
+    await sqlite_store.db.set_trace_callback(None)
+    assert len(claimed) == 50
+    assert {d.run_id for d in claimed} == {f"run_{n}" for n in range(50)}
+    assert all(len(d.recipients) == 2 and d.email_type == "invoice.issued" for d in claimed)
+    assert [s for s in statements if s not in ("BEGIN IMMEDIATE", "COMMIT")] == [statements[1]]
+    assert statements[1].startswith("UPDATE messages")

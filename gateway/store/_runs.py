@@ -1,0 +1,327 @@
+"""Runs: recording what a way in accepted, reading runs back, and the
+operator's retry, resend and cancel; with the bookkeeping of a run's counts,
+status and history that the queue and definition runs share."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from gateway.errors import ConflictError, NotFoundError, StoreError
+from gateway.store import (
+    PENDING,
+    HistoryEntry,
+    Item,
+    NewItem,
+    NewRun,
+    Run,
+    RunPage,
+    new_id,
+    run_status,
+)
+from gateway.store._base import Connection, Row, SQLBase
+
+_RUN_COLUMNS = (
+    "id, source, email_type, status, subject, mail_from, created_at, updated_at, error,"
+    " idempotency_key, definition, batch_id, invoices_dir, feed_cursor, fed_at, finished_at,"
+    " expected"
+)
+
+_ITEM_COLUMNS = "id, address, role, rule, status, reply, attempts, error, updated_at, customer_id"
+
+
+class RunsSQL(SQLBase):
+    """Runs, their items, counts and history."""
+
+    async def find_run_id(self, idempotency_key: str) -> str | None:
+        rows = await self._read(
+            "SELECT id FROM runs WHERE idempotency_key = ?"
+            " UNION ALL SELECT run_id FROM run_keys WHERE key = ?",
+            (idempotency_key, idempotency_key),
+        )
+        return str(rows[0]["id"]) if rows else None
+
+    async def record_run(self, run: NewRun) -> tuple[str, bool]:
+        now = self.clock()
+
+        async def insert(db: Connection) -> None:
+            await db.execute(
+                "INSERT INTO runs (id, source, email_type, idempotency_key, status, subject,"
+                " mail_from, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.id,
+                    run.source,
+                    run.email_type,
+                    run.idempotency_key,
+                    run.status,
+                    run.subject,
+                    run.mail_from,
+                    run.error,
+                    now,
+                    now,
+                ),
+            )
+            counts = await _enqueue(
+                db, run.id, run.mail_from, [(None, run.content, run.items)], now
+            )
+            await db.executemany(
+                "INSERT INTO run_keys (key, run_id) VALUES (?,?)",
+                [(key, run.id) for key in run.other_keys],
+            )
+            await _count(db, run.id, counts)
+            detail = run.error or f"{len(run.items)} recipient(s)"
+            await _history(
+                db, run.id, now, run.status if run.content is None else "accepted", detail
+            )
+
+        try:
+            await self._write(insert, needs_room=True)
+        except ConflictError:
+            for key in run.keys:
+                existing = await self.find_run_id(key)
+                if existing is not None:
+                    return existing, False
+            raise StoreError(f"run {run.id} could not be recorded") from None
+        return run.id, True
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        email_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if email_type is not None:
+            clauses.append("email_type = ?")
+            params.append(email_type)
+        if cursor is not None:
+            clauses.append("id < ?")
+            params.append(cursor)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- clauses are fixed column names, values are bound
+            (*params, limit + 1),
+        )
+        runs = [_run(row, counts=await self._counts(row["id"])) for row in rows[:limit]]
+        return RunPage(runs, runs[-1].id if len(rows) > limit else None)
+
+    async def get_run(
+        self, run_id: str, *, item_status: str | None = None, item_limit: int | None = None
+    ) -> Run:
+        rows = await self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))  # noqa: S608 -- a fixed column list
+        if not rows:
+            raise NotFoundError(f"no run {run_id!r}")
+        where, params = "run_id = ?", [run_id]
+        if item_status is not None:
+            where, params = "run_id = ? AND status = ?", [run_id, item_status]
+        limit, newest = "", ""
+        if item_limit is not None:
+            limit, newest = (
+                f" LIMIT {int(item_limit)}",
+                f" ORDER BY id DESC LIMIT {int(item_limit)}",
+            )
+        items = await self._read(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} ORDER BY id{limit}",  # noqa: S608 -- fixed columns and clauses, values are bound
+            params,
+        )
+        history = await self._read(
+            "SELECT at, event, detail FROM (SELECT id, at, event, detail FROM history"  # noqa: S608 -- a fixed clause and a whole number
+            f" WHERE run_id = ?{newest}) AS h ORDER BY id",
+            (run_id,),
+        )
+        return _run(
+            rows[0],
+            counts=await self._counts(run_id),
+            items=[Item(**dict(row)) for row in items],
+            history=[HistoryEntry(**dict(row)) for row in history],
+        )
+
+    async def _counts(self, run_id: str) -> dict[str, int]:
+        rows = await self._read(_COUNTS, (run_id,))
+        return {row["status"]: row["n"] for row in rows}
+
+    async def retry_run(self, run_id: str) -> int:
+        return await self._requeue(run_id, "status = 'failed'", "retried")
+
+    async def resend_item(self, run_id: str, item_id: int) -> None:
+        if not await self._requeue(run_id, f"id = {int(item_id)}", "resent"):
+            raise NotFoundError(f"run {run_id!r} has no item {item_id} with a message to send")
+
+    async def _requeue(self, run_id: str, which: str, event: str) -> int:
+        """Queue the items of ``run_id`` matching ``which`` (a fixed clause)
+        again, with their messages, as if just accepted."""
+        now = self.clock()
+        async with self._transaction() as db:
+            await _state(db, run_id)
+            cursor = await db.execute(
+                f"SELECT id, status, message_id FROM items WHERE run_id = ? AND {which}"  # noqa: S608 -- callers pass fixed clauses
+                " AND message_id IS NOT NULL AND status NOT IN ('queued', 'deferred')",
+                (run_id,),
+            )
+            rows = list(await cursor.fetchall())
+            if not rows:
+                return 0
+            await db.executemany(
+                "UPDATE items SET status = 'queued', error = NULL, updated_at = ? WHERE id = ?",
+                [(now, row["id"]) for row in rows],
+            )
+            await db.executemany(
+                "UPDATE messages SET status = 'queued', queued_at = ?, next_attempt_at = ?"
+                " WHERE id = ?",
+                [(now, now, message) for message in {row["message_id"] for row in rows}],
+            )
+            changes = Counter({"queued": len(rows)})
+            changes.subtract(row["status"] for row in rows)
+            await _count(db, run_id, changes)
+            await db.execute(
+                "UPDATE runs SET status = CASE status WHEN 'cancelled' THEN 'queued'"
+                " ELSE status END, finished_at = NULL WHERE id = ?",
+                (run_id,),
+            )
+            await _history(db, run_id, now, event, f"{len(rows)} item(s)")
+            await _refresh(db, run_id, now)
+        return len(rows)
+
+    async def cancel_run(self, run_id: str) -> int:
+        now = self.clock()
+        async with self._transaction() as db:
+            await _state(db, run_id)
+            # A message out with the relay right now keeps its lease; its
+            # outcome is recorded when it returns, as it truly happened.
+            lease_now = self._lease_now()
+            cursor = await db.execute(
+                "SELECT i.id, i.status FROM items i JOIN messages m ON m.id = i.message_id"  # noqa: S608 -- a fixed clause per backend
+                " WHERE i.run_id = ? AND i.status IN ('queued', 'deferred')"
+                f" AND (m.lease_until IS NULL OR m.lease_until < {self.now_sql})",
+                (run_id, lease_now),
+            )
+            rows = list(await cursor.fetchall())
+            await db.executemany(
+                "UPDATE items SET status = 'skipped', error = 'run cancelled', updated_at = ?"
+                " WHERE id = ?",
+                [(now, row["id"]) for row in rows],
+            )
+            await db.execute(
+                "UPDATE messages SET status = 'done' WHERE run_id = ? AND status = 'queued'"  # noqa: S608 -- a fixed clause per backend
+                f" AND (lease_until IS NULL OR lease_until < {self.now_sql})",
+                (run_id, lease_now),
+            )
+            changes = Counter({"skipped": len(rows)})
+            changes.subtract(row["status"] for row in rows)
+            await _count(db, run_id, changes)
+            await db.execute(
+                "UPDATE runs SET status = 'cancelled', finished_at = ?, updated_at = ?"
+                " WHERE id = ?",
+                (now, now, run_id),
+            )
+            await _history(db, run_id, now, "cancelled", f"{len(rows)} item(s) not sent")
+        return len(rows)
+
+
+async def _state(db: Connection, run_id: str) -> Row:
+    cursor = await db.execute(
+        "SELECT status, mail_from, feed_cursor FROM runs WHERE id = ?", (run_id,)
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFoundError(f"no run {run_id!r}")
+    return row
+
+
+async def _count(db: Connection, run_id: str, changes: Counter[str]) -> None:
+    await db.executemany(
+        "INSERT INTO run_counts (run_id, status, n) VALUES (?,?,?)"
+        " ON CONFLICT (run_id, status) DO UPDATE SET n = run_counts.n + excluded.n",
+        [(run_id, status, n) for status, n in changes.items() if n],
+    )
+
+
+async def _counts(db: Connection, run_id: str) -> dict[str, int]:
+    cursor = await db.execute(_COUNTS, (run_id,))
+    return {row["status"]: row["n"] for row in await cursor.fetchall()}
+
+
+async def _refresh(db: Connection, run_id: str, now: float) -> None:
+    """Derive the run's status from its counts. A definition run still being
+    fed stays running, and a cancelled one stays cancelled."""
+    cursor = await db.execute(
+        "SELECT status, definition, fed_at, finished_at FROM runs WHERE id = ?", (run_id,)
+    )
+    run = await cursor.fetchone()
+    if run is None:
+        return
+    status = run_status(await _counts(db, run_id))
+    if run["status"] == "cancelled":
+        status = "cancelled"
+    elif run["definition"] is not None and run["fed_at"] is None:
+        status = "running"
+    finished = None if status in (*PENDING, "running") else (run["finished_at"] or now)
+    await db.execute(
+        "UPDATE runs SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+        (status, finished, now, run_id),
+    )
+
+
+async def _enqueue(
+    db: Connection,
+    run_id: str,
+    mail_from: str,
+    messages: Iterable[tuple[str | None, bytes | None, Sequence[NewItem]]],
+    now: float,
+) -> Counter[str]:
+    """Queue each (customer id, content, items) message of a run: the content,
+    when there is some, and one item per recipient. Returns the items' statuses
+    counted, for ``_count``."""
+    queued: list[tuple[str, str, str, bytes, float, float]] = []
+    items: list[tuple[Any, ...]] = []
+    for customer_id, content, recipients in messages:
+        message_id = None
+        if content is not None:
+            message_id = new_id("msg")
+            queued.append((message_id, run_id, mail_from, content, now, now))
+        items.extend(
+            (
+                run_id,
+                message_id if item.status == "queued" else None,
+                customer_id,
+                item.address,
+                item.role,
+                item.rule,
+                item.status,
+                item.error,
+                now,
+            )
+            for item in recipients
+        )
+    await db.executemany(
+        "INSERT INTO messages (id, run_id, mail_from, content, status, queued_at,"
+        " next_attempt_at) VALUES (?,?,?,?, 'queued', ?, ?)",
+        queued,
+    )
+    await db.executemany(
+        "INSERT INTO items (run_id, message_id, customer_id, address, role, rule, status,"
+        " error, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        items,
+    )
+    return Counter(item[6] for item in items)
+
+
+async def _history(db: Connection, run_id: str, at: float, event: str, detail: str) -> None:
+    await db.execute(
+        "INSERT INTO history (run_id, at, event, detail) VALUES (?,?,?,?)",
+        (run_id, at, event, detail),
+    )
+
+
+_COUNTS = "SELECT status, n FROM run_counts WHERE run_id = ? AND n > 0 ORDER BY status"
+
+
+def _run(row: Row, **details: Any) -> Run:
+    return Run(**dict(row), **details)
