@@ -311,11 +311,12 @@ class Herald:
         return result
 
     def wait_for_status(self, run_id: str, *statuses: str, timeout: float = 10) -> dict[str, Any]:
-        return wait_until(
+        final: dict[str, Any] = wait_until(
             lambda: (run := self.run(run_id))["status"] in statuses and run,
             timeout,
             f"run {run_id} to become {'/'.join(statuses)}",
         )
+        return final
 
     @contextlib.contextmanager
     def smtp(self, source: str = LOOPBACK) -> Iterator[smtplib.SMTP]:

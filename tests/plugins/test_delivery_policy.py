@@ -196,7 +196,7 @@ async def test_a_saved_change_applies_to_the_next_message(make_stage: MakeStage)
 
     await delivery.set_admin(stage.store, "ops@x.test", actor="t")
     await delivery.set_type(
-        stage.store, stage.config, Templates(stage.config.templates_dir, {}), "invoice.issued",
+        stage.store, stage.config, Templates(stage.config.templates_dir), "invoice.issued",
         {"customers": False, "bcc_admin": True}, actor="t",
     )  # fmt: skip
     second = with_message(event_context("invoice.issued"))
