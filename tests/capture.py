@@ -225,10 +225,14 @@ class Capture:
     def stop(self) -> None:
         # Herald keeps idle sessions for reuse: hang them up first, so that no
         # connection outlives the server.
-        if self.controller._thread is not None:  # started: its loop is running
+        started = self.controller._thread is not None  # its loop is running
+        if started:
             asyncio.run_coroutine_threadsafe(self._hang_up(), self.controller.loop).result(5)
-        # A capture a test never started (an upstream that stays down) stops quietly.
+        # A capture a test never started (an upstream that stays down) stops quietly,
+        # and closes the loop it made but never ran, which would leak its sockets.
         self.controller.stop(no_assert=True)
+        if not started and not self.controller.loop.is_running():
+            self.controller.loop.close()
 
     def for_run(self, run_id: str) -> list[Captured]:
         return [c for c in self.received if run_id in str(c.message.get("Message-ID", ""))]
