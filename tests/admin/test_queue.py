@@ -8,18 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.harness import Capture, Herald, wait_until
-
-
-def legacy(herald: Herald, subject: str) -> str:
-    """Send one message through the SMTP listener; its run id."""
-    with herald.smtp() as client:
-        client.ehlo()
-        client.mail("app@example.com")
-        client.rcpt("bob@example.com")
-        head = f"From: app@example.com\r\nTo: bob@example.com\r\nSubject: {subject}\r\n"
-        code, reply = client.data(head.encode() + b"\r\nhi\r\n")
-    assert code == 250, reply
-    return reply.decode().rsplit(" ", 1)[-1]
+from tests.integration.test_faults import smtp_message
 
 
 def waiting(herald: Herald, run_id: str, attempts: int = 1) -> dict[str, Any]:
@@ -44,7 +33,7 @@ def test_a_deferred_message_is_listed_with_why_and_can_be_held_and_released(
 ) -> None:
     """With the upstream down a message waits, listed with its recipients and the
     error; hold keeps it back and counts it held, and release lets it be tried again."""
-    run_id = legacy(herald, "waits")
+    run_id = smtp_message(herald, "waits")
     entry = waiting(herald, run_id)
     assert entry["recipients"] == ["bob@example.com"]
     assert entry["last_error"]
@@ -64,7 +53,7 @@ def test_a_deferred_message_is_listed_with_why_and_can_be_held_and_released(
 
 def test_a_purged_message_leaves_the_queue_and_its_run_says_why(herald: Herald) -> None:
     """DELETE removes the message for good, and its run records the reason given."""
-    run_id = legacy(herald, "purge me")
+    run_id = smtp_message(herald, "purge me")
     message_id = waiting(herald, run_id)["message_id"]
     answer = herald.admin(f"/v1/queue/{message_id}?reason=customer%20left", method="DELETE")
     assert answer.json == {"message_id": message_id, "status": "purged", "reason": "customer left"}
@@ -106,7 +95,7 @@ def test_retry_all_sends_what_waits_once_the_upstream_is_back(
 ) -> None:
     """POST /v1/queue/retry makes every deferred message due now; with the upstream
     listening again they are sent, long before their backoff ends."""
-    run_id = legacy(herald, "retry all")
+    run_id = smtp_message(herald, "retry all")
     waiting(herald, run_id)
     upstream.start()
     answer = herald.admin("/v1/queue/retry", method="POST")

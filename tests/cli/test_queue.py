@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.integration.harness import Capture, Herald, wait_until
+from tests.integration.test_faults import smtp_message
 
 
 def queued(herald: Herald) -> list[dict[str, Any]]:
@@ -21,14 +22,7 @@ def queued(herald: Herald) -> list[dict[str, Any]]:
 
 def deferred(herald: Herald, subject: str) -> dict[str, Any]:
     """Send a message the down upstream defers; its entry in ``queue list``."""
-    with herald.smtp() as client:
-        client.ehlo()
-        client.mail("app@example.com")
-        client.rcpt("bob@example.com")
-        head = f"From: app@example.com\r\nTo: bob@example.com\r\nSubject: {subject}\r\n"
-        code, reply = client.data(head.encode() + b"\r\nhi\r\n")
-    assert code == 250, reply
-    run_id = reply.decode().rsplit(" ", 1)[-1]
+    run_id = smtp_message(herald, subject)
 
     def found() -> dict[str, Any] | None:
         for entry in queued(herald):

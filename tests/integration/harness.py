@@ -412,6 +412,10 @@ poll_interval = "0.1s"
 
 [sender]
 address = "notify@herald.test"
+
+[upstream]
+# The upstream is down until a test starts it; once up, it is tried at once.
+breaker_cooldown = "0.2s"
 """
 
 
