@@ -80,7 +80,7 @@ class _Recorder:
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
+    ) -> str | bytes:
         if not any(seen is session for seen, _ in self.capture.seen_sessions):
             self.capture.seen_sessions.append((session, server))
         if self.capture.mail_replies:
@@ -118,13 +118,15 @@ class _Recorder:
         reply = capture.data_replies.pop(0) if capture.data_replies else capture.data_reply
         if reply == DROP:
             # The body arrived, the reply never comes: the connection dies.
-            assert server.transport is not None
+            assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()
             return "421 4.3.0 gone"
         if reply.startswith(STALL):
             await asyncio.sleep(float(reply.removeprefix(STALL)))
             return "451 4.3.0 too late"
         if reply.startswith("2"):
+            data = session.auth_data
+            login = data.login.decode() if isinstance(data, LoginPassword) else None
             capture.received.append(
                 Captured(
                     helo=session.host_name,
@@ -133,7 +135,10 @@ class _Recorder:
                     rcpt_tos=list(envelope.rcpt_tos),
                     content=envelope.original_content or b"",
                     tls=session.ssl is not None,
-                    login=session.auth_data.login.decode() if session.authenticated else None,
+                    login=login.login.decode()
+                    if session.authenticated
+                    and isinstance(login := session.auth_data, LoginPassword)
+                    else None,
                 )
             )
         return reply
@@ -164,7 +169,8 @@ class Capture:
         self.host = host
         self.port = port or free_port(host)
         self.received: list[Captured] = []
-        self.mail_replies: list[str] = []
+        # Bytes too, to answer with what is not UTF-8 as a broken upstream does.
+        self.mail_replies: list[str | bytes] = []
         self.mail_reply: str | None = None
         self.data_delay = 0.0
         # While clear, DATA waits with the body received and no reply given.
@@ -223,10 +229,14 @@ class Capture:
     def stop(self) -> None:
         # Herald keeps idle sessions for reuse: hang them up first, so that no
         # connection outlives the server.
-        if self.controller._thread is not None:  # started: its loop is running
+        started = self.controller._thread is not None  # its loop is running
+        if started:
             asyncio.run_coroutine_threadsafe(self._hang_up(), self.controller.loop).result(5)
-        # A capture a test never started (an upstream that stays down) stops quietly.
+        # A capture a test never started (an upstream that stays down) stops quietly,
+        # and closes the loop it made but never ran, which would leak its sockets.
         self.controller.stop(no_assert=True)
+        if not started and not self.controller.loop.is_running():
+            self.controller.loop.close()
 
     def for_run(self, run_id: str) -> list[Captured]:
         return [c for c in self.received if run_id in str(c.message.get("Message-ID", ""))]
@@ -235,16 +245,18 @@ class Capture:
         self, predicate: Callable[[Captured], bool], timeout: float = 10.0
     ) -> list[Captured]:
         """Every received message matching ``predicate``, once there is one."""
-        return wait_until(
+        found: list[Captured] = wait_until(
             lambda: [c for c in self.received if predicate(c)], timeout, "a matching message"
         )
+        return found
 
     def wait_for_run(self, run_id: str, count: int = 1, timeout: float = 10.0) -> list[Captured]:
-        return wait_until(
+        found: list[Captured] = wait_until(
             lambda: len(self.for_run(run_id)) >= count and self.for_run(run_id),
             timeout,
             f"{count} message(s) of {run_id} upstream",
         )
+        return found
 
 
 @dataclass(frozen=True)

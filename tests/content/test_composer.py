@@ -59,10 +59,10 @@ async def test_every_shipped_template_makes_a_branded_mime_message(
     message = parsed((await composer.preview(email_type)).message)
 
     assert message.get_content_type() == "multipart/alternative"
-    text, related = message.get_payload()
+    text, related = message.iter_parts()
     assert text.get_content_type() == "text/plain"
     assert related.get_content_type() == "multipart/related"
-    html_part, logo = related.get_payload()
+    html_part, logo = related.iter_parts()
     html = html_part.get_content()
     assert logo.get_content_type() == "image/png"
     assert logo["Content-ID"] == "<logo@herald>"

@@ -14,7 +14,7 @@ from gateway.entrance import delivery
 from gateway.errors import InvalidInput
 from gateway.store import Store
 
-TEMPLATES = Templates(SHIPPED_TEMPLATES, {})
+TEMPLATES = Templates(SHIPPED_TEMPLATES)
 
 
 def test_known_types_are_the_templated_ones_and_legacy() -> None:

@@ -64,9 +64,10 @@ def test_cleanup_drops_blind_copies_and_adds_what_is_missing() -> None:
     )
     content = cleanup(message, message_id=MESSAGE_ID)
     assert written_names(content) == ["from", "to", "subject", "date", "message-id"]
-    assert b"hidden@" not in content
-    assert b"resent@" not in content
-    assert f"Message-ID: {MESSAGE_ID}".encode() in content
+    written = bytes(content)
+    assert b"hidden@" not in written
+    assert b"resent@" not in written
+    assert f"Message-ID: {MESSAGE_ID}".encode() in written
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests import stores
 from tests.capture import (
     DROP,
@@ -311,11 +313,12 @@ class Herald:
         return result
 
     def wait_for_status(self, run_id: str, *statuses: str, timeout: float = 10) -> dict[str, Any]:
-        return wait_until(
+        final: dict[str, Any] = wait_until(
             lambda: (run := self.run(run_id))["status"] in statuses and run,
             timeout,
             f"run {run_id} to become {'/'.join(statuses)}",
         )
+        return final
 
     @contextlib.contextmanager
     def smtp(self, source: str = LOOPBACK) -> Iterator[smtplib.SMTP]:
@@ -398,3 +401,41 @@ class CallbackServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+# Retries far apart, so that a deferred message waits for the operator.
+OPERATOR_CONFIG = """
+[queue]
+retry_initial = "600s"
+retry_max = "1h"
+poll_interval = "0.1s"
+
+[sender]
+address = "notify@herald.test"
+
+[upstream]
+# The upstream is down until a test starts it; once up, it is tried at once.
+breaker_cooldown = "0.2s"
+"""
+
+
+@pytest.fixture(scope="module", name="upstream")
+def operator_upstream() -> Iterator[Capture]:
+    """An upstream that does not listen until a test starts it (a conftest imports this)."""
+    capture = Capture(free_port())
+    yield capture
+    capture.stop()
+
+
+@pytest.fixture(scope="module", name="herald")
+def operator_herald(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Capture
+) -> Iterator[Herald]:
+    """A daemon whose mail waits while ``upstream`` is down, for the tests of what an
+    operator does: the admin API and the CLI (a conftest imports this)."""
+    daemon = Herald(
+        tmp_path_factory.mktemp("herald"), upstream=upstream.url, config=OPERATOR_CONFIG
+    )
+    daemon.start()
+    yield daemon
+    daemon.stop()

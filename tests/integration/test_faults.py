@@ -13,8 +13,10 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -51,9 +53,9 @@ lifetime = "1h"
 
 
 @pytest.fixture
-def capture() -> Capture:
+def capture() -> Iterator[Capture]:
     server = Capture().start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
@@ -70,8 +72,8 @@ def smtp_message(herald: Herald, subject: str, to: str = "bob@example.com") -> s
     return reply.decode().rsplit(" ", 1)[-1]
 
 
-def history(run: dict[str, object]) -> list[str]:
-    return [entry["event"] for entry in run["history"]]  # type: ignore[attr-defined,index]
+def history(run: dict[str, Any]) -> list[str]:
+    return [entry["event"] for entry in run["history"]]
 
 
 @upstream_fault
@@ -260,9 +262,9 @@ def test_full_store_refuses_and_acknowledges_only_what_it_stored(
                 assert answer.headers["Retry-After"]
                 break
         assert refused == [503]
-        body = "Subject: x\r\n\r\n" + ("y" * 70 + "\r\n") * 120
+        raw = "Subject: x\r\n\r\n" + ("y" * 70 + "\r\n") * 120
         with herald.smtp() as client, pytest.raises(smtplib.SMTPDataError) as smtp_refusal:
-            client.sendmail("app@example.com", ["bob@example.com"], body)
+            client.sendmail("app@example.com", ["bob@example.com"], raw)
         assert smtp_refusal.value.smtp_code == 451
     finally:
         herald.stop()
@@ -507,7 +509,9 @@ def test_one_smtp_connection_too_many_is_greeted_with_421(tmp_path: Path) -> Non
             with pytest.raises(smtplib.SMTPConnectError) as refused:
                 smtplib.SMTP(LOOPBACK, herald.smtp_port, local_hostname="client.test", timeout=10)
             assert refused.value.smtp_code == 421
-            assert refused.value.smtp_error.startswith(b"4.3.2")
+            error = refused.value.smtp_error
+            assert isinstance(error, bytes)
+            assert error.startswith(b"4.3.2")
 
         def served() -> str | None:
             try:

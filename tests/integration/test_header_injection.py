@@ -495,9 +495,10 @@ def _smtp_test(herald: Herald, text: str) -> Response:
 def _test_email(capture: Capture, before: int, answer: Response) -> Captured:
     """The test message the upstream took after ``before`` messages."""
     assert answer.json["ok"] is True, answer.body
-    [mail] = wait_until(
+    mails: list[Captured] = wait_until(
         lambda: [c for c in capture.received[before:] if c.rcpt_tos == [TEST_TO]], WAIT
     )
+    [mail] = mails
     return mail
 
 

@@ -74,7 +74,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, ROOT, cwd=base)
     [wheel] = dist.glob("*.whl")
     # The base interpreter, not this virtual environment's: a fresh venv.
-    _run(sys._base_executable, "-m", "venv", venv, cwd=base)
+    _run(sys._base_executable, "-m", "venv", venv, cwd=base)  # type: ignore[attr-defined]  # CPython's, not in typeshed
     _run(venv / "bin" / "python", "-m", "pip", "install", "-q", wheel, cwd=base)
     return Installed(wheel, venv / "bin" / "herald", venv / "bin" / "python", home)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.integration.harness import Herald
 
 
-def put(herald: Herald, key: str, body: dict[str, str]) -> tuple[int, dict[str, object]]:
+def put(herald: Herald, key: str, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
     answer = herald.request(
         "PUT",
         f"/v1/senders/{key}",

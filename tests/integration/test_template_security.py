@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from tests.integration.harness import Capture, Herald
+from tests.integration.harness import Capture, Herald, Response
 
 T = TypeVar("T")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -98,7 +98,7 @@ def during(herald: Herald, attack: Callable[[], T]) -> tuple[T, str]:
         return answer.result(timeout=30), run_id
 
 
-def preview(herald: Herald, source: str) -> Callable[[], object]:
+def preview(herald: Herald, source: str) -> Callable[[], Response]:
     return lambda: herald.admin(PREVIEW, method="POST", body={"text": source})
 
 
@@ -116,7 +116,8 @@ def legacy(herald: Herald, body: str, to: str) -> Callable[[], tuple[int, bytes]
                     f"Subject: Invoice\r\n\r\n{body.replace(chr(10), chr(13) + chr(10))}\r\n",
                 )
             except smtplib.SMTPDataError as exc:
-                return exc.smtp_code, exc.smtp_error
+                error = exc.smtp_error
+                return exc.smtp_code, error if isinstance(error, bytes) else error.encode()
         return 250, b""
 
     return send

@@ -201,7 +201,7 @@ async def test_a_saved_change_applies_to_the_next_message(tmp_path: Path) -> Non
 
         await delivery.set_admin(store, "ops@x.test", actor="t")
         await delivery.set_type(
-            store, config, Templates(config.templates_dir, {}), "invoice.issued",
+            store, config, Templates(config.templates_dir), "invoice.issued",
             {"customers": False, "bcc_admin": True}, actor="t",
         )  # fmt: skip
         second = with_message(event_context("invoice.issued"))

@@ -48,7 +48,7 @@ async def test_a_senders_own_upstream_is_picked_by_its_address(
 ) -> None:
     """Mail whose envelope sender is a sender's address (any case) takes its upstream."""
     router = Router(config, store)
-    await store.put_sender(SenderIdentity("billing", "billing@acme.test"))
+    await store.put_sender(SenderIdentity("billing", "billing@acme.test"), actor="test")
     value = smtp_settings.apply(
         smtp_settings.saved_form(None, router.vault), {"host": "billing-relay.test"}, router.vault
     )
