@@ -99,10 +99,10 @@ def _store_problems(config: Config) -> Iterator[str]:
     start). A SQLite file not made yet is left for ``herald serve`` to make,
     so that a check run by another user creates nothing."""
     from gateway.errors import GatewayError
-    from gateway.store import open_store
+    from gateway.store import open_store, sqlite_path
 
-    postgres = config.store_url.startswith(("postgresql://", "postgres://"))
-    if not postgres and not Path(config.store_url.removeprefix("sqlite://")).exists():
+    path = sqlite_path(config.store_url)
+    if path is not None and not Path(path).exists():
         return
 
     async def probe() -> None:

@@ -26,12 +26,12 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 
 def _migrate(config: Config, args: argparse.Namespace) -> int:
-    from gateway.store import redact_url
+    from gateway.store import redact_url, sqlite_path
     from gateway.store._postgres import PostgresStore
     from gateway.store._sqlite import SQLiteStore
     from gateway.store.migrate import copy_store
 
-    if not args.target.startswith(("postgresql://", "postgres://")):
+    if sqlite_path(args.target) is not None:
         print("herald: --to must be a postgresql:// URL", file=sys.stderr)
         return 2
 

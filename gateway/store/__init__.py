@@ -740,15 +740,23 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def sqlite_path(url: str) -> str | None:
+    """The SQLite file a store URL names, or None for a PostgreSQL URL."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    return url.removeprefix("sqlite://")
+
+
 def open_store(url: str, *, max_bytes: int | None = None, clock: Clock | None = None) -> Store:
     """The store for ``url``: ``postgresql://...`` for PostgreSQL, else a
     SQLite file path (or ``sqlite:///path``) refusing writes that would grow
     it past ``max_bytes``. ``clock`` reads the time for every row it writes
     (by default ``time.time``; PostgreSQL then measures leases by its own)."""
-    if url.startswith(("postgresql://", "postgres://")):
+    path = sqlite_path(url)
+    if path is None:
         from gateway.store._postgres import PostgresStore
 
         return PostgresStore(url, clock=clock)
     from gateway.store._sqlite import SQLiteStore
 
-    return SQLiteStore(url.removeprefix("sqlite://"), max_bytes=max_bytes, clock=clock)
+    return SQLiteStore(path, max_bytes=max_bytes, clock=clock)
