@@ -139,9 +139,26 @@ LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)
-class SMTPSettings:
-    """Who may use the SMTP listener, how, and how much."""
+class UpstreamSettings:
+    """``[upstream]``: the server Herald relays to while no saved settings
+    choose another, the limits that hold for whichever upstream is chosen,
+    and the Maildir that catches the mail when there is none."""
 
+    capture_dir: Path
+    # None: no ``url``; saved settings, or else the capture, decide.
+    server: Upstream | None = None
+    limits: UpstreamLimits = field(default_factory=lambda: UpstreamLimits())
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    """``[smtp]``: where the SMTP listener listens, who may use it, how, and how much."""
+
+    listen: Listen = Listen("127.0.0.1", 2525)
+    # The largest message DATA accepts (RFC 1870 SIZE).
+    max_message_size: int = 25 * 1024 * 1024
+    # Connections at once; one more is greeted with 421.
+    max_connections: int = 100
     # Clients from these networks may relay without AUTH; all others must
     # authenticate, so Herald is never an open relay.
     allow: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in LOOPBACK_NETWORKS)
@@ -243,13 +260,10 @@ class Config:
     state_dir: Path
     # The key that seals secrets saved in the store (``gateway.settings.vault``).
     settings_key_file: Path
-    smtp_listen: Listen = Listen("127.0.0.1", 2525)
     http_listen: Listen = Listen("127.0.0.1", 8025)
     store_url: str
     store_max_bytes: int | None
-    upstream: Upstream | None
-    upstream_limits: UpstreamLimits
-    capture_dir: Path
+    upstream: UpstreamSettings
     webhook_secrets: tuple[str, ...] = field(repr=False)
     admin_token: str | None = field(repr=False)
     sender: Sender
@@ -266,9 +280,7 @@ class Config:
     brand: Mapping[str, Any]
     logo: brand_settings.Logo | None = field(repr=False)
     delivery: DeliverySettings
-    max_message_size: int = 25 * 1024 * 1024
     runs: RunSettings
-    smtp_max_connections: int = 100
     raw: Mapping[str, Any] = field(repr=False)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
     max_event_size: int = 1024 * 1024
@@ -485,13 +497,7 @@ def _build(
     settings_key_file = Path(key_value).expanduser() if key_value else state_dir / "settings-key"
     shutdown_grace = server.duration("shutdown_grace", default(Config, "shutdown_grace"))
 
-    smtp = sections["smtp"]
-    smtp_listen = parse_listen(
-        *smtp.overridden("listen", env, "HERALD_SMTP_LISTEN", str(default(Config, "smtp_listen")))
-    )
-    max_message_size = smtp.integer("max_message_size", default(Config, "max_message_size"))
-    smtp_max_connections = smtp.integer("max_connections", default(Config, "smtp_max_connections"))
-    smtp_settings = _smtp(smtp, env, where)
+    smtp_settings = _smtp(sections["smtp"], env, where)
 
     http = sections["http"]
     http_listen = parse_listen(
@@ -509,11 +515,7 @@ def _build(
     max_size = store.get("max_size")
     store_max_bytes = store.integer("max_size", 1, minimum=65536) if max_size is not None else None
 
-    upstream_section = sections["upstream"]
-    upstream_limits = _limits(upstream_section)
-    upstream = _upstream(upstream_section, env, where, upstream_limits)
-    capture = upstream_section.string("capture_dir")
-    capture_dir = Path(capture).expanduser() if capture else state_dir / "outbox"
+    upstream = _upstream(sections["upstream"], env, where, state_dir)
 
     sender_section = sections["sender"]
     address = sender_section.string("address")
@@ -593,13 +595,10 @@ def _build(
         hostname=hostname,
         state_dir=state_dir,
         settings_key_file=settings_key_file,
-        smtp_listen=smtp_listen,
         http_listen=http_listen,
         store_url=store_url,
         store_max_bytes=store_max_bytes,
         upstream=upstream,
-        upstream_limits=upstream_limits,
-        capture_dir=capture_dir,
         webhook_secrets=secrets,
         admin_token=admin_token,
         sender=sender,
@@ -617,8 +616,6 @@ def _build(
         logo=logo,
         delivery=delivery,
         runs=runs,
-        max_message_size=max_message_size,
-        smtp_max_connections=smtp_max_connections,
         raw=data,
         smtp=smtp_settings,
         max_event_size=max_event_size,
@@ -650,6 +647,11 @@ def _smtp(section: _Section, env: Mapping[str, str], where: str) -> SMTPSettings
             raise section.fail("tls_listen", "tls_cert and tls_key for the TLS listener")
         tls_listen = parse_listen(tls_listen_text, f"{where}: [smtp] tls_listen")
     return SMTPSettings(
+        listen=parse_listen(
+            *section.overridden("listen", env, "HERALD_SMTP_LISTEN", str(section.default("listen")))
+        ),
+        max_message_size=section.integer("max_message_size"),
+        max_connections=section.integer("max_connections"),
         allow=tuple(networks),
         tls_cert=Path(cert).expanduser() if cert else None,
         tls_key=Path(key).expanduser() if key else None,
@@ -674,8 +676,21 @@ def _limits(section: _Section) -> UpstreamLimits:
 
 
 def _upstream(
+    section: _Section, env: Mapping[str, str], where: str, state_dir: Path
+) -> UpstreamSettings:
+    limits = _limits(section)
+    capture = section.string("capture_dir")
+    return UpstreamSettings(
+        server=_server(section, env, where, limits),
+        limits=limits,
+        capture_dir=Path(capture).expanduser() if capture else state_dir / "outbox",
+    )
+
+
+def _server(
     section: _Section, env: Mapping[str, str], where: str, limits: UpstreamLimits
 ) -> Upstream | None:
+    """The upstream that ``[upstream] url`` (or ``HERALD_UPSTREAM``) names, if any."""
     url, url_where = section.overridden("url", env, "HERALD_UPSTREAM")
     verify = section.boolean("verify", default(Upstream, "verify"))
     ca_file = section.string("ca_file")

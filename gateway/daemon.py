@@ -44,15 +44,12 @@ NEEDS_RESTART = frozenset(
     {
         "hostname",
         "state_dir",
-        "smtp_listen",
         "http_listen",
         "store_url",
         "store_max_bytes",
         "admin_token",
         "settings_key_file",
-        "max_message_size",
-        "smtp_max_connections",
-        # The listeners' own settings: who may relay, TLS, their limits and timeouts.
+        # The SMTP listener: its address, who may relay, TLS, its limits and timeouts.
         "smtp",
     }
 )
@@ -206,13 +203,13 @@ async def _run(config: Config, store: Store) -> None:
         context = smtpd.tls_context(config.smtp)
         listeners.append(
             await _listen(
-                config.smtp_listen,
+                config.smtp.listen,
                 "[smtp] listen",
                 "HERALD_SMTP_LISTEN",
                 lambda: loop.create_server(
                     smtpd.Listener(config, gateway.intake, context),
-                    host=config.smtp_listen.host,
-                    port=config.smtp_listen.port,
+                    host=config.smtp.listen.host,
+                    port=config.smtp.listen.port,
                 ),
             )
         )
@@ -251,7 +248,7 @@ async def _run(config: Config, store: Store) -> None:
 
     log.info(
         "herald_started",
-        smtp=str(config.smtp_listen),
+        smtp=str(config.smtp.listen),
         smtp_tls=str(config.smtp.tls_listen) if config.smtp.tls_listen else None,
         smtp_starttls=context is not None,
         smtp_allow=[str(network) for network in config.smtp.allow],

@@ -44,16 +44,16 @@ def load_toml(tmp_path: Path, text: str, **env: str) -> config.Config:
 def test_listeners_default_to_loopback() -> None:
     """Without a file or environment, SMTP listens on 127.0.0.1:2525 and HTTP on 127.0.0.1:8025."""
     cfg = config.load(None, env={})
-    assert cfg.smtp_listen == Listen("127.0.0.1", 2525)
+    assert cfg.smtp.listen == Listen("127.0.0.1", 2525)
     assert cfg.http_listen == Listen("127.0.0.1", 8025)
-    assert str(cfg.smtp_listen) == "127.0.0.1:2525"
+    assert str(cfg.smtp.listen) == "127.0.0.1:2525"
 
 
 def test_defaults_without_a_file() -> None:
     """With no file, every setting takes its documented default and nothing is relayed."""
     cfg = config.load(None, env={})
     assert cfg.source is None
-    assert cfg.upstream is None
+    assert cfg.upstream.server is None
     assert cfg.stages == DEFAULT_STAGES
     assert cfg.stage_timeout == 10.0
     assert cfg.queue == QueueSettings()
@@ -62,7 +62,7 @@ def test_defaults_without_a_file() -> None:
     assert cfg.templates_dir == SHIPPED_TEMPLATES
     assert cfg.sender.address == "herald@machine.test"
     assert cfg.sender.name == "Herald"
-    assert cfg.max_message_size == 25 * 1024 * 1024
+    assert cfg.smtp.max_message_size == 25 * 1024 * 1024
     assert cfg.brand["name"] == "Herald"
 
 
@@ -115,7 +115,7 @@ def test_store_and_capture_live_in_the_state_dir() -> None:
     """The SQLite file and the capture Maildir default to files inside the state directory."""
     cfg = config.load(None, env={"HERALD_STATE_DIR": "/srv/herald"})
     assert cfg.store_url == "/srv/herald/herald.db"
-    assert cfg.capture_dir == Path("/srv/herald/outbox")
+    assert cfg.upstream.capture_dir == Path("/srv/herald/outbox")
     assert cfg.admin_token_file == Path("/srv/herald/admin-token")
 
 
@@ -166,7 +166,7 @@ OVERRIDES: list[tuple[str, str, Callable[[config.Config], object], object, str]]
     (
         "HERALD_SMTP_LISTEN",
         "0.0.0.0:2526",
-        lambda c: c.smtp_listen,
+        lambda c: c.smtp.listen,
         Listen("0.0.0.0", 2526),
         '[smtp]\nlisten = "127.0.0.1:1025"\n',
     ),
@@ -187,7 +187,7 @@ OVERRIDES: list[tuple[str, str, Callable[[config.Config], object], object, str]]
     (
         "HERALD_UPSTREAM",
         "smtps://mail.example.org",
-        lambda c: c.upstream and (c.upstream.host, c.upstream.port, c.upstream.security),
+        lambda c: (u := c.upstream.server) and (u.host, u.port, u.security),
         ("mail.example.org", 465, "tls"),
         '[upstream]\nurl = "smtp://file.example.com"\n',
     ),
@@ -254,14 +254,14 @@ def test_file_values_apply_without_environment(tmp_path: Path) -> None:
     """Without HERALD_* variables, the file's values are used as written."""
     cfg = config.load(write_toml(tmp_path, FILE_WITH_EVERYTHING), env={})
     assert cfg.hostname == "file.example.com"
-    assert cfg.smtp_listen == Listen("127.0.0.1", 1025)
+    assert cfg.smtp.listen == Listen("127.0.0.1", 1025)
     assert cfg.http_listen == Listen("127.0.0.1", 1080)
     assert cfg.webhook_secrets == ("whsec_ZmlsZQ==",)
     assert cfg.admin_token == "file-token"
     assert cfg.store_url == "/opt/from-file/store.db"
-    assert cfg.upstream is not None
-    assert cfg.upstream.host == "file.example.com"
-    assert cfg.capture_dir == Path("/opt/from-file/outbox")
+    assert cfg.upstream.server is not None
+    assert cfg.upstream.server.host == "file.example.com"
+    assert cfg.upstream.capture_dir == Path("/opt/from-file/outbox")
 
 
 def test_herald_config_names_the_file(tmp_path: Path) -> None:
@@ -269,14 +269,14 @@ def test_herald_config_names_the_file(tmp_path: Path) -> None:
     path = write_toml(tmp_path, '[smtp]\nlisten = "127.0.0.1:1025"\n')
     cfg = config.load(None, env={"HERALD_CONFIG": str(path)})
     assert cfg.source == path
-    assert cfg.smtp_listen.port == 1025
+    assert cfg.smtp.listen.port == 1025
 
 
 def test_path_argument_beats_herald_config(tmp_path: Path) -> None:
     """An explicit path wins over HERALD_CONFIG."""
     path = write_toml(tmp_path, '[smtp]\nlisten = "127.0.0.1:1025"\n')
     env = {"HERALD_CONFIG": str(tmp_path / "missing.toml")}
-    assert config.load(path, env=env).smtp_listen.port == 1025
+    assert config.load(path, env=env).smtp.listen.port == 1025
 
 
 def test_bad_listen_in_environment_names_the_variable() -> None:
@@ -397,7 +397,7 @@ def test_upstream_settings_from_the_file(tmp_path: Path) -> None:
         '[upstream]\nurl = "smtps://u:pw@mail.example.com"\nverify = false\n'
         'ca_file = "/etc/ca.pem"\ntimeout = "1m"\n',
     )
-    assert cfg.upstream == Upstream(
+    assert cfg.upstream.server == Upstream(
         host="mail.example.com",
         port=465,
         security="tls",
@@ -412,10 +412,10 @@ def test_upstream_settings_from_the_file(tmp_path: Path) -> None:
 def test_connect_timeout_defaults_to_the_command_timeout(tmp_path: Path) -> None:
     """[upstream] connect_timeout is optional; unset, connecting waits as long as a command."""
     url = '[upstream]\nurl = "smtp://mail.example.com"\n'
-    unset = load_toml(tmp_path, url).upstream
+    unset = load_toml(tmp_path, url).upstream.server
     assert unset is not None
     assert unset.connect_timeout is None
-    given = load_toml(tmp_path, url + 'connect_timeout = "5s"\n').upstream
+    given = load_toml(tmp_path, url + 'connect_timeout = "5s"\n').upstream.server
     assert given is not None
     assert given.connect_timeout == 5.0
 
@@ -428,8 +428,8 @@ def test_password_file_replaces_the_url_password(tmp_path: Path) -> None:
         tmp_path,
         f'[upstream]\nurl = "smtp://u:url-pw@mail.example.com"\npassword_file = "{secret}"\n',
     )
-    assert cfg.upstream is not None
-    assert cfg.upstream.password == "from-file-pw"
+    assert cfg.upstream.server is not None
+    assert cfg.upstream.server.password == "from-file-pw"
 
 
 def test_unreadable_password_file_names_the_key(tmp_path: Path) -> None:
@@ -628,11 +628,12 @@ def test_delivery_guarantee_settings_from_the_file(tmp_path: Path) -> None:
         '[notify]\ncallback_url = "https://platform.example.com/hook"\n'
         'callback_secrets = ["whsec_c2VjcmV0"]\nbounce_to = "postmaster@example.com"\n',
     )
-    assert (cfg.shutdown_grace, cfg.smtp_max_connections, cfg.store_max_bytes) == (5, 7, 1048576)
+    assert (cfg.shutdown_grace, cfg.smtp.max_connections, cfg.store_max_bytes) == (5, 7, 1048576)
     assert (cfg.queue.max_depth, cfg.queue.max_intake) == (10, 3)
-    assert cfg.upstream is not None
-    assert cfg.upstream.identity == "mail.example.com:25"
-    limits = cfg.upstream.limits
+    assert cfg.upstream.server is not None
+    assert cfg.upstream.server.identity == "mail.example.com:25"
+    limits = cfg.upstream.server.limits
+    assert limits == cfg.upstream.limits
     assert (limits.max_connections, limits.rate, limits.idle_timeout) == (2, 2.0, 3.0)
     assert (limits.breaker_threshold, limits.breaker_cooldown) == (2, 60.0)
     assert cfg.notify.callback_url == "https://platform.example.com/hook"
@@ -646,8 +647,8 @@ def test_delivery_guarantee_defaults() -> None:
     assert cfg.queue.max_depth == 100_000
     assert cfg.store_max_bytes is None
     assert cfg.shutdown_grace == 20.0
-    assert cfg.upstream is not None
-    assert cfg.upstream.limits.rate is None
+    assert cfg.upstream.server is not None
+    assert cfg.upstream.server.limits.rate is None
     assert cfg.notify.callback_url is None
     assert cfg.notify.bounce_to is None
 
@@ -726,11 +727,11 @@ def test_without_a_file_every_setting_is_its_types_declared_default() -> None:
     declared = [
         f for f in dataclasses.fields(config.Config) if f.default is not dataclasses.MISSING
     ]
-    assert {f.name for f in declared} >= {"stage_timeout", "max_message_size", "smtp_listen"}
+    assert {f.name for f in declared} >= {"stage_timeout", "http_listen", "max_event_size"}
     for item in declared:
         assert getattr(cfg, item.name) == item.default, item.name
     assert cfg.smtp == config.SMTPSettings()
-    assert cfg.upstream_limits == config.UpstreamLimits()
+    assert cfg.upstream == config.UpstreamSettings(capture_dir=cfg.state_dir / "outbox")
     assert cfg.queue == QueueSettings()
     assert cfg.notify == config.NotifySettings()
     assert cfg.runs == config.RunSettings(spool_dir=cfg.state_dir / "spool")

@@ -44,10 +44,11 @@ def _check(config: Config, args: argparse.Namespace) -> int:
     factories = pipeline.resolve(config.stages)
     catalog = Catalog.load(config.templates_dir, fallback=SHIPPED_TEMPLATES)
     print(f"configuration: {config.source or 'built-in defaults'}")
-    print(f"smtp listener: {config.smtp_listen}")
+    print(f"smtp listener: {config.smtp.listen}")
     print(f"http listener: {config.http_listen}")
     print(f"store:         {redact_url(config.store_url)}")
-    print(f"upstream:      {config.upstream or f'none: capture to Maildir {config.capture_dir}'}")
+    upstream = config.upstream
+    print(f"upstream:      {upstream.server or f'none: capture to Maildir {upstream.capture_dir}'}")
     print("               (settings saved at run time win: herald smtp show)")
     print(f"templates:     {config.templates_dir} (tags for {len(catalog.types)} email types)")
     print("pipeline:")

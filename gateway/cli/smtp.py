@@ -131,7 +131,7 @@ def _print(shown: dict[str, Any], config: Config) -> None:
     }[shown["source"]]
     print(f"source:    {source}")
     if shown["host"] is None:
-        print(f"upstream:  none (mail is captured to {config.capture_dir})")
+        print(f"upstream:  none (mail is captured to {config.upstream.capture_dir})")
         return
     auth = "off"
     if shown["auth"]:

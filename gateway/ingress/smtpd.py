@@ -427,7 +427,7 @@ class Listener:
     def admit(self, address: str) -> _Session | Reply:
         """A session for a new connection from ``address``, or the reply that refuses it."""
         settings = self.config.smtp
-        if self.active >= self.config.smtp_max_connections:
+        if self.active >= self.config.smtp.max_connections:
             log.warning("smtp_connection_refused", reason="busy", peer=address, active=self.active)
             return Reply.TOO_BUSY
         if self.by_address[address] >= settings.max_connections_per_address:
@@ -446,7 +446,7 @@ class Listener:
             self.handler,
             hostname=self.config.hostname,
             ident="Herald ESMTP",
-            data_size_limit=self.config.max_message_size,
+            data_size_limit=self.config.smtp.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,
             tls_context=None if self.implicit_tls else self.context,

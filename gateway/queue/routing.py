@@ -54,7 +54,7 @@ class Router:
         # Without a registry (a one-off Router) sessions are not kept for reuse.
         self.guards = guards
         self.vault = smtp_settings.vault_for(config)
-        self.capture = MaildirCapture(config.capture_dir)
+        self.capture = MaildirCapture(config.upstream.capture_dir)
 
     async def settings_for(self, mail_from: str) -> tuple[dict[str, Any] | None, str]:
         """The saved form of the upstream for a message from ``mail_from``
@@ -81,13 +81,13 @@ class Router:
         form, source = await self.settings_for(mail_from)
         if proposed:
             if source == "configuration" or form is None:
-                form = smtp_settings.saved_form(self.config.upstream, self.vault)
+                form = smtp_settings.saved_form(self.config.upstream.server, self.vault)
             form, source = smtp_settings.apply(form, proposed, self.vault), "proposed"
         if form is None:
             return None
         upstream = smtp_settings.upstream(form, source, self.config, self.vault)
         # The limits are the configuration's, whichever settings chose the upstream.
-        return dataclasses.replace(upstream, limits=self.config.upstream_limits)
+        return dataclasses.replace(upstream, limits=self.config.upstream.limits)
 
     async def relay_for(self, mail_from: str) -> Relay:
         """The way out for a message from ``mail_from`` at this moment."""

@@ -128,8 +128,8 @@ def apply(base: Mapping[str, Any], changes: Mapping[str, Any], vault: Vault) -> 
 
 def upstream(saved: Mapping[str, Any], source: str, config: Config, vault: Vault) -> Upstream:
     """The ``Upstream`` that ``saved`` (as ``chosen`` found it) names, its password unsealed."""
-    if source == "configuration" and config.upstream is not None:
-        return config.upstream
+    if source == "configuration" and config.upstream.server is not None:
+        return config.upstream.server
     value = {**_DEFAULTS, **saved}
     return Upstream(
         host=value["host"],
@@ -183,8 +183,8 @@ def chosen(
             return saved[sender_setting(key)], f"sender {key}"
     if SETTING in saved:
         return saved[SETTING], "saved"
-    if config.upstream is not None:
-        return saved_form(config.upstream, None), "configuration"
+    if config.upstream.server is not None:
+        return saved_form(config.upstream.server, None), "configuration"
     return None, "none"
 
 
@@ -195,7 +195,7 @@ async def editable(store: SettingsStore, config: Config, vault: Vault, key: str)
     saved = await store.read_settings(key)
     if key in saved:
         return saved[key]
-    return saved_form(config.upstream if key == SETTING else None, vault)
+    return saved_form(config.upstream.server if key == SETTING else None, vault)
 
 
 async def sender_upstreams(store: SettingsStore) -> dict[str, str]:

@@ -438,7 +438,7 @@ def test_sighup_reloads_what_it_safely_can(tmp_path: Path) -> None:
         herald.process.send_signal(signal.SIGHUP)
         [reloaded] = wait_until(lambda: herald.events("config_reloaded"), 10, "the reload")
         assert reloaded["changed"] == ["queue"]
-        assert reloaded["needs_restart"] == ["max_message_size"]
+        assert reloaded["needs_restart"] == ["smtp"]
         herald.config_file.write_text('[pipeline]\nstages = ["no-such-stage"]\n', encoding="utf-8")
         herald.process.send_signal(signal.SIGHUP)
         wait_until(lambda: herald.events("config_reload_failed"), 10, "the failed reload")

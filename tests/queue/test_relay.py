@@ -38,7 +38,12 @@ def sample_content(config: configuration.Config) -> Cleaned:
 
 
 def with_upstream(config: configuration.Config, port: int) -> configuration.Config:
-    return dataclasses.replace(config, upstream=Upstream(host=LOOPBACK, port=port, timeout=5))
+    return dataclasses.replace(
+        config,
+        upstream=dataclasses.replace(
+            config.upstream, server=Upstream(host=LOOPBACK, port=port, timeout=5)
+        ),
+    )
 
 
 def parsed(data: bytes) -> EmailMessage:
@@ -56,8 +61,8 @@ async def test_with_no_upstream_a_test_send_lands_in_the_capture(
         store, config, sample_content(config), mail_from=config.sender.address, to=TO
     )
     assert (diagnosis.ok, diagnosis.verdict, diagnosis.error) == (True, "sent", None)
-    assert diagnosis.upstream == f"maildir:{config.capture_dir}"
-    [(key, captured)] = list(mailbox.Maildir(config.capture_dir, create=False).items())
+    assert diagnosis.upstream == f"maildir:{config.upstream.capture_dir}"
+    [(key, captured)] = list(mailbox.Maildir(config.upstream.capture_dir, create=False).items())
     assert diagnosis.reply == f"250 2.0.0 captured as {key}"
     message = parsed(captured.as_bytes())
     assert message["X-Envelope-To"] == TO
@@ -119,7 +124,7 @@ async def test_smtp_test_needs_an_upstream_and_sends_nothing_without_one(
     with pytest.raises(InvalidInput) as refused:
         await relay.smtp_test(store, config, mail_from="notify@herald.test", to=TO)
     assert refused.value.field == "#/host"
-    assert not config.capture_dir.exists()
+    assert not config.upstream.capture_dir.exists()
 
 
 async def test_smtp_test_with_proposed_settings_takes_the_same_path(

@@ -27,7 +27,9 @@ async def test_saved_settings_win_over_the_configuration_at_the_next_delivery(
     store: Store, config: configuration.Config
 ) -> None:
     """The router reads the settings at each call: a save applies at once."""
-    config = dataclasses.replace(config, upstream=UPSTREAM)
+    config = dataclasses.replace(
+        config, upstream=dataclasses.replace(config.upstream, server=UPSTREAM)
+    )
     router = Router(config, store)
     assert (await router.relay_for("a@b.test")).describe() == str(UPSTREAM)
     vault = router.vault
