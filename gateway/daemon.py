@@ -207,7 +207,7 @@ async def _run(config: Config, store: Store) -> None:
                 "[smtp] listen",
                 "HERALD_SMTP_LISTEN",
                 lambda: loop.create_server(
-                    smtpd.Listener(config, gateway.intake, context),
+                    smtpd.Listener(config, gateway.intake, store, context),
                     host=config.smtp.listen.host,
                     port=config.smtp.listen.port,
                 ),
@@ -221,7 +221,7 @@ async def _run(config: Config, store: Store) -> None:
                     "[smtp] tls_listen",
                     None,
                     lambda: loop.create_server(
-                        smtpd.Listener(config, gateway.intake, context, implicit_tls=True),
+                        smtpd.Listener(config, gateway.intake, store, context, implicit_tls=True),
                         host=tls_listen.host,
                         port=tls_listen.port,
                         ssl=context,

@@ -4,7 +4,9 @@ Every route but ``/healthz`` and ``/v1/openapi.json`` sits behind
 ``Authorization: Bearer <token>`` and names the scope it needs
 (``gateway.settings.tokens.SCOPES``). Wrong tokens are slowed per client address
 (``FailureLimiter``). Changes are written to the audit log by what makes
-them, naming the token (``Api.actor_of``).
+them, naming the token (``Api.actor_of``). Each module takes the store as
+the narrow protocol it needs (``gateway.store``), so a route for runs cannot
+touch the queue.
 """
 
 from __future__ import annotations
@@ -177,6 +179,8 @@ class Api:
 
     @property
     def store(self) -> Store:
+        """The whole store. A reload replaces the services, never the store,
+        so each route module holds it once, as the narrow protocol it needs."""
         return self.services.store
 
     #: Who the audit log names for changes made with the admin token.

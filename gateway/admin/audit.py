@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.admin import Api, page_limit
 from gateway.openapi import Json, json_body, operation, query_param
 from gateway.presenters import audit_json
+from gateway.store import SettingsStore
 
 MAX_PAGE = 500
 OPENAPI: dict[str, Json] = {
@@ -32,11 +33,13 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: SettingsStore = api.store
+
     async def list_changes(request: web.Request) -> web.Response:
         limit = page_limit(request, MAX_PAGE)
         if isinstance(limit, web.Response):
             return limit
-        entries = await api.store.list_audit(limit=limit, setting=request.query.get("setting"))
+        entries = await store.list_audit(limit=limit, setting=request.query.get("setting"))
         return web.json_response({"changes": [audit_json(entry) for entry in entries]})
 
     return [web.get("/v1/audit", api.protect(list_changes, scope="audit:read"))]

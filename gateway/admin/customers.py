@@ -11,6 +11,7 @@ from gateway import json_input
 from gateway.admin import Api
 from gateway.billing.customers import sync
 from gateway.openapi import Json, json_body, operation, simple
+from gateway.store import BillingStore
 
 #: JSON Lines under the names in use for it, and JSON for a single customer.
 LINES_TYPES = ("application/jsonl", "application/x-ndjson", "application/x-jsonlines")
@@ -29,6 +30,8 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: BillingStore = api.store
+
     async def import_customers(request: web.Request) -> web.Response:
         json_input.check_media_type(request, (*LINES_TYPES, *json_input.JSON_TYPES))
 
@@ -37,10 +40,10 @@ def routes(api: Api) -> list[web.RouteDef]:
             while line := await request.content.readline():
                 yield line
 
-        return web.json_response({"imported": await sync(api.store, lines())})
+        return web.json_response({"imported": await sync(store, lines())})
 
     async def show_customer(request: web.Request) -> web.Response:
-        return web.json_response(asdict(await api.store.get_customer(request.match_info["id"])))
+        return web.json_response(asdict(await store.get_customer(request.match_info["id"])))
 
     return [
         web.post("/v1/customers", api.protect(import_customers, scope=SCOPE)),

@@ -23,7 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from gateway import json_input
 from gateway.admin import Api, read_json
 from gateway.billing.batches import batch_id, customer_folder, inside
-from gateway.billing.definitions import NAME, apply
+from gateway.billing.definitions import NAME, DefinitionStore, apply
 from gateway.errors import GatewayError, InvalidInput, MalformedBodyError, NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, simple
 
@@ -51,26 +51,28 @@ OPENAPI: dict[str, Json] = simple(
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: DefinitionStore = api.store
+
     async def list_definitions(request: web.Request) -> web.Response:
-        listed = await api.store.list_definitions()
+        listed = await store.list_definitions()
         return web.json_response({"definitions": [asdict(d) for d in listed]})
 
     async def show_definition(request: web.Request) -> web.Response:
-        return web.json_response(asdict(await api.store.get_definition(request.match_info["name"])))
+        return web.json_response(asdict(await store.get_definition(request.match_info["name"])))
 
     async def put_definition(request: web.Request) -> web.Response:
         body = await read_json(request)
         body.setdefault("name", request.match_info["name"])
         if body["name"] != request.match_info["name"]:
             raise InvalidInput("#/name", "must match the name in the path")
-        definition = await apply(api.store, api.services.composer.templates, body)
+        definition = await apply(store, api.services.composer.templates, body)
         return web.json_response(asdict(definition))
 
     async def start_run(request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if not NAME.match(name):
             raise NotFoundError(f"no message definition {name!r}")
-        await api.store.get_definition(name)
+        await store.get_definition(name)
         spool = api.services.config.runs.spool_dir
         json_input.check_media_type(request, (*json_input.JSON_TYPES, "multipart/form-data"))
         if request.content_type.startswith("multipart/"):

@@ -10,6 +10,7 @@ from gateway.admin import Api, read_json
 from gateway.entrance import delivery
 from gateway.ingress import events
 from gateway.openapi import Json, json_body, operation, path_param
+from gateway.store import SettingsStore
 
 SCOPE = "settings:manage"
 _OBJECT: Json = {"type": "object"}
@@ -51,12 +52,14 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: SettingsStore = api.store
+
     # Each handler reads the configuration in force when it runs: a reload
     # (SIGHUP) may have replaced it since the routes were built.
     async def show(request: web.Request) -> web.Response:
         services = api.services
         return web.json_response(
-            await delivery.overview(api.store, services.config, services.templates)
+            await delivery.overview(store, services.config, services.templates)
         )
 
     async def change_type(request: web.Request) -> web.Response:
@@ -64,7 +67,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         changes = await read_json(request)
         services = api.services
         policy = await delivery.set_type(
-            api.store,
+            store,
             services.config,
             services.templates,
             email_type,
@@ -83,9 +86,7 @@ def routes(api: Api) -> list[web.RouteDef]:
 
     async def change_admin(request: web.Request) -> web.Response:
         body = await read_json(request)
-        address = await delivery.set_admin(
-            api.store, body.get("address"), actor=api.actor_of(request)
-        )
+        address = await delivery.set_admin(store, body.get("address"), actor=api.actor_of(request))
         return web.json_response({"admin": address})
 
     async def dry_run(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from gateway.decisions import ProblemType
 from gateway.errors import StoreError
 from gateway.openapi import Json, json_body, operation
 from gateway.problems import problem
+from gateway.store import HealthStore
 
 OPENAPI: dict[str, Json] = {
     "/healthz": {
@@ -26,8 +27,9 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: HealthStore = api.store
+
     async def health(request: web.Request) -> web.Response:
-        store = api.store
         try:
             await store.ping()
         except StoreError as exc:

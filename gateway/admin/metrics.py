@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.admin import Api
 from gateway.openapi import Json, operation
+from gateway.store import HealthStore
 
 SCOPE = "runs:read"
 OPENAPI: dict[str, Json] = {
@@ -27,10 +28,12 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: HealthStore = api.store
+
     async def metrics(request: web.Request) -> web.Response:
-        stats = await api.store.queue_stats()
+        stats = await store.queue_stats()
         oldest = stats.oldest_queued_at
-        health = api.store.health
+        health = store.health
         text = api.metrics.exposition(
             depth=stats.depth,
             held=stats.held,

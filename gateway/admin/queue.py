@@ -12,6 +12,7 @@ from gateway.openapi import Json, simple
 from gateway.presenters import queue_entry_json
 from gateway.problems import Handler
 from gateway.queue.qmgr import check_message_id, check_reason
+from gateway.store import OperatorQueueStore
 
 MAX_PAGE = 1000
 
@@ -28,12 +29,14 @@ OPENAPI: dict[str, Json] = simple(
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: OperatorQueueStore = api.store
+
     async def list_queue(request: web.Request) -> web.Response:
         limit = query_number(request, "limit", default=100, maximum=MAX_PAGE)
         if isinstance(limit, web.Response):
             return limit
-        stats = await api.store.queue_stats()
-        entries = await api.store.list_queue(limit=limit)
+        stats = await store.queue_stats()
+        entries = await store.list_queue(limit=limit)
         oldest = stats.oldest_queued_at
         return web.json_response(
             {
@@ -45,7 +48,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         )
 
     async def retry_all(request: web.Request) -> web.Response:
-        count = await api.store.retry_now(None)
+        count = await store.retry_now(None)
         api.wake()
         return web.json_response({"retried": count})
 
@@ -63,7 +66,7 @@ def routes(api: Api) -> list[web.RouteDef]:
     async def purge(request: web.Request) -> web.Response:
         message_id = check_message_id(request.match_info["message_id"])
         reason = check_reason(request.query.get("reason"), "reason")
-        await api.store.purge(message_id, reason)
+        await store.purge(message_id, reason)
         return web.json_response({"message_id": message_id, "status": "purged", "reason": reason})
 
     return [
@@ -71,14 +74,14 @@ def routes(api: Api) -> list[web.RouteDef]:
         web.post("/v1/queue/retry", api.protect(retry_all, scope=SCOPE)),
         web.post(
             "/v1/queue/{message_id}/retry",
-            api.protect(change(api.store.retry_now, "queued"), scope=SCOPE),
+            api.protect(change(store.retry_now, "queued"), scope=SCOPE),
         ),
         web.post(
-            "/v1/queue/{message_id}/hold", api.protect(change(api.store.hold, "held"), scope=SCOPE)
+            "/v1/queue/{message_id}/hold", api.protect(change(store.hold, "held"), scope=SCOPE)
         ),
         web.post(
             "/v1/queue/{message_id}/release",
-            api.protect(change(api.store.release, "queued"), scope=SCOPE),
+            api.protect(change(store.release, "queued"), scope=SCOPE),
         ),
         web.delete("/v1/queue/{message_id}", api.protect(purge, scope=SCOPE)),
     ]

@@ -8,6 +8,7 @@ from gateway.admin import Api, page_limit, query_number
 from gateway.errors import NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, query_param, simple
 from gateway.presenters import run_json
+from gateway.store import RunStore
 
 MAX_PAGE = 200
 # A definition run may have 100,000 items: show the first ones unless asked.
@@ -59,12 +60,14 @@ OPENAPI |= simple(
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: RunStore = api.store
+
     async def list_runs(request: web.Request) -> web.Response:
         query = request.query
         limit = page_limit(request, MAX_PAGE)
         if isinstance(limit, web.Response):
             return limit
-        page = await api.store.list_runs(
+        page = await store.list_runs(
             status=query.get("status"),
             email_type=query.get("type"),
             limit=limit,
@@ -80,7 +83,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         limit = query_number(request, "items", default=DEFAULT_ITEMS, minimum=0, maximum=MAX_ITEMS)
         if isinstance(limit, web.Response):
             return limit
-        run = await api.store.get_run(
+        run = await store.get_run(
             request.match_info["run_id"],
             item_status=request.query.get("item_status"),
             item_limit=limit,
@@ -88,19 +91,19 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(run_json(run))
 
     async def retry_run(request: web.Request) -> web.Response:
-        queued = await api.store.retry_run(request.match_info["run_id"])
+        queued = await store.retry_run(request.match_info["run_id"])
         api.batches.on_queued()
         return web.json_response({"queued": queued})
 
     async def cancel_run(request: web.Request) -> web.Response:
-        skipped = await api.store.cancel_run(request.match_info["run_id"])
+        skipped = await store.cancel_run(request.match_info["run_id"])
         return web.json_response({"skipped": skipped})
 
     async def resend_item(request: web.Request) -> web.Response:
         item = request.match_info["item_id"]
         if not item.isdigit():
             raise NotFoundError(f"no item {item!r}")
-        await api.store.resend_item(request.match_info["run_id"], int(item))
+        await store.resend_item(request.match_info["run_id"], int(item))
         api.batches.on_queued()
         return web.json_response({"queued": 1}, status=202)
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.admin import Api, read_json
 from gateway.openapi import Json, json_body, operation, path_param, ref
+from gateway.queue.routing import RoutingStore
 from gateway.settings import smtp as smtp_settings
 from gateway.settings.senders import save, sender
 
@@ -57,13 +58,15 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: RoutingStore = api.store
+
     async def list_senders(request: web.Request) -> web.Response:
-        upstreams = await smtp_settings.sender_upstreams(api.store)
+        upstreams = await smtp_settings.sender_upstreams(store)
         return web.json_response(
             {
                 "senders": [
                     {**asdict(s), "upstream": upstreams.get(s.key)}
-                    for s in await api.store.list_senders()
+                    for s in await store.list_senders()
                 ]
             }
         )
@@ -73,7 +76,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         identity = sender(
             request.match_info["key"], str(body.get("address", "")), str(body.get("name", ""))
         )
-        await save(api.store, identity, actor=api.actor_of(request))
+        await save(store, identity, actor=api.actor_of(request))
         return web.json_response(asdict(identity))
 
     return [

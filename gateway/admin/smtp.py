@@ -12,6 +12,7 @@ from gateway.admin import Api, read_json
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param
 from gateway.queue import relay
+from gateway.queue.routing import RoutingStore
 from gateway.settings import smtp as smtp_settings
 
 SCOPE = "settings:manage"
@@ -57,6 +58,7 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: RoutingStore = api.store
     # The key file needs a restart to change, so the vault is opened once; the
     # rest of the configuration is read per request, as a reload leaves it.
     vault = smtp_settings.vault_for(api.services.config)
@@ -65,12 +67,12 @@ def routes(api: Api) -> list[web.RouteDef]:
         key = request.match_info.get("key")
         if key is None:
             return smtp_settings.SETTING
-        await api.store.get_sender(key)  # 404 for an unknown sender
+        await store.get_sender(key)  # 404 for an unknown sender
         return smtp_settings.sender_setting(key)
 
     async def show(request: web.Request) -> web.Response:
         key = await setting_key(request)
-        saved = await api.store.read_settings(key)
+        saved = await store.read_settings(key)
         if key in saved:
             return web.json_response(smtp_settings.public(saved[key], "saved"))
         if key != smtp_settings.SETTING:
@@ -81,14 +83,14 @@ def routes(api: Api) -> list[web.RouteDef]:
     async def change(request: web.Request) -> web.Response:
         key = await setting_key(request)
         changes = await read_json(request)
-        base = await smtp_settings.editable(api.store, api.services.config, vault, key)
+        base = await smtp_settings.editable(store, api.services.config, vault, key)
         value = smtp_settings.apply(base, changes, vault)
-        await smtp_settings.save(api.store, key, value, actor=api.actor_of(request))
+        await smtp_settings.save(store, key, value, actor=api.actor_of(request))
         return web.json_response(smtp_settings.public(value, "saved"))
 
     async def reset(request: web.Request) -> web.Response:
         key = await setting_key(request)
-        await smtp_settings.save(api.store, key, None, actor=api.actor_of(request))
+        await smtp_settings.save(store, key, None, actor=api.actor_of(request))
         return await show(request)
 
     async def test(request: web.Request) -> web.Response:
@@ -98,7 +100,7 @@ def routes(api: Api) -> list[web.RouteDef]:
             raise InvalidInput("#/settings", "must be an object of SMTP settings")
         try:
             diagnosis = await relay.smtp_test(
-                api.store,
+                store,
                 api.services.config,
                 mail_from=body.get("from"),
                 to=body.get("to"),

@@ -10,6 +10,7 @@ from gateway.admin import Api, read_json
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param, ref
 from gateway.settings.smtp_users import check_name, describe, remove, save, smtp_user
+from gateway.store import AccountStore
 
 SCOPE = "settings:manage"
 _DOMAINS: Json = {"type": "array", "items": {"type": "string"}}
@@ -77,8 +78,10 @@ def _list(body: dict[str, object], key: str) -> list[object]:
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    store: AccountStore = api.store
+
     async def list_users(request: web.Request) -> web.Response:
-        users = await api.store.list_smtp_users()
+        users = await store.list_smtp_users()
         return web.json_response({"smtp_users": [describe(user) for user in users]})
 
     async def put_user(request: web.Request) -> web.Response:
@@ -94,11 +97,11 @@ def routes(api: Api) -> list[web.RouteDef]:
             _list(body, "sender_domains"),
             _list(body, "recipient_domains"),
         )
-        await save(api.store, user, actor=api.actor_of(request))
+        await save(store, user, actor=api.actor_of(request))
         return web.json_response(describe(user))
 
     async def delete_user(request: web.Request) -> web.Response:
-        await remove(api.store, check_name(request.match_info["name"]), actor=api.actor_of(request))
+        await remove(store, check_name(request.match_info["name"]), actor=api.actor_of(request))
         return web.Response(status=204)
 
     return [

@@ -15,6 +15,8 @@ from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param
 from gateway.presenters import template_version_json
 from gateway.queue import relay
+from gateway.queue.routing import RoutingStore
+from gateway.store import TemplateStore
 
 SCOPE = "templates:manage"
 _OBJECT: Json = {"type": "object"}
@@ -51,6 +53,8 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
+    templates: TemplateStore = api.store
+    routing: RoutingStore = api.store
     # The composer in force is read per request: a reload may replace it.
 
     async def list_tags(request: web.Request) -> web.Response:
@@ -64,7 +68,7 @@ def routes(api: Api) -> list[web.RouteDef]:
     async def list_templates(request: web.Request) -> web.Response:
         listed = []
         for name in api.services.composer.catalog.names():
-            current = await api.store.current_template(name)
+            current = await templates.current_template(name)
             listed.append(
                 {
                     "type": name,
@@ -124,7 +128,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         content = await composer.test_message(request.match_info["type"], to, _supplied(body))
         config = composer.config
         diagnosis = await relay.send_test(
-            api.store, config, content, mail_from=config.sender.address, to=to
+            routing, config, content, mail_from=config.sender.address, to=to
         )
         answer = {
             "to": to,

@@ -28,7 +28,7 @@ from gateway.context import Context
 from gateway.entrance.pipeline import InForce, Pipeline
 from gateway.errors import Defer, Drop, Overloaded, Reject, StageError
 from gateway.metrics import Metrics
-from gateway.store import Cleaned, NewItem, NewRun, RunStatus, Store
+from gateway.store import Cleaned, IntakeStore, NewItem, NewRun, RunStatus
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ class Accepted:
 class Intake:
     def __init__(
         self,
-        store: Store,
+        store: IntakeStore,
         pipeline: Pipeline | InForce,
         on_queued: Callable[[], None],
         settings: QueueSettings | None = None,

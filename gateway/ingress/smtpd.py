@@ -44,7 +44,7 @@ from gateway.errors import (
 from gateway.replies import Reply
 from gateway.settings.passwords import verify_password
 from gateway.settings.smtp_users import domain_allowed
-from gateway.store import SMTPUser, Store, new_id
+from gateway.store import AccountStore, SMTPUser, new_id
 
 log = structlog.get_logger(__name__)
 
@@ -95,14 +95,14 @@ async def _response(server: SMTP, args: list[str], challenge: str) -> bytes | Au
 class SMTPIngress:
     """The aiosmtpd handler."""
 
-    def __init__(self, intake: Intake, hostname: str, settings: SMTPSettings) -> None:
+    def __init__(
+        self, intake: Intake, accounts: AccountStore, hostname: str, settings: SMTPSettings
+    ) -> None:
         self.intake = intake
+        # The SMTP logins that AUTH checks.
+        self.accounts = accounts
         self.hostname = hostname
         self.settings = settings
-
-    @property
-    def store(self) -> Store:
-        return self.intake.store
 
     # RFC 4954 §4: the client's credentials, checked off the event loop
     # because scrypt is deliberately slow.
@@ -131,7 +131,7 @@ class SMTPIngress:
         name = login.decode("utf-8", errors="replace")
         user: SMTPUser | None = None
         try:
-            user = await self.store.get_smtp_user(name)
+            user = await self.accounts.get_smtp_user(name)
         except NotFoundError:
             pass
         except StoreError as exc:
@@ -409,12 +409,13 @@ class Listener:
         self,
         config: Config,
         intake: Intake,
+        accounts: AccountStore,
         context: ssl.SSLContext | None = None,
         *,
         implicit_tls: bool = False,
     ) -> None:
         self.config = config
-        self.handler = SMTPIngress(intake, config.hostname, config.smtp)
+        self.handler = SMTPIngress(intake, accounts, config.hostname, config.smtp)
         self.context = context
         self.implicit_tls = implicit_tls
         self.active = 0

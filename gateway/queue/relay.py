@@ -20,14 +20,14 @@ from gateway.content import mime
 from gateway.content.mime import cleanup
 from gateway.errors import InvalidInput, UnsafeHeader
 from gateway.queue.diagnosis import Diagnosis, diagnose
-from gateway.queue.routing import Router
-from gateway.store import Cleaned, Store, new_id
+from gateway.queue.routing import Router, RoutingStore
+from gateway.store import Cleaned, new_id
 
 log = structlog.get_logger(__name__)
 
 
 async def send_test(
-    store: Store,
+    store: RoutingStore,
     config: Config,
     content: Cleaned,
     *,
@@ -71,7 +71,7 @@ async def send_test(
 
 
 async def smtp_test(
-    store: Store,
+    store: RoutingStore,
     config: Config,
     *,
     mail_from: Any,

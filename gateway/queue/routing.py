@@ -17,7 +17,7 @@ from gateway.queue.capture import MaildirCapture
 from gateway.queue.pool import Guards, SMTPRelay
 from gateway.queue.transaction import BeforeData, Result
 from gateway.settings import smtp as smtp_settings
-from gateway.store import Store
+from gateway.store import SenderStore, SettingsStore
 
 
 class Relay(Protocol):
@@ -45,10 +45,14 @@ class Relay(Protocol):
     async def close(self) -> None: ...
 
 
+class RoutingStore(SettingsStore, SenderStore, Protocol):
+    """The saved SMTP settings, and the senders whose own upstream they may name."""
+
+
 class Router:
     """Chooses the way out for each delivery from the settings in force."""
 
-    def __init__(self, config: Config, store: Store, guards: Guards | None = None) -> None:
+    def __init__(self, config: Config, store: RoutingStore, guards: Guards | None = None) -> None:
         self.config = config
         self.store = store
         # Without a registry (a one-off Router) sessions are not kept for reuse.

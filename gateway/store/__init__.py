@@ -498,7 +498,31 @@ class NoticeStore(Protocol):
     async def notice_retry(self, notice_id: int, *, at: float, error: str) -> None: ...
 
 
-class IntakeStore(Protocol):
+class StatsStore(Protocol):
+    """How deep the queue is: what intake's backpressure, ``/metrics`` and the
+    operator's listing of the queue read."""
+
+    async def queue_stats(self) -> QueueStats:
+        """The messages waiting, held ones among them, and the oldest's age."""
+
+
+class HealthStore(StatsStore, Protocol):
+    """What ``/healthz`` and ``/metrics`` read: whether the store answers and
+    takes writes, and how deep the queue is."""
+
+    @property
+    def health(self) -> StoreHealth:
+        """This process's view of the store's writes."""
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+
+    async def probe(self) -> None:
+        """Write, and remove again, about a page of data: ``StoreError`` when the
+        store cannot take it. A success takes the store out of trouble."""
+
+
+class IntakeStore(StatsStore, Protocol):
     """What the entrance (``gateway.entrance.intake``) needs: a run's keys, its
     durable commit, and the depth of the queue."""
 
@@ -510,10 +534,8 @@ class IntakeStore(Protocol):
         already taken, the earlier run's id and False. Returns only once the
         run is durable."""
 
-    async def queue_stats(self) -> QueueStats: ...
 
-
-class OperatorQueueStore(Protocol):
+class OperatorQueueStore(StatsStore, Protocol):
     """The queue as an operator handles it (``/v1/queue``, ``herald queue``)."""
 
     async def list_queue(self, *, limit: int = 100) -> list[QueueEntry]:
@@ -694,6 +716,7 @@ class AccountStore(Protocol):
 
 
 class Store(
+    HealthStore,
     QueueStore,
     NoticeStore,
     IntakeStore,
@@ -720,15 +743,6 @@ class Store(
 
     @abc.abstractmethod
     async def close(self) -> None: ...
-
-    @abc.abstractmethod
-    async def ping(self) -> None:
-        """Raise ``StoreError`` unless the store answers."""
-
-    @abc.abstractmethod
-    async def probe(self) -> None:
-        """Write, and remove again, about a page of data: ``StoreError`` when the
-        store cannot take it. A success takes the store out of trouble."""
 
 
 def redact_url(url: str) -> str:
