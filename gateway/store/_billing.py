@@ -26,6 +26,9 @@ class BillingSQL(SQLBase):
 
     async def put_customers(self, customers: Sequence[Customer]) -> None:
         now = self.clock()
+        # An id named twice is replaced twice: the later one is what remains,
+        # and its clusters and addresses are written once.
+        customers = list({c.id: c for c in customers}.values())
         ids = [(c.id,) for c in customers]
         async with self._transaction() as db:
             await db.executemany(

@@ -27,6 +27,7 @@ from gateway.errors import (
 from gateway.store import (
     AdminToken,
     Cleaned,
+    Customer,
     NewBatchRun,
     NewItem,
     NewMessage,
@@ -516,6 +517,22 @@ async def test_template_versions_are_numbered_in_order_even_when_saved_at_once(
         "save",
     ]
     assert (await store.template_version("invoice.issued", 2)).parts in parts
+
+
+async def test_a_customer_named_twice_in_one_put_is_the_later_one(store: SQLStore) -> None:
+    """One sync may name a customer twice: the later replaces the earlier, with its
+    own clusters and addresses, as a later sync would."""
+    await store.put_customers(
+        [
+            Customer("cus_1", "Acme", clusters=["eu"], addresses={"invoice": ["a@acme.test"]}),
+            Customer("cus_2", "Beta"),
+            Customer("cus_1", "Acme BV", clusters=["eu"], addresses={"invoice": ["b@acme.test"]}),
+        ]
+    )
+    customer = await store.get_customer("cus_1")
+    assert (customer.name, list(customer.clusters)) == ("Acme BV", ["eu"])
+    assert {k: list(v) for k, v in customer.addresses.items()} == {"invoice": ["b@acme.test"]}
+    assert await store.count_customers(["eu"]) == 1
 
 
 # Definition runs
