@@ -420,6 +420,14 @@ breaker_threshold = 1000000
 """
 
 
+@pytest.fixture(scope="module", name="capture")
+def running_upstream() -> Iterator[Capture]:
+    """An upstream listening for the whole test module (a test module imports this)."""
+    capture = Capture().start()
+    yield capture
+    capture.stop()
+
+
 @pytest.fixture(scope="module", name="upstream")
 def operator_upstream() -> Iterator[Capture]:
     """An upstream that does not listen until a test starts it (a conftest imports this)."""
