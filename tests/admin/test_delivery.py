@@ -59,7 +59,7 @@ def test_the_admin_address_is_set_and_shown(herald: Herald) -> None:
 
 def test_the_dry_run_names_each_recipient_and_records_nothing(herald: Herald) -> None:
     """The dry run answers the decision and every recipient with its rule; no run is made."""
-    before = herald.admin("/v1/runs?limit=200").json["runs"]
+    before = [run["id"] for run in herald.admin("/v1/runs?limit=200").json["runs"]]
     answer = herald.admin_send("POST", "/v1/delivery/dry-run", event("account.created"))
     assert answer.status == 200, answer.body
     assert answer.json["decision"] == "send"
@@ -69,7 +69,7 @@ def test_the_dry_run_names_each_recipient_and_records_nothing(herald: Herald) ->
         "to",
         True,
     )
-    assert herald.admin("/v1/runs?limit=200").json["runs"] == before
+    assert [run["id"] for run in herald.admin("/v1/runs?limit=200").json["runs"]] == before
 
 
 def test_an_invalid_event_gets_the_webhooks_problem(herald: Herald) -> None:
