@@ -25,7 +25,7 @@ from gateway.content.templating import Templates
 from gateway.context import Context
 from gateway.entrance.delivery import SavedSettings
 from gateway.errors import ConfigError, Decision, Defer, Drop, StageError
-from gateway.store import Store, TemplateParts
+from gateway.store import SettingsStore, Store, TemplateParts
 
 ENTRY_POINT_GROUP = "herald.stages"
 
@@ -66,7 +66,7 @@ class Rendering(Protocol):
 class _ReadOnlySettings:
     """The store's saved settings, to read and nothing else."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SettingsStore) -> None:
         self._read = store.read_settings
 
     async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
