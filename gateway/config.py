@@ -189,7 +189,7 @@ class Sender:
 
 @dataclass(frozen=True)
 class QueueSettings:
-    workers: int = 4
+    workers: int = 16
     lease: float = 300.0
     poll_interval: float = 5.0
     retry_initial: float = 300.0
