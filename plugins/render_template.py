@@ -37,8 +37,10 @@ class RenderTemplate:
             self.composer.require(ctx.email_type, event.data)
             if ctx.compose_later:
                 # What the sender can act on is checked now: the tags it must
-                # send and a template for its type. Rendering follows the commit.
-                await self.composer.parts(ctx.email_type)
+                # send and a template for its type (a shipped one, else one
+                # saved in the store). Rendering follows the commit.
+                if not self.composer.templates.has(ctx.email_type):
+                    await self.composer.parts(ctx.email_type)
                 ctx.later = Later(
                     ctx.email_type,
                     event_variables(event),
