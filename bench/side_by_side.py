@@ -18,7 +18,12 @@ its defaults otherwise. Missing tools are installed with apt-get
 (Debian's postfix and wrk packages), which needs root, as Postfix does.
 
     sudo .venv/bin/python bench/side_by_side.py [--rounds 3] [--messages 3000]
-        [--size 2048] [--duration 10] [--quick] [--json FILE]
+        [--size 2048] [--duration 10] [--quick] [--json FILE] [--compare TREE]
+
+--compare TREE adds a second Herald, TREE/.venv/bin/herald (another checkout,
+set up with its ./scripts/setup), to the same interleaved rounds, so that a
+change is measured against what it changes in one run: the table then shows
+its medians ("other") and this Herald's ratio to them.
 """
 
 from __future__ import annotations
@@ -58,8 +63,9 @@ SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]
 TICKS = os.sysconf("SC_CLK_TCK")
 # smtp-sink drops its privileges to this user; Debian's postfix package makes it.
 SINK_USER = "postfix"
-# Herald's default answers 421 to the 1,001st MAIL on one connection, which
-# ends `smtp-source -s 1 -m 3000 -d` early.
+# Herald runs on its defaults: `[smtp] command_limit` does not count the
+# commands of mail transactions, so `smtp-source -s 1 -m 3000 -d` reuses one
+# connection to the end, as it does with Postfix.
 HERALD_CONFIG = "# Herald's defaults\n"
 POSTFIX_PRESEED = "postfix postfix/main_mailer_type select No configuration\n"
 
@@ -359,8 +365,8 @@ maillog_file_prefixes = {home}
     return Target("postfix", master, smtp_port=port, sink=sink)
 
 
-def start_herald(bench: Bench, sink: Sink) -> Target:
-    state = bench.root / "herald"
+def start_herald(bench: Bench, sink: Sink, name: str = "herald", herald: Path = HERALD) -> Target:
+    state = bench.root / name
     state.mkdir()
     config = state / "herald.toml"
     config.write_text(HERALD_CONFIG)
@@ -378,9 +384,7 @@ def start_herald(bench: Bench, sink: Sink) -> Target:
     # Whatever HERALD_* the caller has set must not change what is measured.
     env = {key: value for key, value in os.environ.items() if not key.startswith("HERALD_")}
     shown = {**settings, "HERALD_ADMIN_TOKEN": "(random)"}
-    process = bench.spawn(
-        "herald", [str(HERALD), "serve"], env={**env, **settings}, shown_env=shown
-    )
+    process = bench.spawn(name, [str(herald), "serve"], env={**env, **settings}, shown_env=shown)
     wait_for_port(smtp_port, process, 30)
     wait_for_port(http_port, process, 30)
 
@@ -393,7 +397,7 @@ def start_herald(bench: Bench, sink: Sink) -> Target:
             return int(json.load(answer)["depth"])
 
     queue_depth()
-    return Target("herald", process.pid, smtp_port, http_port, sink, queue_depth)
+    return Target(name, process.pid, smtp_port, http_port, sink, queue_depth)
 
 
 def start_bare(bench: Bench, kind: str) -> Target:
@@ -620,7 +624,10 @@ def print_table(table: dict[str, Any], layout: list[Row], out: TextIO) -> dict[s
     def ratio(top: float | None, bottom: float | None) -> float | None:
         return top / bottom if top is not None and bottom else None
 
+    compared = any("other" in figure for figure in table.values())
     heads = ("Postfix", "bare", "Herald", "H/Postfix", "H/bare")
+    if compared:
+        heads += ("other", "H/other")
     print(f"\n{'median over the rounds':<52}" + "".join(f"{h:>10}" for h in heads), file=out)
     printed: dict[str, Any] = {}
     for row in layout:
@@ -637,9 +644,14 @@ def print_table(table: dict[str, Any], layout: list[Row], out: TextIO) -> dict[s
             "herald/postfix": ratio(herald, postfix),
             "herald/bare": ratio(herald, bare),
         }
+        if compared:
+            other = figure.get("other", {}).get(row.metric)
+            cells |= {"other": other, "herald/other": ratio(herald, other)}
         printed[row.label] = cells
         print(f"{row.label:<52}" + "".join(f"{number(c):>10}" for c in cells.values()), file=out)
     print("bare: aiosmtpd for SMTP, aiohttp for the webhook; H: Herald.", file=out)
+    if compared:
+        print("other: the Herald of --compare, in the same rounds.", file=out)
     return printed
 
 
@@ -709,6 +721,15 @@ def benchmark(args: argparse.Namespace, bench: Bench, report: dict[str, Any]) ->
         "herald": start_herald(bench, herald_sink),
     }
     ports = [postfix_sink.port, herald_sink.port]
+    heralds: tuple[str, ...] = ("herald",)
+    if args.compare is not None:
+        other = args.compare.resolve() / ".venv" / "bin" / "herald"
+        if not other.exists():
+            raise BenchError(f"{other} is missing: run ./scripts/setup in {args.compare}")
+        other_sink = Sink(bench, "other-sink")
+        targets["other"] = start_herald(bench, other_sink, "other", other)
+        ports.append(other_sink.port)
+        heralds = ("herald", "other")
     for target in targets.values():
         ports += [port for port in (target.smtp_port, target.http_port) if port]
     loopback_only(ports)
@@ -719,10 +740,10 @@ def benchmark(args: argparse.Namespace, bench: Bench, report: dict[str, Any]) ->
     print(f"ports: {', '.join(f'{n}={t.smtp_port or t.http_port}' for n, t in targets.items())}")
 
     figures = [
-        Figure("smtp-1", ("postfix", "aiosmtpd", "herald"), sessions=1),
-        Figure(f"smtp-{args.sessions}", ("postfix", "aiosmtpd", "herald"), args.sessions),
-        Figure("webhook-1", ("aiohttp", "herald"), connections=1),
-        Figure(f"webhook-{args.connections}", ("aiohttp", "herald"), 0, args.connections),
+        Figure("smtp-1", ("postfix", "aiosmtpd", *heralds), sessions=1),
+        Figure(f"smtp-{args.sessions}", ("postfix", "aiosmtpd", *heralds), args.sessions),
+        Figure("webhook-1", ("aiohttp", *heralds), connections=1),
+        Figure(f"webhook-{args.connections}", ("aiohttp", *heralds), 0, args.connections),
     ]
 
     def measure(figure: Figure, name: str, tag: str, scale: float = 1) -> dict[str, Any]:
@@ -815,6 +836,7 @@ def options(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run of about 30 s")
     parser.add_argument("--json", type=Path, help="write every raw number to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--compare", type=Path, help="another Herald tree to measure alongside")
     parser.add_argument("--serve", choices=("smtp", "http"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

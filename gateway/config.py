@@ -26,6 +26,8 @@ from gateway.addresses import check_address, check_header_text
 from gateway.errors import ConfigError, InvalidInput
 
 Security = Literal["none", "starttls", "tls"]
+EventLoop = Literal["auto", "asyncio", "uvloop"]
+EVENT_LOOPS: tuple[EventLoop, ...] = ("auto", "asyncio", "uvloop")
 
 DEFAULT_STAGES = ("render-template", "substitute-tags", "delivery-policy")
 # The shipped templates are package data of ``herald_templates``: found the
@@ -206,7 +208,7 @@ class Sender:
 
 @dataclass(frozen=True)
 class QueueSettings:
-    workers: int = 4
+    workers: int = 16
     lease: float = 300.0
     poll_interval: float = 5.0
     retry_initial: float = 300.0
@@ -270,6 +272,8 @@ class Config:
     queue: QueueSettings
     notify: NotifySettings
     shutdown_grace: float = 20.0
+    # "auto": uvloop when it is installed, else asyncio's own loop.
+    event_loop: EventLoop = "auto"
     stages: tuple[str, ...] = DEFAULT_STAGES
     stage_timeout: float = 10.0
     templates_dir: Path
@@ -496,6 +500,12 @@ def _build(
     key_value = server.overridden("settings_key_file", env, "HERALD_SETTINGS_KEY_FILE")[0]
     settings_key_file = Path(key_value).expanduser() if key_value else state_dir / "settings-key"
     shutdown_grace = server.duration("shutdown_grace", default(Config, "shutdown_grace"))
+    loop_value, loop_where = server.overridden(
+        "event_loop", env, "HERALD_EVENT_LOOP", default(Config, "event_loop")
+    )
+    event_loop = next((name for name in EVENT_LOOPS if name == loop_value), None)
+    if event_loop is None:
+        raise ConfigError(f"{loop_where}: expected auto, asyncio or uvloop, got {loop_value!r}")
 
     smtp_settings = _smtp(sections["smtp"], env, where)
 
@@ -605,6 +615,7 @@ def _build(
         queue=queue,
         notify=notify,
         shutdown_grace=shutdown_grace,
+        event_loop=event_loop,
         stages=stages,
         stage_timeout=stage_timeout,
         templates_dir=templates_dir,

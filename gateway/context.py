@@ -17,6 +17,12 @@ The contract for stages, in the words of RFC 2119:
   store writes, so this holds by construction.
 - A stage decides by raising ``Reject``, ``Defer`` or ``Drop``
   (``gateway.errors``), never by returning a code.
+- When the way in sets ``compose_later``, a stage that composes the message
+  MAY describe it in ``later`` instead of building it, after checking
+  everything the sender can act on (required tags, a known email type); the
+  queue composes it after the commit. A stage that changes the message MUST
+  then change ``later`` instead. Only a pipeline whose every stage says so
+  (``later_aware``) composes later.
 """
 
 from __future__ import annotations
@@ -61,6 +67,39 @@ class Recipient:
 
 
 @dataclass
+class Later:
+    """A message to compose after the commit: the template of ``email_type``
+    rendered with ``variables`` (plain JSON), addressed to ``to`` (address,
+    display name); ``readdress``, when set, replaces To and Cc with those
+    addresses (none: an empty group)."""
+
+    email_type: str
+    variables: dict[str, Any]
+    to: list[tuple[str, str]]
+    message_id: str
+    readdress: list[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "email_type": self.email_type,
+            "variables": self.variables,
+            "to": [list(pair) for pair in self.to],
+            "message_id": self.message_id,
+            "readdress": self.readdress,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Later:
+        return cls(
+            email_type=str(value["email_type"]),
+            variables=dict(value["variables"]),
+            to=[(str(address), str(name)) for address, name in value["to"]],
+            message_id=str(value["message_id"]),
+            readdress=None if value.get("readdress") is None else list(value["readdress"]),
+        )
+
+
+@dataclass
 class Context:
     source: Source
     email_type: str
@@ -71,6 +110,9 @@ class Context:
     subject: str = ""
     recipients: list[Recipient] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    # The way in asks for the message to be composed after the commit.
+    compose_later: bool = False
+    later: Later | None = None
 
     def add_recipient(self, address: str, role: Role, rule: str) -> Recipient:
         """Add ``address`` unless it is already there; return its entry."""

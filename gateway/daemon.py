@@ -91,6 +91,7 @@ class Gateway:
         notifier = Notifier(store, config, on_queued=qmgr.wake)
         qmgr.on_notice = notifier.wake
         intake = Intake(store, in_force, qmgr.wake, config.queue, metrics)
+        qmgr.compose = intake.compose
         batches = Batches(
             store,
             services.composer.templates,

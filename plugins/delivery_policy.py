@@ -20,6 +20,9 @@ class DeliveryPolicy:
         "Send to the customer or not, BCC the admin and extra addresses, per email type"
     )
 
+    # It readdresses ``ctx.later`` as it would the message.
+    later_aware: ClassVar[bool] = True
+
     def __init__(self, services: StageServices) -> None:
         self.settings = services.settings
         self.config = services.config
@@ -36,6 +39,8 @@ class DeliveryPolicy:
             # admin, they show no customer address.
             if ctx.message is not None:
                 mime.readdress(ctx.message, [mime.mailbox(admin)] if admin else [])
+            elif ctx.later is not None:
+                ctx.later.readdress = [admin] if admin else []
         if policy.bcc_admin and admin:
             ctx.add_recipient(admin, "bcc", "delivery.bcc_admin")
         for address in policy.bcc:

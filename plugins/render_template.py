@@ -7,7 +7,7 @@ from typing import ClassVar
 from gateway.content import mime
 from gateway.content.composer import event_variables
 from gateway.content.templating import TemplateError
-from gateway.context import Context
+from gateway.context import Context, Later
 from gateway.entrance.pipeline import StageServices
 from gateway.errors import InvalidInput, NotFoundError, Reject
 
@@ -17,6 +17,9 @@ class RenderTemplate:
     description: ClassVar[str] = (
         "Render an event's subject, HTML and text from the template of its email type"
     )
+
+    # It describes the message in ``ctx.later`` when asked to compose later.
+    later_aware: ClassVar[bool] = True
 
     def __init__(self, services: StageServices) -> None:
         self.composer = services.composer
@@ -29,13 +32,27 @@ class RenderTemplate:
         event = ctx.event
         if event is None or ctx.message is not None:
             return
+        message_id = f"<{ctx.run_id}@{ctx.mail_from.rpartition('@')[2] or 'localhost'}>"
         try:
             self.composer.require(ctx.email_type, event.data)
+            if ctx.compose_later:
+                # What the sender can act on is checked now: the tags it must
+                # send and a template for its type (a shipped one, else one
+                # saved in the store). Rendering follows the commit.
+                if not self.composer.templates.has(ctx.email_type):
+                    await self.composer.parts(ctx.email_type)
+                ctx.later = Later(
+                    ctx.email_type,
+                    event_variables(event),
+                    to=[(event.recipient.email, event.recipient.name)],
+                    message_id=message_id,
+                )
+                return
             composed = await self.composer.compose(
                 ctx.email_type,
                 event_variables(event),
                 to=[mime.mailbox(event.recipient.email, event.recipient.name)],
-                message_id=f"<{ctx.run_id}@{ctx.mail_from.rpartition('@')[2] or 'localhost'}>",
+                message_id=message_id,
             )
         except InvalidInput as exc:
             raise Reject(str(exc), field=exc.field.removeprefix("#/")) from exc

@@ -55,6 +55,9 @@ class SubstituteTags:
         " wrap [templates] brand_layout types in the brand layout"
     )
 
+    # It works on SMTP mail alone, which brings its message.
+    later_aware: ClassVar[bool] = True
+
     def __init__(self, services: StageServices) -> None:
         self.composer: Rendering = services.composer
         self.layout_types = frozenset(services.config.brand_layout)

@@ -473,6 +473,7 @@ def test_invalid_toml_is_named(tmp_path: Path) -> None:
         ("[smtp]\nmax_message_size = 1.5\n", ["[smtp] max_message_size", "whole number"]),
         ('[upstream]\nverify = "yes"\n', ["[upstream] verify", "true or false"]),
         ("[server]\nhostname = 42\n", ["[server] hostname", "a string", "got 42"]),
+        ('[server]\nevent_loop = "trio"\n', ["[server] event_loop", "auto, asyncio or uvloop"]),
         ('[pipeline]\nstages = "render-template"\n', ["[pipeline] stages", "list of strings"]),
         ("[pipeline]\nstages = [1, 2]\n", ["[pipeline] stages", "list of strings"]),
         ('[queue]\nlease = "5 weeks"\n', ["[queue] lease", "positive duration", "'5 weeks'"]),

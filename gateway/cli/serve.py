@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.config import SHIPPED_TEMPLATES, Config
+from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
     from gateway.cli import Subcommands
@@ -32,8 +33,28 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from gateway.daemon import serve
 
     logs.configure(level=args.log_level)
-    asyncio.run(serve(config))
+    with asyncio.Runner(loop_factory=_loop_factory(config.event_loop)) as runner:
+        runner.run(serve(config))
     return 0
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when ``[server] event_loop`` asks for it, or leaves the
+    choice to Herald ("auto") and uvloop is installed; asyncio's otherwise."""
+    if choice == "asyncio":
+        return None
+    try:
+        # Optional: Herald runs on asyncio's loop without it.
+        import uvloop
+    except ImportError as exc:
+        if choice == "uvloop":
+            raise ConfigError(
+                "[server] event_loop = uvloop, but uvloop is not installed"
+                " (pip install 'herald-gateway[uvloop]')"
+            ) from exc
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _check(config: Config, args: argparse.Namespace) -> int:

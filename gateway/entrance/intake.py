@@ -11,6 +11,16 @@ Both the webhook and the SMTP listener hand their ``Context`` to
 ``Intake.submit``. It returns only once the run is committed to the store, so
 the caller may then answer 202 or 250 (RFC 5321 §6.1: after that reply the
 message is ours).
+
+What the answer promises, as Postfix's smtpd and cleanup promise before its
+qmgr runs: the run is durable, and everything the sender can act on was
+checked (the event's schema and signature by the webhook, then the stages:
+required tags, a known email type, the delivery policy). A platform event's
+rendering and MIME need not hold the answer back: its stages describe the
+message (``Context.later``), the intake queues that description, and the
+queue's worker composes it through ``Intake.compose``, which passes the same
+cleanup. A compose that fails then is a failed run, recorded and reported
+like any permanent failure.
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ import structlog
 
 from gateway.config import QueueSettings
 from gateway.content import mime
-from gateway.context import Context
+from gateway.content.composer import Composer
+from gateway.context import Context, Later
 from gateway.entrance.pipeline import InForce, Pipeline
 from gateway.errors import Defer, Drop, Overloaded, Reject, StageError
 from gateway.metrics import Metrics
@@ -68,6 +79,32 @@ class Intake:
         """The pipeline each submission runs: the one in force."""
         held = self.in_force
         return held.pipeline if isinstance(held, InForce) else held
+
+    @property
+    def composer(self) -> Composer | None:
+        """The composer in force, which composes what was queued to compose later."""
+        held = self.in_force
+        return held.services.composer if isinstance(held, InForce) else None
+
+    async def compose(self, later: Later) -> tuple[Cleaned, str]:
+        """The message ``later`` describes, made ready to leave, and its subject.
+
+        Raises ``Reject`` (a template that fails on the event's values, an
+        unsafe header: the run fails) or ``StoreError`` (the templates cannot
+        be read now: the queue tries again)."""
+        composer = self.composer
+        if composer is None:
+            raise StageError("no composer is in force to compose the message")
+        composed = await composer.compose(
+            later.email_type,
+            later.variables,
+            to=[mime.mailbox(address, name) for address, name in later.to],
+            message_id=later.message_id,
+        )
+        message = composed.message
+        if later.readdress is not None:
+            mime.readdress(message, [mime.mailbox(address) for address in later.readdress])
+        return mime.cleanup(message, message_id=later.message_id), composed.subject
 
     async def check_room(self) -> None:
         """Raise ``Overloaded`` when the queue is over ``max_depth``.
@@ -136,10 +173,14 @@ class Intake:
         if earlier is not None:
             return earlier
         content = None
+        pipeline = self.pipeline
+        ctx.compose_later = (
+            ctx.event is not None and self.composer is not None and pipeline.composes_later
+        )
         try:
-            await self.pipeline.run(ctx)
-            assert ctx.message is not None  # the pipeline raises StageError otherwise
-            content = mime.cleanup(ctx.message, message_id=self.pipeline.message_id(ctx))
+            await pipeline.run(ctx)
+            if ctx.message is not None:
+                content = mime.cleanup(ctx.message, message_id=pipeline.message_id(ctx))
         except Drop as decision:
             return await self._record(
                 ctx, idempotency_key, other_keys, status="dropped", error=decision.reason
@@ -181,7 +222,8 @@ class Intake:
             )
             for r in ctx.recipients
         ]
-        queued = status == "queued" and content is not None
+        later = ctx.later if content is None and ctx.message is None else None
+        queued = status == "queued" and (content is not None or later is not None)
         run = NewRun(
             id=ctx.run_id,
             source=ctx.source,
@@ -193,6 +235,7 @@ class Intake:
             mail_from=ctx.mail_from,
             items=items,
             content=content if queued else None,
+            later=later if queued else None,
             status=status if queued or status != "queued" else "dropped",
             error=error,
             other_keys=other_keys,

@@ -46,6 +46,8 @@ class Rendering(Protocol):
 
     def require(self, email_type: str, data: Mapping[str, Any]) -> None: ...
 
+    async def parts(self, email_type: str) -> tuple[TemplateParts, int | None]: ...
+
     async def brand(self) -> dict[str, Any]: ...
 
     async def compose(
@@ -164,6 +166,12 @@ class Pipeline:
             hostname=config.hostname,
         )
 
+    @property
+    def composes_later(self) -> bool:
+        """Whether a message may be composed after the commit: only when every
+        stage knows ``Context.later`` (a third-party stage may read the message)."""
+        return all(getattr(stage, "later_aware", False) for stage in self.stages)
+
     def message_id(self, ctx: Context) -> str:
         """The Message-ID of the run's message, unless it brought one."""
         return f"<{ctx.run_id}@{self.hostname}>"
@@ -184,11 +192,12 @@ class Pipeline:
             except Exception as exc:
                 log.exception("stage_failed", stage=stage.name, run_id=ctx.run_id)
                 raise StageError(f"stage {stage.name} failed: {exc}") from exc
-        if ctx.message is None:
+        if ctx.message is None and ctx.later is None:
             raise StageError(f"no stage produced a message for email type {ctx.email_type!r}")
         # The intake's cleanup, the queue's entrance, checks every header
         # after this, for this message and every other producer's alike.
-        mime.finalize(ctx.message, message_id=self.message_id(ctx))
+        if ctx.message is not None:
+            mime.finalize(ctx.message, message_id=self.message_id(ctx))
         if not ctx.deliverable:
             reasons = sorted({r.suppressed or "" for r in ctx.recipients}) or ["no recipients"]
             raise Drop("; ".join(reasons))

@@ -25,14 +25,15 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Literal
 
 import structlog
 
 from gateway.config import NotifySettings, QueueSettings
+from gateway.context import Later
 from gateway.errors import (
     GatewayError,
     InvalidInput,
@@ -43,7 +44,11 @@ from gateway.errors import (
 from gateway.metrics import Metrics
 from gateway.queue.routing import Relay, Router
 from gateway.queue.transaction import Result
-from gateway.store import Delivery, NewNotice, Outcome, QueueStore
+from gateway.store import Cleaned, Delivery, NewNotice, Outcome, QueueStore
+
+# What composes a message queued to be composed after the commit (the intake's
+# ``compose``): the message as cleanup made it ready, and its subject.
+Compose = Callable[[Later], Awaitable[tuple[Cleaned, str]]]
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +69,10 @@ def backoff(settings: QueueSettings, attempts: int) -> float:
     delay: float = min(settings.retry_max, settings.retry_initial * 2.0 ** max(attempts - 1, 0))
     jitter: float = random.uniform(0.8, 1.2)  # noqa: S311 -- jitter, not cryptography
     return delay * jitter
+
+
+class _NotComposed(GatewayError):
+    """A message queued to be composed after the commit could not be."""
 
 
 @dataclass
@@ -99,8 +108,10 @@ class QueueManager:
         notify: NotifySettings | None = None,
         metrics: Metrics | None = None,
         on_notice: Callable[[], None] = lambda: None,
+        compose: Compose | None = None,
     ) -> None:
         self.store = store
+        self.compose = compose
         self.router = router
         self.settings = settings
         self.notify = notify or NotifySettings()
@@ -150,10 +161,15 @@ class QueueManager:
                     await self._record_kept()
                 free = self.settings.workers - len(self._inflight)
                 # While the store refuses outcomes, a new delivery would only
-                # add one more outcome it cannot keep: claim nothing.
+                # add one more outcome it cannot keep: claim nothing. Claims
+                # come in batches: a delivery that ends frees its worker, but
+                # the next claim waits until a quarter of them are free (or
+                # none is busy), so a burst costs one claim for many messages
+                # instead of one write per message.
+                worth = free >= self._batch or (free > 0 and not self._inflight)
                 deliveries = (
                     await self.store.claim(self.owner, limit=free, lease=self.settings.lease)
-                    if free > 0 and not self._unrecorded
+                    if worth and not self._unrecorded
                     else []
                 )
             except Exception:
@@ -171,6 +187,11 @@ class QueueManager:
             if deliveries and len(self._inflight) < self.settings.workers:
                 continue
             await self._sleep()
+
+    @property
+    def _batch(self) -> int:
+        """The fewest free workers worth a claim while others are busy."""
+        return max(1, self.settings.workers // 4)
 
     def _finished(self, message_id: str, task: asyncio.Task[None]) -> None:
         self._sending.discard(message_id)
@@ -229,18 +250,26 @@ class QueueManager:
             await self._settle(_Attempt(delivery, [], None, [], "unknown", "unknown", 0.0))
             return
         relay: Relay | None = None
+        composed: tuple[Cleaned, str] | None = None
 
         async def before_data() -> None:
             # Durably note that DATA begins, so a crash from here on shows
-            # as a possible duplicate instead of a silent one.
-            await self.store.mark_sending(delivery, lease=self.settings.lease)
+            # as a possible duplicate instead of a silent one; a message
+            # composed for this attempt is kept with the note.
+            await self.store.mark_sending(delivery, lease=self.settings.lease, composed=composed)
 
         started = time.monotonic()
         try:
+            if delivery.later is not None:
+                composed = await self._compose(delivery.later)
+                delivery = replace(delivery, content=bytes(composed[0]))
             relay = await self.router.relay_for(delivery.mail_from)
             results = await relay.send(
                 delivery.mail_from, addresses, delivery.content, before_data=before_data
             )
+        except _NotComposed as exc:
+            log_.warning("message_not_composed", error=str(exc))
+            results = {a: Result("failed", error=str(exc)) for a in addresses}
         except GatewayError as exc:
             # The settings cannot be read or their password opened: the
             # operator fixes them and the retry goes through.
@@ -278,6 +307,24 @@ class QueueManager:
             seconds,
         )
         await self._settle(attempt)
+
+    async def _compose(self, later: Later) -> tuple[Cleaned, str]:
+        """Compose a message queued to be composed after the commit.
+
+        A store that cannot be read now defers the attempt like any other
+        trouble on the way out; anything else (a template failing on the
+        event's values, an unsafe header) fails the run's recipients for good.
+        """
+        if self.compose is None:
+            raise StoreError("nothing here composes messages queued to be composed")
+        try:
+            return await self.compose(later)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, GatewayError):
+                log.exception("compose_crashed", email_type=later.email_type)
+            raise _NotComposed(f"the message could not be composed: {exc}") from exc
 
     async def _settle(self, attempt: _Attempt) -> None:
         """Record ``attempt``, or keep it until the store takes it."""

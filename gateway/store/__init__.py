@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, NewType, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.clock import Clock, rfc3339
+from gateway.context import Later
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
@@ -119,6 +120,8 @@ class NewRun:
     error: str | None = None
     # Further keys that name the same run, such as the webhook-id it came with.
     other_keys: Sequence[str] = ()
+    # The message to compose after the commit, queued in place of ``content``.
+    later: Later | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -142,6 +145,8 @@ class Delivery:
     # An earlier attempt was cut off after DATA began (a crash or a lost
     # lease): the upstream may already hold this message.
     interrupted: bool = False
+    # Not composed yet: ``content`` is empty and this says what to compose.
+    later: Later | None = None
 
 
 @dataclass(frozen=True)
@@ -453,11 +458,19 @@ class QueueStore(Protocol):
     async def claim(self, owner: str, *, limit: int, lease: float) -> list[Delivery]:
         """Lease up to ``limit`` due messages to ``owner`` for ``lease`` seconds."""
 
-    async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
+    async def mark_sending(
+        self,
+        delivery: Delivery,
+        *,
+        lease: float,
+        composed: tuple[Cleaned, str] | None = None,
+    ) -> None:
         """Note that DATA is about to begin and renew the lease for ``lease``
-        seconds; raise ``LeaseLostError`` (and send nothing) when the delivery's
-        owner no longer holds the lease, ``StoreError`` when the note cannot be
-        made durable."""
+        seconds, keeping the ``composed`` message and subject of a delivery
+        that was composed after the commit in place of what to compose; raise
+        ``LeaseLostError`` (and send nothing) when the delivery's owner no
+        longer holds the lease, ``StoreError`` when the note cannot be made
+        durable."""
 
     async def record_attempt(
         self,

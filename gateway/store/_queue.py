@@ -10,8 +10,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
+from gateway.context import Later
 from gateway.errors import LeaseLostError, NotFoundError
-from gateway.store import Delivery, NewNotice, Notice, Outcome, QueueEntry, QueueStats
+from gateway.store import Cleaned, Delivery, NewNotice, Notice, Outcome, QueueEntry, QueueStats
 from gateway.store._base import Connection, Row, SQLBase, _marks
 from gateway.store._runs import _count, _history, _refresh
 
@@ -55,7 +56,13 @@ class QueueSQL(SQLBase):
         """The one statement that leases up to ``limit`` due messages to
         ``owner`` and returns them as ``_CLAIMED`` names their columns."""
 
-    async def mark_sending(self, delivery: Delivery, *, lease: float) -> None:
+    async def mark_sending(
+        self,
+        delivery: Delivery,
+        *,
+        lease: float,
+        composed: tuple[Cleaned, str] | None = None,
+    ) -> None:
         now = self.clock()
 
         lease_now = self._lease_now()
@@ -69,6 +76,18 @@ class QueueSQL(SQLBase):
             )
             if await cursor.fetchone() is None:
                 raise LeaseLostError(f"the lease on {delivery.message_id} was lost")
+            if composed is not None:
+                # Composed after the commit: from now on the message is what
+                # goes out, every later attempt sends these very bytes.
+                content, subject = composed
+                await db.execute(
+                    "UPDATE messages SET content = ?, later = NULL WHERE id = ?",
+                    (content, delivery.message_id),
+                )
+                await db.execute(
+                    "UPDATE runs SET subject = ? WHERE id = ?",
+                    (subject.replace("\x00", "\ufffd"), delivery.run_id),
+                )
 
         await self._write(mark)
 
@@ -376,7 +395,7 @@ def claimed_columns(recipients: str) -> str:
     return (
         "messages.id, messages.run_id, messages.mail_from, messages.content,"  # noqa: S608 -- a fixed aggregate per backend
         " messages.attempts, messages.queued_at, messages.next_attempt_at,"
-        " messages.sending_since,"
+        " messages.sending_since, messages.later,"
         " (SELECT email_type FROM runs WHERE runs.id = messages.run_id) AS email_type,"
         f" (SELECT {recipients} FROM items WHERE items.message_id = messages.id"
         " AND items.status IN ('queued', 'deferred')) AS recipients"
@@ -396,4 +415,5 @@ def _delivery(row: Row, owner: str) -> Delivery:
         email_type=row["email_type"] or "",
         owner=owner,
         interrupted=row["sending_since"] is not None,
+        later=Later.from_json(json.loads(row["later"])) if row["later"] is not None else None,
     )

@@ -4,10 +4,12 @@ status and history that the queue and definition runs share."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from gateway.context import Later
 from gateway.errors import ConflictError, NotFoundError, StoreError
 from gateway.store import (
     PENDING,
@@ -63,7 +65,7 @@ class RunsSQL(SQLBase):
                 ),
             )
             counts = await _enqueue(
-                db, run.id, run.mail_from, [(None, run.content, run.items)], now
+                db, run.id, run.mail_from, [(None, run.content, run.items)], now, later=run.later
             )
             await db.executemany(
                 "INSERT INTO run_keys (key, run_id) VALUES (?,?)",
@@ -72,7 +74,11 @@ class RunsSQL(SQLBase):
             await _count(db, run.id, counts)
             detail = run.error or f"{len(run.items)} recipient(s)"
             await _history(
-                db, run.id, now, run.status if run.content is None else "accepted", detail
+                db,
+                run.id,
+                now,
+                "accepted" if run.content is not None or run.later is not None else run.status,
+                detail,
             )
 
         try:
@@ -275,17 +281,21 @@ async def _enqueue(
     mail_from: str,
     messages: Iterable[tuple[str | None, bytes | None, Sequence[NewItem]]],
     now: float,
+    *,
+    later: Later | None = None,
 ) -> Counter[str]:
     """Queue each (customer id, content, items) message of a run: the content,
-    when there is some, and one item per recipient. Returns the items' statuses
-    counted, for ``_count``."""
-    queued: list[tuple[str, str, str, bytes, float, float]] = []
+    when there is some, and one item per recipient; or, with ``later``, what
+    to compose after the commit in place of the content of the one message.
+    Returns the items' statuses counted, for ``_count``."""
+    queued: list[tuple[str, str, str, bytes, str | None, float, float]] = []
     items: list[tuple[Any, ...]] = []
+    recipe = json.dumps(later.to_json()) if later is not None else None
     for customer_id, content, recipients in messages:
         message_id = None
-        if content is not None:
+        if content is not None or recipe is not None:
             message_id = new_id("msg")
-            queued.append((message_id, run_id, mail_from, content, now, now))
+            queued.append((message_id, run_id, mail_from, content or b"", recipe, now, now))
         items.extend(
             (
                 run_id,
@@ -301,8 +311,8 @@ async def _enqueue(
             for item in recipients
         )
     await db.executemany(
-        "INSERT INTO messages (id, run_id, mail_from, content, status, queued_at,"
-        " next_attempt_at) VALUES (?,?,?,?, 'queued', ?, ?)",
+        "INSERT INTO messages (id, run_id, mail_from, content, later, status, queued_at,"
+        " next_attempt_at) VALUES (?,?,?,?,?, 'queued', ?, ?)",
         queued,
     )
     await db.executemany(

@@ -1,21 +1,30 @@
-"""The SQLite store: the embedded default, one file in the state directory."""
+"""The SQLite store: the embedded default, one file in the state directory.
+
+Herald talks to SQLite with the standard library's ``sqlite3`` on threads of
+its own: one writer connection on one thread, and, for a file, one reader
+connection on another, so that reads (a duplicate check, the queue's next due
+time) never wait behind a commit's fsync. A group commit runs on the writer's
+thread as one call, every write of the batch and the fsync together, instead
+of one hop between the loop and a thread for each statement.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
 import structlog
 
 from gateway.clock import Clock
 from gateway.errors import ConflictError, StoreDataError, StoreError
-from gateway.store._base import Row, migrations
+from gateway.store._base import Connection, Row, migrations
 from gateway.store._queue import claimed_columns
 from gateway.store._sql import SQLStore
 
@@ -26,11 +35,108 @@ log = structlog.get_logger(__name__)
 # Bytes the WAL is cut back to after a checkpoint: about what SQLite's
 # automatic checkpoint (every 1000 pages) lets it reach between two.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
+# The most writes one group commit takes; the rest join the next.
+MAX_BATCH = 256
 
 
 _CLAIMED = claimed_columns("json_group_array(json_array(items.id, items.address))")
 
-_Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
+_Op = Callable[[Connection], Awaitable[Any]]
+
+
+class _Cursor:
+    """The rows a statement returned, fetched at once on the store's thread."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+
+    async def fetchall(self) -> list[Row]:
+        return self._rows
+
+    async def fetchone(self) -> Row | None:
+        return self._rows[0] if self._rows else None
+
+
+class _Direct:
+    """The writer connection as an op sees it inside a group commit.
+
+    The whole commit runs on the writer's thread, so each statement runs at
+    once; an op awaits nothing else (``_drive`` makes sure of it)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Cursor:
+        return _Cursor(self.db.execute(sql, parameters).fetchall())
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        self.db.executemany(sql, parameters)
+
+
+class _Threaded:
+    """A connection whose every call is one hop to its thread: for the
+    transactions that await between statements (a settings change and its
+    audit entry, a bulk copy) and for the tests' look inside."""
+
+    def __init__(self, call: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]):
+        self._call = call
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Cursor:
+        rows = await self._call(lambda db: db.execute(sql, parameters).fetchall())
+        return _Cursor(rows)
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        rows = list(parameters)
+        await self._call(lambda db: db.executemany(sql, rows))
+
+    async def set_trace_callback(self, callback: Callable[[str], object] | None) -> None:
+        await self._call(lambda db: db.set_trace_callback(callback))
+
+
+def _drive(op: _Op, db: _Direct) -> Any:
+    """Run ``op`` to its end on this thread: its awaits are all ``_Direct``
+    calls, which finish at once."""
+    steps = op(db).__await__()
+    try:
+        next(steps)
+    except StopIteration as done:
+        return done.value
+    close = getattr(steps, "close", None)
+    if close is not None:
+        close()
+    raise StoreError("a store write waited for something other than the store")
+
+
+class _Thread:
+    """One SQLite connection on a thread of its own."""
+
+    def __init__(self, name: str) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.db: sqlite3.Connection | None = None
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self.db
+        if db is None:
+            raise StoreError("the store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, db)
+
+    async def connect(self, path: str, *pragmas: str) -> None:
+        def connect() -> sqlite3.Connection:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            for pragma in pragmas:
+                db.execute(pragma).fetchall()
+            return db
+
+        self.db = await asyncio.get_running_loop().run_in_executor(self.executor, connect)
+
+    async def close(self) -> None:
+        db, self.db = self.db, None
+        if db is not None:
+            await asyncio.get_running_loop().run_in_executor(self.executor, db.close)
+        self.executor.shutdown(wait=False)
 
 
 class SQLiteStore(SQLStore):
@@ -41,9 +147,10 @@ class SQLiteStore(SQLStore):
         if clock is not None:
             self.clock = clock
         self.max_bytes = max_bytes
-        self._db: aiosqlite.Connection | None = None
-        # One connection serves the whole process; the lock keeps one
-        # coroutine's transaction from interleaving with another's.
+        self._writer: _Thread | None = None
+        self._reader: _Thread | None = None
+        # The writer's transactions never interleave: a group commit, or one
+        # transaction that awaits between its statements, holds the lock.
         self._lock = asyncio.Lock()
         # Writes wait here to join the next group commit.
         self._waiting: list[tuple[_Op, asyncio.Future[Any]]] = []
@@ -53,37 +160,46 @@ class SQLiteStore(SQLStore):
         return f"SQLiteStore({self.path!r})"
 
     async def open(self) -> None:
+        writer = _Thread("herald-store")
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
             # WAL lets readers run beside the writer; synchronous=FULL fsyncs
             # every commit, because a 250 promises the message survives a crash.
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute("PRAGMA synchronous=FULL")
-            await self._db.execute("PRAGMA foreign_keys=ON")
-            await self._db.execute("PRAGMA busy_timeout=5000")
             # SQLite reuses the WAL from its start after each checkpoint but
             # never shrinks it: without a limit the file keeps whatever size a
             # large transaction, or a checkpoint held up by a full disk, once
             # gave it, and so takes up the room an operator frees.
-            await self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            await writer.connect(
+                self.path,
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=FULL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA busy_timeout=5000",
+                f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}",
+            )
+            self._writer = writer
             await self._migrate()
             if self.max_bytes is not None:
                 await self._limit_size(self.max_bytes)
+            if self.path != ":memory:":
+                reader = _Thread("herald-store-read")
+                await reader.connect(self.path, "PRAGMA busy_timeout=5000", "PRAGMA query_only=ON")
+                self._reader = reader
         except (sqlite3.Error, OSError) as exc:
+            await self.close()
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
 
     async def _limit_size(self, max_bytes: int) -> None:
         # A write that would grow the file past the cap fails with
         # SQLITE_FULL, which the ways in answer with 451/503: a full store
         # refuses new mail instead of filling the disk.
-        # Both pragmas answer with a row: a statement left unread would keep a
-        # read snapshot open, and the next write would find it stale (BUSY).
-        rows = await self.db.execute_fetchall("PRAGMA page_size")
-        page_size = int(next(iter(rows))[0]) if rows else 4096
-        await self.db.execute_fetchall(f"PRAGMA max_page_count = {max(max_bytes // page_size, 1)}")
+        def limit(db: sqlite3.Connection) -> None:
+            row = db.execute("PRAGMA page_size").fetchone()
+            page_size = int(row[0]) if row else 4096
+            db.execute(f"PRAGMA max_page_count = {max(max_bytes // page_size, 1)}").fetchall()
+
+        await self._on_writer(limit)
 
     async def _trouble_changed(self) -> None:
         # Falling into trouble, a checkpoint that can complete (what the WAL
@@ -92,27 +208,37 @@ class SQLiteStore(SQLStore):
         # instead of waiting for the next checkpoint.
         async with self._lock:
             try:
-                await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                await self._on_writer(
+                    lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                )
             except (sqlite3.Error, StoreError) as exc:
                 log.info("store_checkpoint_failed", error=str(exc))
 
     async def close(self) -> None:
         if self._committer is not None:
             await asyncio.gather(self._committer, return_exceptions=True)
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        for thread in (self._reader, self._writer):
+            if thread is not None:
+                await thread.close()
+        self._reader = self._writer = None
+
+    async def _on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        return await self._writer.call(fn)
 
     @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
+    def db(self) -> _Threaded:
+        """The writer connection, one hop per call."""
+        if self._writer is None:
             raise StoreError("the store is not open")
-        return self._db
+        return _Threaded(self._writer.call)
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        # Used for bulk copies (herald migrate-store); Herald's own writes go
-        # through the group commit of ``_write``.
+    async def _transaction(self) -> AsyncIterator[_Threaded]:
+        # For a transaction that awaits between its statements (a change and
+        # its audit entry, a bulk copy); the queue's writes go through the
+        # group commit of ``_write``.
         async with self._lock:
             db = self.db
             try:
@@ -120,15 +246,16 @@ class SQLiteStore(SQLStore):
                 try:
                     yield db
                 except BaseException:
-                    await db.execute("ROLLBACK")
+                    await self._on_writer(_rollback)
                     raise
                 await db.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"store conflict: {exc}") from exc
             except sqlite3.Error as exc:
+                await self._on_writer(_rollback)
                 raise StoreError(f"store error: {exc}") from exc
 
-    async def _apply(self, op: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _apply(self, op: Callable[[Connection], Awaitable[T]]) -> T:
         """Run ``op`` in the next group commit; return once that commit is on disk.
 
         Writes that arrive while a commit is being fsynced wait together and
@@ -144,73 +271,31 @@ class SQLiteStore(SQLStore):
 
     async def _commit_waiting(self) -> None:
         while self._waiting:
-            batch, self._waiting = self._waiting, []
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            ops = [op for op, future in batch if not future.cancelled()]
             try:
                 async with self._lock:
-                    results = await self._commit(batch)
+                    results = iter(await self._on_writer(partial(_commit, ops=ops)))
             except BaseException as exc:
                 # Whatever went wrong, no writer may wait for ever: nothing
                 # of this batch is known to be on disk.
                 lost = exc if isinstance(exc, StoreError) else StoreError(f"store error: {exc}")
-                results = [(None, lost)] * len(batch)
+                results = iter([(None, lost)] * len(ops))
                 if not isinstance(exc, Exception):
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(lost)
                     raise
-            for (_, future), (value, error) in zip(batch, results, strict=True):
+            for _, future in batch:
+                if future.cancelled():
+                    continue
+                value, error = next(results)
                 if future.done():
                     continue
                 if error is None:
                     future.set_result(value)
                 else:
                     future.set_exception(error)
-
-    async def _commit(
-        self, batch: list[tuple[_Op, asyncio.Future[Any]]]
-    ) -> Sequence[tuple[Any, BaseException | None]]:
-        results: list[tuple[Any, BaseException | None]] = []
-        try:
-            db = self.db
-            await db.execute("BEGIN IMMEDIATE")
-        except (sqlite3.Error, StoreError) as exc:
-            return [(None, _store_error(exc))] * len(batch)
-        # A write alone in its batch needs no savepoint: on failure the whole
-        # transaction is rolled back. That keeps a quiet store as fast as before.
-        alone = len(batch) == 1
-        for op, future in batch:
-            if future.cancelled():
-                results.append((None, None))
-                continue
-            try:
-                if not alone:
-                    await db.execute("SAVEPOINT op")
-                results.append((await op(db), None))
-                if not alone:
-                    await db.execute("RELEASE op")
-            except Exception as exc:
-                results.append((None, _store_error(exc)))
-                if alone or not db.in_transaction:
-                    # Alone, or rolled back by SQLite itself (a full disk does
-                    # that): nothing in this batch was stored.
-                    if db.in_transaction:
-                        await db.execute("ROLLBACK")
-                    lost = StoreError(f"store error: {exc}")
-                    return [(None, error or lost) for _, error in results] + [(None, lost)] * (
-                        len(batch) - len(results)
-                    )
-                try:
-                    await db.execute("ROLLBACK TO op")
-                    await db.execute("RELEASE op")
-                except sqlite3.Error as undo:
-                    return [(None, _store_error(undo))] * len(batch)
-        try:
-            await db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                await db.execute("ROLLBACK")
-            return [(None, _store_error(exc))] * len(batch)
-        return results
 
     def _claim_statement(
         self, owner: str, *, limit: int, lease: float
@@ -228,12 +313,18 @@ class SQLiteStore(SQLStore):
         )
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._lock:
-            try:
-                cursor = await self.db.execute(sql, params)
-                return list(await cursor.fetchall())
-            except sqlite3.Error as exc:
-                raise StoreError(f"store error: {exc}") from exc
+        def read(db: sqlite3.Connection) -> list[Row]:
+            return db.execute(sql, params).fetchall()
+
+        try:
+            if self._reader is not None:
+                # Its own connection: a read sees what is committed and never
+                # waits for the writer's fsync.
+                return await self._reader.call(read)
+            async with self._lock:
+                return await self._on_writer(read)
+        except sqlite3.Error as exc:
+            raise StoreError(f"store error: {exc}") from exc
 
     async def tables(self) -> list[tuple[str, list[str]]]:
         """Every table Herald keeps, in the order they were created, with its columns."""
@@ -264,27 +355,78 @@ class SQLiteStore(SQLStore):
             yield [tuple(row)[1:] for row in rows]
 
     async def _migrate(self) -> None:
-        db = self.db
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-            " applied_at REAL NOT NULL)"
-        )
-        cursor = await db.execute("SELECT version FROM schema_version")
-        applied = {row[0] for row in await cursor.fetchall()}
-        for version, script in migrations("sqlite"):
-            if version in applied:
-                continue
-            # executescript commits first, so the script runs in its own
-            # explicit transaction together with its version row.
-            try:
-                await db.executescript(
-                    f"BEGIN IMMEDIATE;\n{script}\n"
-                    f"INSERT INTO schema_version VALUES ({version}, {time.time()});\nCOMMIT;"
+        await self._on_writer(_migrate)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+        " applied_at REAL NOT NULL)"
+    )
+    applied = {row[0] for row in db.execute("SELECT version FROM schema_version")}
+    for version, script in migrations("sqlite"):
+        if version in applied:
+            continue
+        # executescript commits first, so the script runs in its own
+        # explicit transaction together with its version row.
+        try:
+            db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n"
+                f"INSERT INTO schema_version VALUES ({version}, {time.time()});\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            _rollback(db)
+            raise
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
+def _commit(
+    raw: sqlite3.Connection, ops: Sequence[_Op]
+) -> Sequence[tuple[Any, BaseException | None]]:
+    """One group commit, on the writer's thread: every op in its savepoint,
+    then one COMMIT and its fsync. Returns each op's value or error."""
+    results: list[tuple[Any, BaseException | None]] = []
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        return [(None, _store_error(exc))] * len(ops)
+    db = _Direct(raw)
+    # A write alone in its batch needs no savepoint: on failure the whole
+    # transaction is rolled back. That keeps a quiet store as fast as before.
+    alone = len(ops) == 1
+    for op in ops:
+        try:
+            if not alone:
+                raw.execute("SAVEPOINT op")
+            results.append((_drive(op, db), None))
+            if not alone:
+                raw.execute("RELEASE op")
+        except Exception as exc:
+            results.append((None, _store_error(exc)))
+            if alone or not raw.in_transaction:
+                # Alone, or rolled back by SQLite itself (a full disk does
+                # that): nothing in this batch was stored.
+                _rollback(raw)
+                lost = StoreError(f"store error: {exc}")
+                return [(None, error or lost) for _, error in results] + [(None, lost)] * (
+                    len(ops) - len(results)
                 )
-            except sqlite3.Error:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
-                raise
+            try:
+                raw.execute("ROLLBACK TO op")
+                raw.execute("RELEASE op")
+            except sqlite3.Error as undo:
+                _rollback(raw)
+                return [(None, _store_error(undo))] * len(ops)
+    try:
+        raw.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _rollback(raw)
+        return [(None, _store_error(exc))] * len(ops)
+    return results
 
 
 def _store_error(exc: BaseException) -> BaseException:

@@ -6,22 +6,26 @@ from __future__ import annotations
 import email.policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway import config as config_module
 from gateway.content import mime
 from gateway.content.mime import cleanup
 from gateway.context import Context
 from gateway.entrance.intake import Intake
-from gateway.entrance.pipeline import Pipeline
+from gateway.entrance.pipeline import InForce, Pipeline
 from gateway.errors import Reject, UnsafeHeader
+from gateway.ingress.events import context_for, read_event
 from gateway.store import Store
 from tests.encoded_words import EVIL, Payload, encode, payloads
 
 MESSAGE_ID = "<run_1@herald.test>"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def written_names(content: bytes) -> list[str]:
@@ -178,3 +182,29 @@ async def test_a_refused_message_is_recorded_as_rejected_and_never_queued(store:
     assert "Subject header" in run.error
     assert [item.status for item in run.items] == ["skipped"]
     assert (await store.queue_stats()).depth == 0
+
+
+async def test_an_event_is_answered_before_its_message_is_composed(
+    store: Store, tmp_path: Path
+) -> None:
+    """With the shipped stages, an event's run is committed with what to compose
+    and no content; composing it later gives the message its stages described,
+    made ready by the same cleanup."""
+    config = config_module.load(
+        None, env={"HERALD_STATE_DIR": str(tmp_path), "HERALD_HOSTNAME": "herald.test"}
+    )
+    intake = Intake(store, InForce.build(config, store), on_queued=lambda: None)
+    event = read_event((FIXTURES / "events" / "invoice.issued.json").read_bytes())
+    ctx = context_for(event, run_id="run_1", mail_from="notify@herald.test")
+    accepted = await intake.submit(ctx, idempotency_key=f"event:{event.id}")
+    assert accepted.status == "queued"
+    [delivery] = await store.claim("host:1", limit=1, lease=60)
+    assert delivery.content == b""
+    assert delivery.later is not None
+    content, subject = await intake.compose(delivery.later)
+    message = BytesParser(policy=email.policy.default).parsebytes(bytes(content))
+    assert "INV-2026-0042" in subject
+    assert message["Subject"] == subject
+    assert message["To"] == "Ada Lovelace <ada@example.com>"
+    assert message["Message-ID"] == "<run_1@herald.test>"
+    assert message.get_content_type() == "multipart/alternative"

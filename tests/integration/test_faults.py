@@ -193,7 +193,8 @@ def test_kill_9_during_a_burst_loses_nothing_acknowledged(tmp_path: Path, captur
     acknowledged message reaches the upstream, and only messages the run marks as
     interrupted (in flight at the kill) may arrive twice."""
     capture.data_delay = 0.02  # keep deliveries in flight when the kill lands
-    herald = Herald(tmp_path, upstream=capture.url, config=FAST).start()
+    # FAST ends in [queue]: four workers, so at most four are in flight at the kill.
+    herald = Herald(tmp_path, upstream=capture.url, config=FAST + "workers = 4\n").start()
     acknowledged: list[str] = []
     lock = threading.Lock()
     killed = threading.Event()

@@ -11,7 +11,7 @@ from herald_plugins.delivery_policy import DeliveryPolicy
 
 from gateway.content import mime
 from gateway.content.templating import Templates
-from gateway.context import Context, Recipient
+from gateway.context import Context, Later, Recipient
 from gateway.entrance import delivery
 from gateway.store import Store
 from tests.plugins import make_services
@@ -225,3 +225,25 @@ async def test_customers_off_without_an_admin_names_nobody(make_stage: MakeStage
     assert [r.address for r in ctx.deliverable] == ["audit@x.test"]
     assert ctx.message is not None
     assert ctx.message["To"] == "undisclosed-recipients:;"
+
+
+@pytest.mark.parametrize(
+    ("toml", "readdress"),
+    [
+        (POLICIES, ["ops@example.com"]),
+        ('[delivery.types."system.alert"]\ncustomers = false\nbcc = ["audit@x.test"]\n', []),
+    ],
+)
+async def test_customers_off_readdresses_a_message_composed_later(
+    make_stage: MakeStage, toml: str, readdress: list[str]
+) -> None:
+    """A message still to be composed after the commit is readdressed as a built one
+    would be: to the admin, or to nobody without one; with customers on, it is left alone."""
+    ctx = event_context("system.alert")
+    ctx.later = Later("system.alert", {}, [("ada@example.com", "Ada")], "<run_0001@herald.test>")
+    await (await make_stage(toml)).process(ctx)
+    assert ctx.later.readdress == readdress
+    kept = event_context("invoice.issued")
+    kept.later = Later("invoice.issued", {}, [("ada@example.com", "")], "<run_0002@herald.test>")
+    await (await make_stage()).process(kept)
+    assert kept.later.readdress is None

@@ -221,3 +221,27 @@ def test_stage_identity() -> None:
     """The stage's name matches its module and its entry point."""
     assert RenderTemplate.name == "render-template"
     assert RenderTemplate.description
+
+
+async def test_asked_to_compose_later_it_checks_now_and_describes_the_message(
+    tmp_path: Path,
+) -> None:
+    """With compose_later set, an event of a known type leaves no message but a
+    description of it; an unknown type is still refused before the answer."""
+    stage = await make_stage(tmp_path)
+    ctx = event_context(load_event("invoice.issued"))
+    ctx.compose_later = True
+    await stage.process(ctx)
+    assert ctx.message is None
+    assert ctx.later is not None
+    assert ctx.later.email_type == "invoice.issued"
+    assert ctx.later.to == [("ada@example.com", "Ada Lovelace")]
+    assert ctx.later.message_id == "<run_0001@herald.test>"
+    assert ctx.later.variables["data"]["invoice_number"] == "INV-2026-0042"
+    unknown = event_context(load_event("account.created"))
+    unknown.email_type = "no.such.type"
+    unknown.compose_later = True
+    with pytest.raises(Reject, match="no template for email type") as info:
+        await stage.process(unknown)
+    assert info.value.field == "type"
+    assert unknown.later is None

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway import store as store_module
+from gateway.context import Later
 from gateway.errors import (
     InvalidInput,
     LeaseLostError,
@@ -952,3 +953,34 @@ async def test_a_claim_is_one_statement_however_many_it_leases(sqlite_store: SQL
     assert all(len(d.recipients) == 2 and d.email_type == "invoice.issued" for d in claimed)
     assert [s for s in statements if s not in ("BEGIN IMMEDIATE", "COMMIT")] == [statements[1]]
     assert statements[1].startswith("UPDATE messages")
+
+
+# Messages composed after the commit
+
+
+async def test_a_message_queued_to_compose_later_keeps_what_it_composed_from_its_first_data(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
+    """A run queued with what to compose is claimed with it and no content; the
+    message composed for the first DATA replaces it, with the run's subject, so a
+    later attempt sends those very bytes."""
+    later = Later(
+        "invoice.issued",
+        {"data": {"invoice_number": "INV-1"}, "recipient": {"email": "ada@example.com"}},
+        to=[("ada@example.com", "Ada")],
+        message_id="<run_1@herald.test>",
+        readdress=["admin@herald.test"],
+    )
+    run = dataclasses.replace(new_run("run_1"), content=None, later=later, subject="")
+    assert await store.record_run(run) == ("run_1", True)
+    [delivery] = await store.claim("host:1", limit=10, lease=60)
+    assert delivery.later == later
+    assert delivery.content == b""
+    composed = (Cleaned(CONTENT), "Invoice INV-1")
+    await store.mark_sending(delivery, lease=60, composed=composed)
+    assert (await store.get_run("run_1")).subject == "Invoice INV-1"
+    clock.advance(61)  # the attempt was cut off: the lease runs out
+    [again] = await store.claim("host:2", limit=10, lease=60)
+    assert again.later is None
+    assert again.content == CONTENT
+    assert again.interrupted
