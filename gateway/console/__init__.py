@@ -148,9 +148,9 @@ _SESSION = "console.session"
 
 def modules() -> list[ModuleType]:
     """Every family of pages, in the order of the navigation."""
-    from gateway.console import overview, signin
+    from gateway.console import audit, delivery, overview, runs, signin, smtp, users
 
-    return [signin, overview]
+    return [signin, overview, runs, smtp, delivery, users, audit]
 
 
 def console_of(request: web.Request) -> Console:
