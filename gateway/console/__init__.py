@@ -1,7 +1,7 @@
 """The console: Herald's pages for people, at ``/`` of the HTTP listener.
 
 Each module here serves one family of pages (``signin``, ``overview``,
-``runs``, ``smtp``, ``delivery``, ``users``, ``audit``) with ``routes(console)``
+``runs``, ``customers``, ``smtp``, ``delivery``, ``users``, ``audit``) with ``routes(console)``
 and, for the navigation, ``NAV``. Pages are rendered on the server by
 Jinja2 with the console's own environment (autoescape on; never the sandbox
 that renders email) from ``templates/``, and ``static/`` holds the CSS and
@@ -45,7 +45,7 @@ from gateway.decisions import answer
 from gateway.errors import GatewayError, InvalidInput
 from gateway.queue.pool import Guards
 from gateway.queue.routing import Router
-from gateway.settings import users
+from gateway.settings.users import ADMIN, scopes_of
 from gateway.settings.vault import Vault
 from gateway.store import ConsoleSession
 
@@ -148,9 +148,9 @@ _SESSION = "console.session"
 
 def modules() -> list[ModuleType]:
     """Every family of pages, in the order of the navigation."""
-    from gateway.console import audit, delivery, overview, runs, signin, smtp, users
+    from gateway.console import audit, customers, delivery, overview, runs, signin, smtp, users
 
-    return [signin, overview, runs, smtp, delivery, users, audit]
+    return [signin, overview, runs, customers, smtp, delivery, users, audit]
 
 
 def console_of(request: web.Request) -> Console:
@@ -169,9 +169,9 @@ def can(session: ConsoleSession | None, scope: str | None) -> bool:
         return False
     if scope is None:
         return True
-    if scope == users.ADMIN:
-        return session.user.role == users.ADMIN
-    return scope in users.scopes_of(session.user.role)
+    if scope == ADMIN:
+        return session.user.role == ADMIN
+    return scope in scopes_of(session.user.role)
 
 
 def digest(secret: str) -> str:
