@@ -5,6 +5,7 @@ through the admin API)."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.integration.console import (
     shot,
     sign_in,
 )
-from tests.integration.harness import Capture, Herald
+from tests.integration.harness import LOOPBACK, STRANGER, Capture, Herald
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -273,3 +274,39 @@ def test_every_page_renders_for_the_admin_and_changes_are_audited_by_name(
     assert "tokens/ci" in audit
     shot(page, "audit")
     page.context.close()
+
+
+def _sign_in_over_http(herald: Herald, name: str, password: str, source: str) -> int:
+    """The status a sign-in from ``source`` gets, posted as the form would post it."""
+    import http.cookies
+
+    form_page = herald.request("GET", "/sign-in", source=source)
+    cookie = http.cookies.SimpleCookie(form_page.headers["Set-Cookie"])["herald_signin"].value
+    token = form_page.body.decode().split('name="form_token" value="')[1].split('"')[0]
+    body = urllib.parse.urlencode(
+        {"form_token": token, "name": name, "password": password, "next": "/"}
+    ).encode()
+    answer = herald.request(
+        "POST",
+        "/sign-in",
+        body,
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"herald_signin={cookie}",
+            "Origin": herald.base_url,
+        },
+        source=source,
+    )
+    return answer.status
+
+
+def test_failed_sign_ins_slow_the_guesser_but_lock_no_one_out(herald: Herald) -> None:
+    """After wrong passwords for one account from one address, another user
+    from that address signs in, and the account's own user, from elsewhere,
+    still signs in with the right password (in turn)."""
+    target = add_user(herald, "ivy", "read-only")
+    other = add_user(herald, "joe", "read-only")
+    for _ in range(10):
+        assert _sign_in_over_http(herald, target.name, "wrong password!", STRANGER) == 401
+    assert _sign_in_over_http(herald, other.name, other.password, STRANGER) == 303
+    assert _sign_in_over_http(herald, target.name, target.password, LOOPBACK) == 303
