@@ -328,6 +328,14 @@ def page_after(request: web.Request, name: str = "after") -> str | None:
     return value if value and value.isascii() and len(value) <= 200 else None
 
 
+def next_page(request: web.Request, name: str, cursor: object | None) -> str | None:
+    """The URL of the next page of a keyset listing: this one with ``name``
+    set to ``cursor``; None when there is no next page."""
+    if cursor is None or cursor == "":
+        return None
+    return str(request.rel_url.update_query({name: str(cursor)}))
+
+
 @web.middleware
 async def secure_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every response carries the console's security headers; a page may
@@ -364,6 +372,7 @@ __all__: Sequence[str] = [
     "field_errors",
     "flash",
     "form_text",
+    "next_page",
     "redirect",
     "render",
     "requires",
