@@ -59,74 +59,72 @@ def row(name: str, seconds: float, whole: float | None = None) -> str:
     return f"  {name:<34} {seconds * 1e6:8.0f} µs {share}  {1 / seconds:9.0f}/s"
 
 
+def awaitable(work: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return work()
+
+    return call
+
+
+async def template(composer: Composer, email_type: str, rounds: int) -> float:
+    """Print the whole compose of ``email_type`` and its phases; return the whole."""
+    variables = composer.sample(email_type)
+    to = [mime.mailbox("ada@example.com", "Ada Lovelace")]
+    parts, _ = await composer.parts(email_type)
+    brand, logo = await composer.brand_and_logo()
+    values = {**variables, "brand": brand}
+    rendered = composer.templates.render(email_type, parts, values)
+    html = inline_css(rendered.html)
+    text = rendered.text or text_from_html(html)
+    sender = composer.config.sender
+
+    async def whole() -> None:
+        composed = await composer.compose(email_type, variables, to=to, message_id="<x@b>")
+        mime.cleanup(composed.message, message_id="<x@b>")
+
+    def build() -> Any:
+        return mime.compose(
+            sender=mime.mailbox(sender.address, sender.name),
+            to=to,
+            subject=rendered.subject,
+            text=text,
+            html=html,
+            message_id="<x@b>",
+            logo=logo,
+        )
+
+    async def in_force() -> None:
+        await composer.parts(email_type)
+        await composer.brand_and_logo()
+
+    total = await timed(rounds, whole)
+    print(f"{email_type:<36} {total * 1e6:8.0f} µs         {1 / total:9.0f}/s")
+    measured = [
+        ("template and brand in force", await timed(rounds, in_force)),
+        (
+            "render (Jinja2 sandbox)",
+            await timed(
+                rounds, awaitable(lambda: composer.templates.render(email_type, parts, values))
+            ),
+        ),
+        ("inline CSS", await timed(rounds, awaitable(lambda: inline_css(rendered.html)))),
+    ]
+    if not rendered.text:
+        derive = awaitable(lambda: text_from_html(html))
+        measured.append(("text part from HTML", await timed(rounds, derive)))
+    cleaned = awaitable(lambda: mime.cleanup(build(), message_id="<x@b>"))
+    measured += [
+        ("build MIME", await timed(rounds, awaitable(build))),
+        ("build MIME and cleanup", await timed(rounds, cleaned)),
+    ]
+    for name, seconds in measured:
+        print(row(name, seconds, total))
+    return total
+
+
 async def templates(composer: Composer, rounds: int) -> None:
     print(f"shipped templates, {rounds} composes each, CPU of one core")
-    totals = []
-    for email_type in composer.templates.types():
-        variables = composer.sample(email_type)
-        to = [mime.mailbox("ada@example.com", "Ada Lovelace")]
-        parts, _ = await composer.parts(email_type)
-        brand, logo = await composer.brand_and_logo()
-        values = {**variables, "brand": brand}
-        rendered = composer.templates.render(email_type, parts, values)
-        html = inline_css(rendered.html)
-        text = rendered.text or text_from_html(html)
-        sender = composer.config.sender
-
-        async def whole() -> None:
-            composed = await composer.compose(email_type, variables, to=to, message_id="<x@b>")
-            mime.cleanup(composed.message, message_id="<x@b>")
-
-        def build() -> Any:
-            return mime.compose(
-                sender=mime.mailbox(sender.address, sender.name),
-                to=to,
-                subject=rendered.subject,
-                text=text,
-                html=html,
-                message_id="<x@b>",
-                logo=logo,
-            )
-
-        async def sync(work: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
-            async def call() -> Any:
-                return work()
-
-            return call
-
-        total = await timed(rounds, whole)
-        totals.append(total)
-        print(f"{email_type:<36} {total * 1e6:8.0f} µs         {1 / total:9.0f}/s")
-
-        async def in_force() -> None:
-            await composer.parts(email_type)
-            await composer.brand_and_logo()
-
-        measured = [
-            ("template and brand in force", await timed(rounds, in_force)),
-            (
-                "render (Jinja2 sandbox)",
-                await timed(
-                    rounds,
-                    await sync(lambda: composer.templates.render(email_type, parts, values)),
-                ),
-            ),
-            ("inline CSS", await timed(rounds, await sync(lambda: inline_css(rendered.html)))),
-        ]
-        if not rendered.text:
-            measured.append(
-                ("text part from HTML", await timed(rounds, await sync(lambda: text_from_html(html))))
-            )
-        measured += [
-            ("build MIME", await timed(rounds, await sync(build))),
-            (
-                "cleanup (check, write)",
-                await timed(rounds, await sync(lambda: mime.cleanup(build(), message_id="<x@b>"))),
-            ),
-        ]
-        for name, seconds in measured:
-            print(row(name, seconds, total))
-        print(row("  (cleanup includes build MIME)", measured[-1][1] - measured[-2][1], total))
+    totals = [await template(composer, t, rounds) for t in composer.templates.types()]
     mean = sum(totals) / len(totals)
     print(f"{'every shipped template, mean':<36} {mean * 1e6:8.0f} µs         {1 / mean:9.0f}/s")
 

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
-from email.message import EmailMessage
 from typing import Any, Protocol
 
 import css_inline
@@ -39,6 +38,7 @@ from gateway.content.templating import (
     Templates,
 )
 from gateway.context import Event
+from gateway.draft import Draft
 from gateway.errors import InvalidInput, NotFoundError, UnsafeHeader
 from gateway.store import Cleaned, SettingsStore, TemplateParts, TemplateStore, TemplateVersion
 
@@ -63,7 +63,7 @@ class Composed:
     subject: str
     html: str
     text: str
-    message: EmailMessage
+    message: Draft
 
 
 def event_variables(event: Event) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def composer(tmp_path: Path, store: Store) -> Composer:
     return Composer.for_config(cfg, store)
 
 
-def parsed(message: EmailMessage) -> EmailMessage:
+def parsed(message: mime.Message) -> EmailMessage:
     """The message as a receiver parses it from the wire."""
     result = message_from_bytes(mime.to_bytes(message), policy=policy.default)
     assert isinstance(result, EmailMessage)
