@@ -35,6 +35,9 @@ HeaderValue = str | Address | Sequence[Address]
 # The longest line Herald writes in a header it makes (RFC 5322 §2.1.1 asks
 # for 78 characters at most, CRLF aside).
 _LINE = 78
+# The longest display name written as it is: with its address and the
+# header's name it stays within RFC 5322's 998 characters to a line.
+_LONGEST = 600
 # Where a header value may be folded: a single space between two non-space
 # characters, so that unfolding gives the value back exactly.
 _FOLD_POINT = re.compile(r"(?<=\S) (?=\S)")
@@ -202,9 +205,9 @@ def _mailbox(address: Address) -> str:
     name = address.display_name
     if not name:
         return spec
-    if _ATOMS.match(name) and "=?" not in name and _foldable(name):
+    if _ATOMS.match(name) and "=?" not in name and len(name) < _LONGEST:
         phrase = name
-    elif _PRINTABLE.match(name) and "=?" not in name and _foldable(name):
+    elif _PRINTABLE.match(name) and "=?" not in name and len(name) < _LONGEST:
         # RFC 5322 §3.2.4: a quoted string, with its quote and backslash escaped.
         phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     else:
@@ -218,33 +221,43 @@ def _foldable(text: str) -> bool:
 
 def _encoded_words(text: str) -> str:
     """``text`` as RFC 2047 encoded words in UTF-8, each of whole characters
-    (§5), "Q" when most of it is plain ASCII, else "B"; the space between
-    two words is not text (§6.2), so spaces are inside the words."""
+    (§5), "Q" when most of it is plain ASCII, else "B". The space between
+    two words is not text (§6.2), so spaces are inside the words; a word
+    ends after a space where it can, since some readers (the email
+    package's among them) put a space between words in a display name."""
     data = text.encode("utf-8", "surrogatepass")
-    plain = sum(byte in _Q_SAFE or byte == 0x20 for byte in data)
-    words = []
-    if plain * 4 >= len(data) * 3:
-        chunk = ""
-        for char in text:
-            piece = "".join(
-                chr(b) if b in _Q_SAFE else "_" if b == 0x20 else f"={b:02X}"
-                for b in char.encode("utf-8", "surrogatepass")
-            )
-            if chunk and len(chunk) + len(piece) > _WORD_TEXT:
-                words.append(f"=?utf-8?q?{chunk}?=")
-                chunk = ""
-            chunk += piece
-        words.append(f"=?utf-8?q?{chunk}?=")
-    else:
-        raw = b""
-        for char in text:
-            octets = char.encode("utf-8", "surrogatepass")
-            if raw and len(raw) + len(octets) > _WORD_TEXT // 4 * 3:
-                words.append(f"=?utf-8?b?{base64.b64encode(raw).decode()}?=")
-                raw = b""
-            raw += octets
-        words.append(f"=?utf-8?b?{base64.b64encode(raw).decode()}?=")
-    return " ".join(words)
+    q = sum(byte in _Q_SAFE or byte == 0x20 for byte in data) * 4 >= len(data) * 3
+    room = _WORD_TEXT if q else _WORD_TEXT // 4 * 3
+    chunks: list[bytes] = []
+    chunk = b""
+    cut = 0  # where the chunk may end: after its last space
+    size = 0  # the chunk's encoded length (Q) or its length (B)
+    for char in text:
+        octets = char.encode("utf-8", "surrogatepass")
+        width = sum(1 if b in _Q_SAFE or b == 0x20 else 3 for b in octets) if q else len(octets)
+        if chunk and size + width > room:
+            at = cut or len(chunk)
+            chunks.append(chunk[:at])
+            chunk = chunk[at:]
+            size = _width(chunk) if q else len(chunk)
+            cut = 0
+        chunk += octets
+        size += width
+        if char == " ":
+            cut = len(chunk)
+    chunks.append(chunk)
+    if q:
+        return " ".join(f"=?utf-8?q?{_q(piece)}?=" for piece in chunks)
+    return " ".join(f"=?utf-8?b?{base64.b64encode(piece).decode()}?=" for piece in chunks)
+
+
+def _width(data: bytes) -> int:
+    return sum(1 if b in _Q_SAFE or b == 0x20 else 3 for b in data)
+
+
+def _q(data: bytes) -> str:
+    """RFC 2047 §4.2 "Q" text, with only the characters §5 (3) allows."""
+    return "".join(chr(b) if b in _Q_SAFE else "_" if b == 0x20 else f"={b:02X}" for b in data)
 
 
 def _fold(name: str, value: str) -> str:
