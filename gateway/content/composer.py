@@ -2,9 +2,14 @@
 
 The ``Composer`` is the one place that knows which template is in force: the
 newest edited version in the store, else the shipped default in templates/.
-It reads the store on every compose, so a change saved by ``herald templates
-set`` in another process applies to the running daemon at once. Compiled
-templates are cached by their text, which a new version always changes.
+It keeps the templates and the brand it read, and before each compose reads
+one number from the store, the saved version, which every change of a saved
+setting or template moves in its own transaction: while the number stays,
+what it read is still in force; once it moves, the next compose reads
+again. So a change saved by ``herald templates set`` in another process, or
+on another node sharing the store, applies to the running daemon at its
+next message. Compiled templates are cached by their text, which a new
+version always changes.
 
 It also holds the operations the admin API and the CLI share: validate and
 save, history, rollback, reset, preview and send a test.
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from typing import Any, Protocol
@@ -66,6 +71,16 @@ class Composed:
     message: Draft
 
 
+@dataclass
+class _Saved:
+    """What the store held at one saved version, as far as it was read."""
+
+    version: int
+    brand: tuple[dict[str, Any], branding.Logo | None] | None = None
+    # The edited template in force and its version, None for the shipped one.
+    parts: dict[str, tuple[TemplateParts, int] | None] = field(default_factory=dict)
+
+
 def event_variables(event: Event) -> dict[str, Any]:
     """The template variables of a platform event (the brand is added later)."""
     return {
@@ -101,6 +116,7 @@ class Composer:
         self.store = store
         self.templates = templates
         self.catalog = catalog
+        self._saved_read: _Saved | None = None
 
     @classmethod
     def for_config(cls, config: Config, store: ComposerStore) -> Composer:
@@ -123,15 +139,31 @@ class Composer:
         values, _ = await self.brand_and_logo()
         return values
 
-    async def brand_and_logo(self) -> tuple[dict[str, Any], branding.Logo | None]:
+    async def _in_force(self) -> _Saved:
+        """What was read at the store's saved version, or a fresh start when
+        the version moved since (one read of one row)."""
+        version = await self.store.saved_version()
+        held = self._saved_read
+        if held is None or held.version != version:
+            # Read after the version: what is read next is at least as new.
+            held = self._saved_read = _Saved(version)
+        return held
+
+    async def brand_and_logo(
+        self, saved: _Saved | None = None
+    ) -> tuple[dict[str, Any], branding.Logo | None]:
         """The brand in force and the logo image (saved, else configured), if any.
         ``brand.logo`` is what an <img src> needs: the logo's cid, else logo_url."""
-        saved = await self.store.read_settings(branding.SETTING)
-        saved_logo = saved.get(branding.LOGO_SETTING)
-        logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
-        values = {**self.config.brand, **saved.get(branding.SETTING, {})}
-        values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
-        return values, logo
+        saved = saved or await self._in_force()
+        if saved.brand is None:
+            stored = await self.store.read_settings(branding.SETTING)
+            saved_logo = stored.get(branding.LOGO_SETTING)
+            logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
+            values = {**self.config.brand, **stored.get(branding.SETTING, {})}
+            values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
+            saved.brand = values, logo
+        values, logo = saved.brand
+        return dict(values), logo
 
     async def update_brand(self, changes: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
         """Validate and save brand values (None forgets a saved value); the
@@ -164,11 +196,20 @@ class Composer:
     def entry(self, email_type: str) -> EmailType:
         return self.catalog.get(email_type)
 
-    async def parts(self, email_type: str) -> tuple[TemplateParts, int | None]:
+    async def parts(
+        self, email_type: str, saved: _Saved | None = None
+    ) -> tuple[TemplateParts, int | None]:
         """The template in force and its version (None: the shipped default)."""
-        current = await self.store.current_template(email_type)
-        if current is not None and current.parts is not None:
-            return current.parts, current.version
+        saved = saved or await self._in_force()
+        if email_type not in saved.parts:
+            current = await self.store.current_template(email_type)
+            edited = None
+            if current is not None and current.parts is not None:
+                edited = current.parts, current.version
+            saved.parts[email_type] = edited
+        held = saved.parts[email_type]
+        if held is not None:
+            return held
         if not self.templates.has(email_type):
             raise NotFoundError(f"no template for email type {email_type!r}")
         return self.templates.shipped(email_type), None
@@ -214,9 +255,10 @@ class Composer:
     ) -> Composed:
         """Render ``email_type`` (or the given draft ``parts``) into a message."""
         version = None
+        saved = await self._in_force()
         if parts is None:
-            parts, version = await self.parts(email_type)
-        brand, logo = await self.brand_and_logo()
+            parts, version = await self.parts(email_type, saved)
+        brand, logo = await self.brand_and_logo(saved)
         rendered, html, text = await self.templates.run(
             self._render, email_type, parts, {**variables, "brand": brand}
         )
