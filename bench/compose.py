@@ -23,6 +23,7 @@ import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,38 @@ def cpu() -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-async def timed(rounds: int, work: Callable[[], Awaitable[Any]]) -> float:
-    """Seconds of CPU per call of ``work`` (after one call to warm up)."""
+async def timed(
+    rounds: int, work: Callable[[], Awaitable[Any]], clock: Callable[[], float] = time.process_time
+) -> float:
+    """Seconds of CPU per call of ``work`` (after one call to warm up), of
+    this process (the phases, run here) or with ``clock=cpu`` of the worker
+    processes too (the whole compose, which renders in a worker)."""
     await work()
-    started = time.process_time()
+    started = clock()
     for _ in range(rounds):
         await work()
-    return (time.process_time() - started) / rounds
+    return (clock() - started) / rounds
+
+
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def spin_cores() -> float:
+    """How many cores two spinning processes get now: the machine is shared,
+    so this is the anchor the figures beside it are to be read against."""
+    n = 3_000_000
+    started = time.perf_counter()
+    _spin(n)
+    alone = time.perf_counter() - started
+    with ProcessPoolExecutor(2) as pool:
+        started = time.perf_counter()
+        list(pool.map(_spin, [n, n]))
+        both = time.perf_counter() - started
+    return 2 * alone / both
 
 
 def row(name: str, seconds: float, whole: float | None = None) -> str:
@@ -101,7 +127,7 @@ async def template(composer: Composer, email_type: str, rounds: int) -> float:
         await composer.parts(email_type)
         await composer.brand_and_logo()
 
-    total = await timed(rounds, whole)
+    total = await timed(rounds, whole, cpu)
     print(f"{email_type:<36} {total * 1e6:8.0f} µs         {1 / total:9.0f}/s")
     measured = [
         ("template and brand in force", await timed(rounds, in_force)),
@@ -127,10 +153,32 @@ async def template(composer: Composer, email_type: str, rounds: int) -> float:
 
 
 async def templates(composer: Composer, rounds: int) -> None:
-    print(f"shipped templates, {rounds} composes each, CPU of one core")
+    print(f"shipped templates, {rounds} composes each; CPU per compose, all processes")
     totals = [await template(composer, t, rounds) for t in composer.templates.types()]
     mean = sum(totals) / len(totals)
     print(f"{'every shipped template, mean':<36} {mean * 1e6:8.0f} µs         {1 / mean:9.0f}/s")
+    types = composer.templates.types()
+    samples = {t: composer.sample(t) for t in types}
+    to = [mime.mailbox("ada@example.com", "Ada Lovelace")]
+    gate = asyncio.Semaphore(4 * workers.size())
+
+    async def one(n: int) -> None:
+        email_type = types[n % len(types)]
+        async with gate:
+            composed = await composer.compose(
+                email_type, samples[email_type], to=to, message_id="<x@b>"
+            )
+            mime.cleanup(composed.message, message_id="<x@b>")
+
+    count = rounds * len(types)
+    started_cpu, started = cpu(), time.perf_counter()
+    await asyncio.gather(*(one(n) for n in range(count)))
+    wall = time.perf_counter() - started
+    print(
+        f"{count} composes, {4 * workers.size()} at a time: {count / wall:6.0f}/s of wall time,"
+        f" {(cpu() - started_cpu) / wall:4.2f} cores busy, {spin_cores():4.2f} cores free for"
+        " two processes that only spin (the anchor)"
+    )
 
 
 def invoice_definition() -> Definition:
@@ -221,7 +269,8 @@ async def invoices(composer: Composer, folder: Path, rounds: int, page: int) -> 
     assert all(m.content is not None for m in messages), messages[0]
     print(
         f"  {page / wall:6.0f} messages/s of wall time, {spent / wall:4.2f} cores busy,"
-        f" {spent / page * 1e6:6.0f} µs of CPU per message"
+        f" {spent / page * 1e6:6.0f} µs of CPU per message; {spin_cores():4.2f} cores free"
+        " for two processes that only spin (the anchor)"
     )
 
 

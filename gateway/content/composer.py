@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
+from pathlib import Path
 from typing import Any, Protocol
 
 import css_inline
@@ -30,7 +31,7 @@ import structlog
 from gateway import brand as branding
 from gateway.addresses import check_address
 from gateway.config import SHIPPED_TEMPLATES, Config
-from gateway.content import mime
+from gateway.content import mime, workers
 from gateway.content._html_text import text_from_html
 from gateway.content.catalog import Catalog, EmailType
 from gateway.content.mime import cleanup
@@ -38,7 +39,6 @@ from gateway.content.templating import (
     FILES,
     InvalidTemplate,
     Limits,
-    Rendered,
     TemplateError,
     Templates,
 )
@@ -106,6 +106,37 @@ def inline_css(html: str) -> str:
     except ValueError as exc:
         raise TemplateError(f"the CSS could not be inlined: {exc}") from exc
     return inlined
+
+
+def render_message(
+    directory: Path,
+    limits: Limits,
+    email_type: str,
+    parts: TemplateParts,
+    values: Mapping[str, Any],
+    *,
+    sender: Address,
+    to: list[Address],
+    message_id: str,
+    logo: branding.Logo | None,
+) -> tuple[str, str, str, Draft]:
+    """A template rendered into its message, in the process that runs it: the
+    subject, the HTML with its CSS inlined, the text part (derived from the
+    HTML when the template has none) and the message written."""
+    templates = workers.templates(directory, limits)
+    rendered = templates.render(email_type, parts, values)
+    html = inline_css(rendered.html)
+    text = rendered.text or text_from_html(html)
+    message = mime.compose(
+        sender=sender,
+        to=to,
+        subject=rendered.subject,
+        text=text,
+        html=html,
+        message_id=message_id,
+        logo=logo,
+    )
+    return rendered.subject, html, text, message
 
 
 class Composer:
@@ -259,28 +290,22 @@ class Composer:
         if parts is None:
             parts, version = await self.parts(email_type, saved)
         brand, logo = await self.brand_and_logo(saved)
-        rendered, html, text = await self.templates.run(
-            self._render, email_type, parts, {**variables, "brand": brand}
-        )
         sender = self.config.sender
-        message = mime.compose(
+        # Rendering, CSS inlining and MIME are CPU work: they run in a worker
+        # process (``gateway.content.workers``), with the sandbox's limits.
+        subject, html, text, message = await workers.run(
+            render_message,
+            self.templates.directory,
+            self.templates.limits,
+            email_type,
+            parts,
+            {**variables, "brand": brand},
             sender=mime.mailbox(sender.address, sender.name),
             to=to,
-            subject=rendered.subject,
-            text=text,
-            html=html,
             message_id=message_id,
             logo=logo,
         )
-        return Composed(email_type, version, rendered.subject, html, text, message)
-
-    def _render(
-        self, email_type: str, parts: TemplateParts, values: Mapping[str, Any]
-    ) -> tuple[Rendered, str, str]:
-        """The rendered parts, the HTML with its CSS inlined, and the text part."""
-        rendered = self.templates.render(email_type, parts, values)
-        html = inline_css(rendered.html)
-        return rendered, html, rendered.text or text_from_html(html)
+        return Composed(email_type, version, subject, html, text, message)
 
     async def wrap(
         self, variables: Mapping[str, Any], *, html: str, text: str
