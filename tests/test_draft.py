@@ -8,7 +8,7 @@ from __future__ import annotations
 import email.policy
 import email.utils
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -24,8 +24,7 @@ from gateway.content import mime
 from gateway.content.composer import Composer
 from gateway.content.templating import Templates
 from gateway.errors import UnsafeHeader
-from gateway.store import Store, open_store
-from tests import stores
+from gateway.store import Store
 from tests.encoded_words import EVIL, payloads
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -133,14 +132,6 @@ def both(**values: object) -> tuple[EmailMessage, bytes]:
     draft = mime.compose(message_id=MESSAGE_ID, **values)  # type: ignore[arg-type]
     content = mime.cleanup(draft, message_id=MESSAGE_ID)
     return reference(**values), content  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = open_store(stores.url_for(tmp_path))
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
