@@ -37,7 +37,7 @@ def size() -> int:
     """How many processes: one per core this process may run on."""
     try:
         return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not on Linux
+    except (AttributeError, OSError):  # not on Linux, or the call is filtered
         return os.cpu_count() or 1
 
 
