@@ -38,6 +38,8 @@ _LINE = 78
 # The longest display name written as it is: with its address and the
 # header's name it stays within RFC 5322's 998 characters to a line.
 _LONGEST = 600
+# RFC 5322 §3.6.8 ftext: printable ASCII but ":".
+_FIELD_NAME = re.compile(r"^[!-9;-~]+$")
 # Where a header value may be folded: a single space between two non-space
 # characters, so that unfolding gives the value back exactly.
 _FOLD_POINT = re.compile(r"(?<=\S) (?=\S)")
@@ -91,7 +93,9 @@ class Draft:
     def __setitem__(self, name: str, value: HeaderValue) -> None:
         """Add a header (as ``EmailMessage`` does: one more, never a replacement)."""
         what = f"the {name} header"
-        self._check(name, what)
+        if not _FIELD_NAME.match(name):
+            # RFC 5322 §3.6.8: a field name is printable ASCII without ":".
+            self.problems.append(f"{what!r} is not a valid header name")
         if isinstance(value, Address):
             value = [value]
         if isinstance(value, str):
@@ -147,6 +151,14 @@ class Draft:
         for key, value in self._headers:
             if key.lower() == wanted:
                 return _display(value)
+        # The top-level MIME headers, as written (unfolded).
+        if wanted == "mime-version":
+            return "1.0"
+        lines = "\r\n".join(self.body.headers).replace("\r\n ", " ").split("\r\n")
+        for line in lines:
+            key, _, value = line.partition(": ")
+            if key.lower() == wanted:
+                return value
         return default
 
     def __delitem__(self, name: str) -> None:

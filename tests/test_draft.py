@@ -368,3 +368,35 @@ def test_long_headers_fold_and_unfold_to_what_was_set() -> None:
     assert reading(received(content)) == reading(received(mime.to_bytes(old)))
     head = content.partition(b"\r\n\r\n")[0]
     assert head.count(b"\r\n ") > 5
+
+
+def test_a_header_name_that_is_not_one_is_refused() -> None:
+    """A name with a colon, a space or a line break cannot be set to smuggle a header."""
+    for name in ("X-Note: a", "X Note", f"X-Note\r\nBcc: {EVIL}"):
+        draft = mime.compose(
+            sender=mime.mailbox("billing@herald.test"),
+            to=[mime.mailbox("ada@example.com")],
+            subject="Hello",
+            text="hi",
+            html=None,
+            message_id=MESSAGE_ID,
+        )
+        draft[name] = "value"
+        with pytest.raises(UnsafeHeader, match="is not a valid header name"):
+            mime.cleanup(draft, message_id=MESSAGE_ID)
+
+
+def test_a_draft_reads_its_mime_headers_as_written() -> None:
+    """Content-Type and MIME-Version read back as a mail client reads them."""
+    draft = mime.compose(
+        sender=mime.mailbox("billing@herald.test"),
+        to=[mime.mailbox("ada@example.com")],
+        subject="Hello",
+        text="hi",
+        html="<p>hi</p>",
+        message_id=MESSAGE_ID,
+    )
+    written = received(mime.to_bytes(draft))
+    assert draft["MIME-Version"] == "1.0"
+    assert draft["Content-Type"] == str(written["Content-Type"])
+    assert list(draft) == list(written.keys())
