@@ -83,5 +83,9 @@ def templates(directory: Path, limits: Limits) -> Templates:
     key = (str(directory), limits)
     held = _templates.get(key)
     if held is None:
+        if len(_templates) >= 8:
+            # A reload that names another folder or other limits leaves the
+            # old ones unused; a handful is all a daemon ever needs at once.
+            _templates.clear()
         held = _templates[key] = Templates(directory, limits)
     return held
