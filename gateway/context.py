@@ -32,6 +32,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Literal
 
+from gateway.draft import Draft
+
 Source = Literal["webhook", "smtp", "definition", "test"]
 Role = Literal["to", "cc", "bcc"]
 RecipientKind = Literal["customer", "reseller"]
@@ -106,7 +108,9 @@ class Context:
     run_id: str
     mail_from: str
     event: Event | None = None
-    message: EmailMessage | None = None
+    # A raw message as the SMTP listener parsed it, or one Herald wrote
+    # itself (``gateway.draft.Draft``: the same header reading API).
+    message: EmailMessage | Draft | None = None
     subject: str = ""
     recipients: list[Recipient] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)

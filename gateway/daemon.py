@@ -20,6 +20,7 @@ from gateway.billing.batches import Batches
 from gateway.billing.scheduler import Scheduler
 from gateway.config import Config, Listen
 from gateway.console import Console, secure_headers
+from gateway.content import workers
 from gateway.entrance.intake import Intake
 from gateway.entrance.pipeline import InForce
 from gateway.errors import GatewayError, ListenError
@@ -171,7 +172,9 @@ async def serve(config: Config) -> None:
         await _run(config, store)
     finally:
         # Closed on every way out, a failed start included: the store's
-        # worker thread would otherwise keep the process alive.
+        # worker thread would otherwise keep the process alive; the worker
+        # processes that compose are stopped with it.
+        await asyncio.to_thread(workers.shutdown)
         await store.close()
 
 

@@ -64,7 +64,9 @@ class SubstituteTags:
 
     async def process(self, ctx: Context) -> None:
         message = ctx.message
-        if ctx.source != "smtp" or message is None:
+        # Only mail read from outside carries tags: what Herald wrote itself
+        # (a Draft) was rendered from its template already.
+        if ctx.source != "smtp" or not isinstance(message, EmailMessage):
             return
         account = _account(message)
         if account is None and ctx.email_type not in self.layout_types:

@@ -16,6 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
         "json_input",
         "addresses",
         "brand",
+        "draft",
         "context",
         "logs",
         "metrics",

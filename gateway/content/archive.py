@@ -3,6 +3,16 @@
 Archives are encrypted with AES-256 (WinZip AES, compression method 99),
 never the legacy ZipCrypto, which is broken. The password is used here and
 nowhere kept.
+
+Most of a zip's cost is the key derivation (PBKDF2-HMAC-SHA1, 1,000 rounds,
+about 1.1 ms of the 1.3 ms an invoice's zip takes). It is done again for
+every archive, on purpose: WinZip AES derives the AES-CTR key from the
+password and a random salt of each file, and its counter always starts at
+1, so a key derived once and used with the same salt again would encrypt
+two files with the same key stream, and anyone holding both could XOR
+them; a fresh salt needs a fresh derivation. Within a run each customer has
+one archive under its own password, so there is nothing to share either.
+The cost is spread over the cores instead (``gateway.content.workers``).
 """
 
 from __future__ import annotations

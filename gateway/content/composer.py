@@ -2,9 +2,14 @@
 
 The ``Composer`` is the one place that knows which template is in force: the
 newest edited version in the store, else the shipped default in templates/.
-It reads the store on every compose, so a change saved by ``herald templates
-set`` in another process applies to the running daemon at once. Compiled
-templates are cached by their text, which a new version always changes.
+It keeps the templates and the brand it read, and before each compose reads
+one number from the store, the saved version, which every change of a saved
+setting or template moves in its own transaction: while the number stays,
+what it read is still in force; once it moves, the next compose reads
+again. So a change saved by ``herald templates set`` in another process, or
+on another node sharing the store, applies to the running daemon at its
+next message. Compiled templates are cached by their text, which a new
+version always changes.
 
 It also holds the operations the admin API and the CLI share: validate and
 save, history, rollback, reset, preview and send a test.
@@ -14,10 +19,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
-from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, Protocol
 
 import css_inline
@@ -26,7 +31,7 @@ import structlog
 from gateway import brand as branding
 from gateway.addresses import check_address
 from gateway.config import SHIPPED_TEMPLATES, Config
-from gateway.content import mime
+from gateway.content import mime, workers
 from gateway.content._html_text import text_from_html
 from gateway.content.catalog import Catalog, EmailType
 from gateway.content.mime import cleanup
@@ -34,11 +39,11 @@ from gateway.content.templating import (
     FILES,
     InvalidTemplate,
     Limits,
-    Rendered,
     TemplateError,
     Templates,
 )
 from gateway.context import Event
+from gateway.draft import Draft
 from gateway.errors import InvalidInput, NotFoundError, UnsafeHeader
 from gateway.store import Cleaned, SettingsStore, TemplateParts, TemplateStore, TemplateVersion
 
@@ -63,7 +68,17 @@ class Composed:
     subject: str
     html: str
     text: str
-    message: EmailMessage
+    message: Draft
+
+
+@dataclass
+class _Saved:
+    """What the store held at one saved version, as far as it was read."""
+
+    version: int
+    brand: tuple[dict[str, Any], branding.Logo | None] | None = None
+    # The edited template in force and its version, None for the shipped one.
+    parts: dict[str, tuple[TemplateParts, int] | None] = field(default_factory=dict)
 
 
 def event_variables(event: Event) -> dict[str, Any]:
@@ -93,6 +108,37 @@ def inline_css(html: str) -> str:
     return inlined
 
 
+def render_message(
+    directory: Path,
+    limits: Limits,
+    email_type: str,
+    parts: TemplateParts,
+    values: Mapping[str, Any],
+    *,
+    sender: Address,
+    to: list[Address],
+    message_id: str,
+    logo: branding.Logo | None,
+) -> tuple[str, str, str, Draft]:
+    """A template rendered into its message, in the process that runs it: the
+    subject, the HTML with its CSS inlined, the text part (derived from the
+    HTML when the template has none) and the message written."""
+    templates = workers.templates(directory, limits)
+    rendered = templates.render(email_type, parts, values)
+    html = inline_css(rendered.html)
+    text = rendered.text or text_from_html(html)
+    message = mime.compose(
+        sender=sender,
+        to=to,
+        subject=rendered.subject,
+        text=text,
+        html=html,
+        message_id=message_id,
+        logo=logo,
+    )
+    return rendered.subject, html, text, message
+
+
 class Composer:
     def __init__(
         self, config: Config, store: ComposerStore, templates: Templates, catalog: Catalog
@@ -101,6 +147,7 @@ class Composer:
         self.store = store
         self.templates = templates
         self.catalog = catalog
+        self._saved_read: _Saved | None = None
 
     @classmethod
     def for_config(cls, config: Config, store: ComposerStore) -> Composer:
@@ -123,15 +170,31 @@ class Composer:
         values, _ = await self.brand_and_logo()
         return values
 
-    async def brand_and_logo(self) -> tuple[dict[str, Any], branding.Logo | None]:
+    async def _in_force(self) -> _Saved:
+        """What was read at the store's saved version, or a fresh start when
+        the version moved since (one read of one row)."""
+        version = await self.store.saved_version()
+        held = self._saved_read
+        if held is None or held.version != version:
+            # Read after the version: what is read next is at least as new.
+            held = self._saved_read = _Saved(version)
+        return held
+
+    async def brand_and_logo(
+        self, saved: _Saved | None = None
+    ) -> tuple[dict[str, Any], branding.Logo | None]:
         """The brand in force and the logo image (saved, else configured), if any.
         ``brand.logo`` is what an <img src> needs: the logo's cid, else logo_url."""
-        saved = await self.store.read_settings(branding.SETTING)
-        saved_logo = saved.get(branding.LOGO_SETTING)
-        logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
-        values = {**self.config.brand, **saved.get(branding.SETTING, {})}
-        values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
-        return values, logo
+        saved = saved or await self._in_force()
+        if saved.brand is None:
+            stored = await self.store.read_settings(branding.SETTING)
+            saved_logo = stored.get(branding.LOGO_SETTING)
+            logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
+            values = {**self.config.brand, **stored.get(branding.SETTING, {})}
+            values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
+            saved.brand = values, logo
+        values, logo = saved.brand
+        return dict(values), logo
 
     async def update_brand(self, changes: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
         """Validate and save brand values (None forgets a saved value); the
@@ -164,11 +227,20 @@ class Composer:
     def entry(self, email_type: str) -> EmailType:
         return self.catalog.get(email_type)
 
-    async def parts(self, email_type: str) -> tuple[TemplateParts, int | None]:
+    async def parts(
+        self, email_type: str, saved: _Saved | None = None
+    ) -> tuple[TemplateParts, int | None]:
         """The template in force and its version (None: the shipped default)."""
-        current = await self.store.current_template(email_type)
-        if current is not None and current.parts is not None:
-            return current.parts, current.version
+        saved = saved or await self._in_force()
+        if email_type not in saved.parts:
+            current = await self.store.current_template(email_type)
+            edited = None
+            if current is not None and current.parts is not None:
+                edited = current.parts, current.version
+            saved.parts[email_type] = edited
+        held = saved.parts[email_type]
+        if held is not None:
+            return held
         if not self.templates.has(email_type):
             raise NotFoundError(f"no template for email type {email_type!r}")
         return self.templates.shipped(email_type), None
@@ -214,31 +286,26 @@ class Composer:
     ) -> Composed:
         """Render ``email_type`` (or the given draft ``parts``) into a message."""
         version = None
+        saved = await self._in_force()
         if parts is None:
-            parts, version = await self.parts(email_type)
-        brand, logo = await self.brand_and_logo()
-        rendered, html, text = await self.templates.run(
-            self._render, email_type, parts, {**variables, "brand": brand}
-        )
+            parts, version = await self.parts(email_type, saved)
+        brand, logo = await self.brand_and_logo(saved)
         sender = self.config.sender
-        message = mime.compose(
+        # Rendering, CSS inlining and MIME are CPU work: they run in a worker
+        # process (``gateway.content.workers``), with the sandbox's limits.
+        subject, html, text, message = await workers.run(
+            render_message,
+            self.templates.directory,
+            self.templates.limits,
+            email_type,
+            parts,
+            {**variables, "brand": brand},
             sender=mime.mailbox(sender.address, sender.name),
             to=to,
-            subject=rendered.subject,
-            text=text,
-            html=html,
             message_id=message_id,
             logo=logo,
         )
-        return Composed(email_type, version, rendered.subject, html, text, message)
-
-    def _render(
-        self, email_type: str, parts: TemplateParts, values: Mapping[str, Any]
-    ) -> tuple[Rendered, str, str]:
-        """The rendered parts, the HTML with its CSS inlined, and the text part."""
-        rendered = self.templates.render(email_type, parts, values)
-        html = inline_css(rendered.html)
-        return rendered, html, rendered.text or text_from_html(html)
+        return Composed(email_type, version, subject, html, text, message)
 
     async def wrap(
         self, variables: Mapping[str, Any], *, html: str, text: str

@@ -17,8 +17,13 @@ from typing import Any
 
 from gateway.addresses import check_header_text
 from gateway.brand import LOGO_CID, Logo
+from gateway.draft import Draft as Draft
+from gateway.draft import multipart
 from gateway.errors import UnsafeHeader
 from gateway.store import Cleaned
+
+# A message as a stage holds it: read from outside, or written by Herald.
+Message = EmailMessage | Draft
 
 # Herald's own control headers: a legacy app sets them to steer the pipeline,
 # and they never leave Herald.
@@ -106,7 +111,7 @@ def compose(
     message_id: str,
     logo: Logo | None = None,
     attachments: Sequence[Attachment] = (),
-) -> EmailMessage:
+) -> Draft:
     """A new message: a text part, and an HTML alternative when given; with
     ``attachments``, multipart/mixed around them (base64, RFC 2183 filenames).
 
@@ -114,32 +119,47 @@ def compose(
     image travel together as multipart/related (RFC 2387), so mail clients
     show the logo without fetching anything:
     multipart/alternative [text/plain, multipart/related [text/html, image]].
+
+    The message is written here, by Herald's own writer (``Draft``), and
+    every header value is checked as text as it is set; a value that would
+    break a header makes the draft refused at the queue's entrance.
     """
-    message = EmailMessage(policy=email.policy.default)
-    message["From"] = sender
-    message["To"] = to
+    draft = Draft()
+    draft["From"] = sender
+    draft["To"] = list(to)
     # Decoded as display names are: a character cut across two encoded words
     # (which RFC 2047 §5 forbids, but a template's data may carry) is whole.
-    message["Subject"] = decoded(subject)
-    message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
-    message["Message-ID"] = message_id
-    set_body(message, text=text, html=html, logo=logo)
-    for attachment in attachments:
-        message.add_attachment(
-            attachment.content,
-            maintype=attachment.maintype,
-            subtype=attachment.subtype,
-            filename=attachment.filename,
-        )
-    return message
+    draft["Subject"] = decoded(subject)
+    draft["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
+    draft["Message-ID"] = message_id
+    entity = draft.text("plain", text)
+    if html is not None:
+        html_entity = draft.text("html", html)
+        if logo is not None and f"cid:{LOGO_CID}" in html:
+            image = draft.binary(
+                "image", logo.subtype, logo.data, logo.filename, "inline", f"<{LOGO_CID}>"
+            )
+            html_entity = multipart("related", [html_entity, image])
+        entity = multipart("alternative", [entity, html_entity])
+    if attachments:
+        files = [
+            draft.binary(a.maintype, a.subtype, a.content, a.filename, "attachment")
+            for a in attachments
+        ]
+        entity = multipart("mixed", [entity, *files])
+    draft.body = entity
+    return draft
 
 
-def readdress(message: EmailMessage, to: Sequence[Address]) -> None:
+def readdress(message: Message, to: Sequence[Address]) -> None:
     """Address ``message`` to ``to`` alone (an empty group when there is
     nobody to name): To is replaced and Cc removed."""
     del message["To"]
     del message["Cc"]
-    message["To"] = to if to else "undisclosed-recipients:;"
+    if isinstance(message, Draft):
+        message["To"] = list(to) if to else "undisclosed-recipients:;"
+    else:
+        message["To"] = to if to else "undisclosed-recipients:;"
 
 
 def set_body(
@@ -177,7 +197,7 @@ def replace_body(
             message.attach(attachment)
 
 
-def finalize(message: EmailMessage, *, message_id: str) -> None:
+def finalize(message: Message, *, message_id: str) -> None:
     """Prepare ``message`` to leave Herald: drop (Resent-)Bcc and control headers,
     and add the Date and Message-ID that RFC 5322 §3.6 asks for."""
     for name in {key.lower() for key in message}:
@@ -190,7 +210,7 @@ def finalize(message: EmailMessage, *, message_id: str) -> None:
         message["Message-ID"] = message_id
 
 
-def check_headers(message: EmailMessage) -> None:
+def check_headers(message: Message) -> None:
     """Raise ``ValueError`` when a header of ``message`` or of one of its
     parts carries CR, LF, NUL or another line break, as written or decoded.
 
@@ -201,7 +221,14 @@ def check_headers(message: EmailMessage) -> None:
     Each value is checked as it stands (encoded words decoded by
     ``check_header_text``) and as the email package reads it, since that
     reading is what the generator writes back.
+
+    A ``Draft`` had every value checked as text when it was set; its first
+    refusal is raised here.
     """
+    if isinstance(message, Draft):
+        if message.problems:
+            raise ValueError(message.problems[0])
+        return
     for part in message.walk():
         for name, value in part.raw_items():
             what = f"the {name} header"
@@ -224,7 +251,7 @@ def unfold(value: str) -> str:
     return _FOLD.sub("", value)
 
 
-def check_written(message: EmailMessage, content: bytes) -> None:
+def check_written(message: Message, content: bytes) -> None:
     """Raise ``ValueError`` unless ``content``, ``message`` written for the
     wire, starts with exactly the headers ``message`` holds, in order, each
     of them one header once unfolded and safe once decoded.
@@ -246,13 +273,13 @@ def check_written(message: EmailMessage, content: bytes) -> None:
         check_header_text(unfold(value), f"the {name} header as written")
 
 
-def to_bytes(message: EmailMessage) -> bytes:
+def to_bytes(message: Message) -> bytes:
+    if isinstance(message, Draft):
+        return message.as_bytes()
     return message.as_bytes(policy=WIRE)
 
 
-def bounce(
-    *, sender: Address, to: Address, payload: Mapping[str, Any], message_id: str
-) -> EmailMessage:
+def bounce(*, sender: Address, to: Address, payload: Mapping[str, Any], message_id: str) -> Draft:
     """A DSN-like report (RFC 3464 in spirit, plain text) of recipients that failed."""
     lines = [
         f"Herald could not deliver run {payload['run_id']} ({payload['email_type']})",
@@ -275,7 +302,7 @@ def bounce(
     return message
 
 
-def cleanup(message: EmailMessage, *, message_id: str) -> Cleaned:
+def cleanup(message: Message, *, message_id: str) -> Cleaned:
     """``message`` made ready to queue, as the bytes the queue keeps; the
     queue's one entrance, which every producer passes.
 
@@ -291,6 +318,10 @@ def cleanup(message: EmailMessage, *, message_id: str) -> Cleaned:
         check_headers(message)
     except ValueError as exc:
         raise UnsafeHeader(str(exc)) from exc
+    if isinstance(message, Draft):
+        # Herald wrote every line itself from values checked as they were
+        # set: there is nothing to read back.
+        return Cleaned(message.as_bytes())
     try:
         content = to_bytes(message)
     except (ValueError, MessageError) as exc:

@@ -122,6 +122,8 @@ class Templates:
         # so an entry never goes stale; a new version is a new key.
         self._compiled: dict[tuple[str, str], jinja2.Template] = {}
         self._threads = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="herald-render")
+        # The shipped templates read, by email type, with their files' stamps.
+        self._shipped: dict[str, tuple[tuple[tuple[int, int], ...], TemplateParts]] = {}
 
     async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run template work (compiling, rendering, checking) in a render
@@ -145,16 +147,23 @@ class Templates:
         )
 
     def shipped(self, email_type: str) -> TemplateParts:
-        """The default template of ``email_type`` from the templates folder."""
+        """The default template of ``email_type`` from the templates folder,
+        read again only when one of its files changed (or came or went)."""
         if not self.has(email_type):
             raise TemplateError(f"no template for email type {email_type!r}")
         folder = self.directory / email_type
+        stamp = tuple(_stamp(folder / name) for name in FILES.values())
+        held = self._shipped.get(email_type)
+        if held is not None and held[0] == stamp:
+            return held[1]
         text = folder / FILES["text"]
-        return TemplateParts(
+        parts = TemplateParts(
             subject=(folder / FILES["subject"]).read_text(encoding="utf-8"),
             html=(folder / FILES["html"]).read_text(encoding="utf-8"),
             text=text.read_text(encoding="utf-8") if text.is_file() else "",
         )
+        self._shipped[email_type] = stamp, parts
+        return parts
 
     def render(
         self, email_type: str, parts: TemplateParts, variables: Mapping[str, Any]
@@ -327,6 +336,15 @@ class Templates:
             if name.ctx == "load" and name.name in free and name.name not in ROOTS:
                 found.append((name.name, name.lineno))
         return sorted(set(found), key=lambda item: (item[1], item[0]))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """A file's modification time and size; (0, -1) when it is missing."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return 0, -1
+    return status.st_mtime_ns, status.st_size
 
 
 def _located(name: str, exc: TemplateError) -> str:

@@ -49,6 +49,10 @@ class RoutingStore(SettingsStore, SenderStore, Protocol):
     """The saved SMTP settings, and the senders whose own upstream they may name."""
 
 
+# How many sender addresses' upstreams are kept at once.
+_CHOSEN = 1024
+
+
 class Router:
     """Chooses the way out for each delivery from the settings in force."""
 
@@ -59,6 +63,11 @@ class Router:
         self.guards = guards
         self.vault = smtp_settings.vault_for(config)
         self.capture = MaildirCapture(config.upstream.capture_dir)
+        # The upstream chosen for each sender address, at one saved version of
+        # the settings and senders (``saved_version``): reading and decrypting
+        # the settings for every delivery cost more than the delivery's own work.
+        self._chosen: dict[str, Upstream | None] = {}
+        self._chosen_at: int | None = None
 
     async def settings_for(self, mail_from: str) -> tuple[dict[str, Any] | None, str]:
         """The saved form of the upstream for a message from ``mail_from``
@@ -94,8 +103,16 @@ class Router:
         return dataclasses.replace(upstream, limits=self.config.upstream.limits)
 
     async def relay_for(self, mail_from: str) -> Relay:
-        """The way out for a message from ``mail_from`` at this moment."""
-        upstream = await self.upstream_for(mail_from)
+        """The way out for a message from ``mail_from`` at this moment: the
+        settings are read again once a change was saved (in any process)."""
+        version = await self.store.saved_version()
+        if version != self._chosen_at or len(self._chosen) > _CHOSEN:
+            self._chosen, self._chosen_at = {}, version
+        key = mail_from.lower()
+        if key in self._chosen:
+            upstream = self._chosen[key]
+        else:
+            upstream = self._chosen[key] = await self.upstream_for(mail_from)
         if upstream is None:
             return self.capture
         return SMTPRelay(upstream, local_hostname=self.config.hostname, guards=self.guards)

@@ -152,8 +152,10 @@ def mail_options(
 ) -> list[str]:
     """The MAIL parameters this message needs and the upstream offers."""
     options = []
-    # RFC 6152: eight-bit content is announced with BODY=8BITMIME.
-    if client.supports_extension("8bitmime") and any(byte > 127 for byte in content):
+    # RFC 6152: eight-bit content is announced with BODY=8BITMIME. A byte
+    # above 127 is what makes content eight-bit; ``isascii`` looks for one in
+    # C, at memory speed, where a Python loop cost a tenth of a delivery.
+    if client.supports_extension("8bitmime") and not content.isascii():
         options.append("BODY=8BITMIME")
     # RFC 6531 §3.4: addresses beyond ASCII need SMTPUTF8.
     if client.supports_extension("smtputf8") and not all(

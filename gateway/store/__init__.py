@@ -645,6 +645,11 @@ class RunStore(Protocol):
 class SettingsStore(Protocol):
     """Saved settings and their audit log (``gateway.settings``, ``gateway.entrance.delivery``)."""
 
+    async def saved_version(self) -> int:
+        """A number that every change of a saved setting, a sender or a
+        template version moves (in the change's own transaction, whichever process makes it):
+        what was read at one number is still in force while it stays."""
+
     async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
         """Saved settings whose key is ``prefix`` or starts with ``prefix/``."""
 

@@ -45,6 +45,10 @@ class SettingsSQL(SQLBase):
             raise NotFoundError(f"no sender with from key {key!r}")
         return SenderIdentity(**dict(rows[0]))
 
+    async def saved_version(self) -> int:
+        rows = await self._read("SELECT version FROM saved_version WHERE id = 1")
+        return int(rows[0]["version"]) if rows else 0
+
     async def read_settings(self, prefix: str) -> dict[str, dict[str, Any]]:
         rows = await self._read(
             "SELECT key, value FROM settings WHERE key = ? OR substr(key, 1, ?) = ?",

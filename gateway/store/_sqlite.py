@@ -330,7 +330,10 @@ class SQLiteStore(SQLStore):
         """Every table Herald keeps, in the order they were created, with its columns."""
         tables = await self._read(
             "SELECT name FROM sqlite_master WHERE type = 'table'"
-            " AND name NOT LIKE 'sqlite_%' AND name != 'schema_version' ORDER BY rowid"
+            # The schema's version and the saved settings' change counter
+            # belong to each store; the target keeps its own.
+            " AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_version', 'saved_version')"
+            " ORDER BY rowid"
         )
         result = []
         for (name,) in tables:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -11,7 +12,7 @@ import pytest
 
 from gateway.billing.batches import Batches
 from gateway.config import SHIPPED_TEMPLATES, RunSettings
-from gateway.content.templating import Templates
+from gateway.content.templating import Limits, Templates
 from gateway.store import Customer, Definition, SenderIdentity, Store, open_store
 from tests import stores
 
@@ -165,3 +166,25 @@ async def test_a_message_refused_at_the_queue_entrance_fails_its_items(
         assert error is not None
         assert error.startswith(f"not composed: the {header} header must not contain CR, LF or NUL")
     assert (await store.queue_stats()).depth == 1
+
+
+async def test_a_template_that_never_ends_is_stopped_in_the_worker_process(
+    store: Store,
+) -> None:
+    """Messages are composed in the worker processes with the sandbox's limits
+    kept there: a text template that loops without end for one customer fails
+    that customer's item when ``render_timeout`` runs out, and the run goes on."""
+    endless = (
+        "{% if customer.name == 'Globex' %}{% for i in range(9999) %}{% for j in range(9999) %}"
+        "{{ '' }}{% endfor %}{% endfor %}{% endif %}Dear {{ customer.name }}"
+    )
+    await store.put_definition(replace(DEFINITION, zip=False, zip_password=None, text=endless))
+    templates = Templates(SHIPPED_TEMPLATES, Limits(render_timeout=0.3))
+    feeder = Batches(store, templates, RunSettings(spool_dir=BATCH), hostname="herald.test")
+    run_id, _ = await feeder.start("monthly", "b1", BATCH)
+    await asyncio.wait_for(feeder.feed(run_id), 60)
+    found = await items(store, run_id)
+    assert found["cus_acme"] == ("queued", None)
+    status, error = found["cus_globex"]
+    assert status == "failed"
+    assert error == "not composed: monthly/body.txt: the template ran longer than 0.3s"

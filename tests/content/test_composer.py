@@ -13,7 +13,7 @@ import pytest
 
 from gateway import config
 from gateway.content import mime
-from gateway.content.composer import Composer
+from gateway.content.composer import Composed, Composer
 from gateway.content.templating import InvalidTemplate, Templates
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.store import Store, TemplateParts, open_store
@@ -43,7 +43,7 @@ def composer(tmp_path: Path, store: Store) -> Composer:
     return Composer.for_config(cfg, store)
 
 
-def parsed(message: EmailMessage) -> EmailMessage:
+def parsed(message: mime.Message) -> EmailMessage:
     """The message as a receiver parses it from the wire."""
     result = message_from_bytes(mime.to_bytes(message), policy=policy.default)
     assert isinstance(result, EmailMessage)
@@ -244,3 +244,38 @@ async def test_a_preview_with_a_hostile_recipient_is_refused_not_crashed(
     with pytest.raises(InvalidInput, match="the To header must not contain") as caught:
         await composer.preview("account.created", {"recipient": {"name": HIDDEN_BREAK}})
     assert caught.value.field == "#/event"
+
+
+async def test_a_change_saved_by_another_process_applies_to_the_next_compose(
+    tmp_path: Path, composer: Composer
+) -> None:
+    """The composer keeps the template and brand it read; a template version
+    or a brand saved through another connection to the store (another
+    process, another node) is in force at the very next compose."""
+    url = stores.url_for(tmp_path / "shared")
+    here, other = open_store(url), open_store(url)
+    await here.open()
+    await other.open()
+    try:
+        composing = Composer(composer.config, here, composer.templates, composer.catalog)
+        elsewhere = Composer(composer.config, other, composer.templates, composer.catalog)
+        to = [mime.mailbox("ada@example.com")]
+        variables = composing.sample("account.created")
+
+        async def compose() -> Composed:
+            return await composing.compose("account.created", variables, to=to, message_id="<h>")
+
+        first = await compose()
+        assert first.version is None
+        await elsewhere.save("account.created", subject="Saved elsewhere {{ recipient.name }}")
+        second = await compose()
+        assert (second.subject, second.version) == ("Saved elsewhere Ada Lovelace", 1)
+        await other.write_setting("brand", {"name": "Renamed Brand"}, actor="test")
+        assert "Renamed Brand" in (await compose()).html
+        await elsewhere.reset("account.created")
+        fourth = await compose()
+        assert fourth.version is None
+        assert fourth.subject == first.subject.replace("Acme Cloud", "Renamed Brand")
+    finally:
+        await here.close()
+        await other.close()

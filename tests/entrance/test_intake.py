@@ -38,7 +38,7 @@ def spaced(text: str) -> str:
     return " ".join(text.split())
 
 
-def composed(name: str = "Ada", subject: str = "Hello") -> EmailMessage:
+def composed(name: str = "Ada", subject: str = "Hello") -> mime.Draft:
     return mime.compose(
         sender=mime.mailbox("notify@herald.test", "Herald"),
         to=[mime.mailbox("ada@example.com", name)],
@@ -56,7 +56,7 @@ def parsed(headers: bytes) -> EmailMessage:
 
 
 COMPOSED = ["from", "to", "subject", "date", "message-id"]
-MIME = ["content-type", "content-transfer-encoding", "mime-version"]
+MIME = ["mime-version", "content-type", "content-transfer-encoding"]
 
 
 def test_cleanup_drops_blind_copies_and_adds_what_is_missing() -> None:
@@ -159,7 +159,7 @@ class Produce:
     name: ClassVar[str] = "produce"
     description: ClassVar[str] = "test double"
 
-    def __init__(self, message: EmailMessage) -> None:
+    def __init__(self, message: mime.Message) -> None:
         self.message = message
 
     async def process(self, ctx: Context) -> None:

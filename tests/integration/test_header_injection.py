@@ -312,9 +312,9 @@ DEFINITION_HEADERS = [
     "subject",
     "date",
     "message-id",
+    "mime-version",
     "content-type",
     "content-transfer-encoding",
-    "mime-version",
 ]
 CUSTOMERS = {
     "hdr_1": {"name": "Acme", "fields": {"ref": "R-1"}, "invoice": "acme@hdr.test"},

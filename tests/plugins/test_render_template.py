@@ -13,6 +13,7 @@ import pytest
 from herald_plugins.render_template import RenderTemplate
 
 from gateway.config import SHIPPED_TEMPLATES
+from gateway.content import mime
 from gateway.content.templating import Templates
 from gateway.context import Context
 from gateway.errors import Reject
@@ -61,8 +62,15 @@ def event_context(body: dict[str, Any]) -> Context:
     return ctx
 
 
-def parts(message: EmailMessage) -> dict[str, str]:
-    return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
+def received(message: mime.Message) -> EmailMessage:
+    """The message as a mail client parses it from the wire."""
+    if isinstance(message, EmailMessage):
+        return message
+    return message.as_message()
+
+
+def parts(message: mime.Message) -> dict[str, str]:
+    return {part.get_content_type(): part.get_content() for part in received(message).iter_parts()}
 
 
 def test_shipped_fixtures_cover_every_shipped_type(tmp_path: Path) -> None:
@@ -77,8 +85,8 @@ async def test_renders_every_shipped_type(tmp_path: Path, path: Path) -> None:
     ctx = event_context(load_event(path.stem))
     await stage.process(ctx)
 
-    message = ctx.message
-    assert message is not None
+    assert ctx.message is not None
+    message = received(ctx.message)
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     rendered = parts(message)

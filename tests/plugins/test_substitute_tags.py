@@ -61,7 +61,7 @@ async def test_html_parts_escape_values_and_resellers_are_named(stage: Substitut
         "--b\r\nContent-Type: text/html\r\n\r\n<p>{{ data.invoice_number }}</p>\r\n--b--\r\n"
     )
     await stage.process(ctx)
-    assert ctx.message is not None
+    assert isinstance(ctx.message, EmailMessage)
     text = ctx.message.get_body(("plain",))
     html = ctx.message.get_body(("html",))
     assert text is not None
@@ -166,7 +166,7 @@ async def test_the_brand_layout_takes_the_body_of_any_markup_promptly(tmp_path: 
         await asyncio.wait_for(stage.process(ctx), 30)
     finally:
         await store.close()
-    assert ctx.message is not None
+    assert isinstance(ctx.message, EmailMessage)
     html = ctx.message.get_body(("html",))
     assert isinstance(html, EmailMessage)
     assert "News of the day</p>" in html.get_content()

@@ -946,8 +946,7 @@ async def test_a_claim_is_one_statement_however_many_it_leases(sqlite_store: SQL
     statements: list[str] = []
     await sqlite_store.db.set_trace_callback(statements.append)
     claimed = await sqlite_store.claim("worker", limit=50, lease=60)
-    # sqlite3 takes None to remove the callback; aiosqlite's annotation leaves it out.
-    await sqlite_store.db.set_trace_callback(None)  # type: ignore[arg-type]
+    await sqlite_store.db.set_trace_callback(None)
     assert len(claimed) == 50
     assert {d.run_id for d in claimed} == {f"run_{n}" for n in range(50)}
     assert all(len(d.recipients) == 2 and d.email_type == "invoice.issued" for d in claimed)
