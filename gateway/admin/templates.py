@@ -13,7 +13,7 @@ from gateway.content.composer import Composed
 from gateway.content.templating import FILES
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param
-from gateway.presenters import template_version_json
+from gateway.presenters import template_summary_json, template_version_json
 from gateway.queue import relay
 
 SCOPE = "templates:manage"
@@ -62,16 +62,9 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(api.services.composer.entry(request.match_info["type"]).as_json())
 
     async def list_templates(request: web.Request) -> web.Response:
-        listed = []
-        for name in api.services.composer.catalog.names():
-            current = await api.store.current_template(name)
-            listed.append(
-                {
-                    "type": name,
-                    "shipped": api.services.composer.templates.has(name),
-                    "version": current.version if current else None,
-                }
-            )
+        listed = [
+            template_summary_json(summary) for summary in await api.services.composer.summaries()
+        ]
         return web.json_response({"templates": listed})
 
     async def show_template(request: web.Request) -> web.Response:
@@ -87,7 +80,9 @@ def routes(api: Api) -> list[web.RouteDef]:
         note = body.get("note", "")
         if not isinstance(note, str):
             raise InvalidInput("#/note", "must be a string")
-        version = await api.services.composer.save(request.match_info["type"], note=note, **draft)
+        version = await api.services.composer.save(
+            request.match_info["type"], note=note, actor=api.actor_of(request), **draft
+        )
         return web.json_response(template_version_json(version))
 
     async def versions(request: web.Request) -> web.Response:
@@ -101,11 +96,15 @@ def routes(api: Api) -> list[web.RouteDef]:
         number = body.get("version")
         if isinstance(number, bool) or not isinstance(number, int):
             raise InvalidInput("#/version", "must be a version number")
-        version = await api.services.composer.rollback(request.match_info["type"], number)
+        version = await api.services.composer.rollback(
+            request.match_info["type"], number, actor=api.actor_of(request)
+        )
         return web.json_response(template_version_json(version))
 
     async def reset(request: web.Request) -> web.Response:
-        version = await api.services.composer.reset(request.match_info["type"])
+        version = await api.services.composer.reset(
+            request.match_info["type"], actor=api.actor_of(request)
+        )
         return web.json_response(template_version_json(version))
 
     async def preview(request: web.Request) -> web.Response:
@@ -118,13 +117,8 @@ def routes(api: Api) -> list[web.RouteDef]:
     async def send_test(request: web.Request) -> web.Response:
         body = await read_json(request)
         to = body.get("to")
-        if not isinstance(to, str):
-            raise InvalidInput("#/to", "must be an email address")
-        composer = api.services.composer
-        content = await composer.test_message(request.match_info["type"], to, _supplied(body))
-        config = composer.config
-        diagnosis = await relay.send_test(
-            api.store, config, content, mail_from=config.sender.address, to=to
+        diagnosis = await relay.template_test(
+            api.store, api.services.composer, request.match_info["type"], to, _supplied(body)
         )
         answer = {
             "to": to,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import json_input
-from gateway.cli import with_store
+from gateway.cli import actor, with_store
 from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.errors import InvalidInput
 
@@ -111,10 +111,7 @@ def _send_test(config: Config, args: argparse.Namespace) -> int:
 
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
-        content = await composer.test_message(args.email_type, args.to, supplied)
-        diagnosis = await relay.send_test(
-            store, config, content, mail_from=config.sender.address, to=args.to
-        )
+        diagnosis = await relay.template_test(store, composer, args.email_type, args.to, supplied)
         said = diagnosis.reply if diagnosis.ok else diagnosis.error
         print(f"{diagnosis.verdict}: {args.to} via {diagnosis.upstream}: {said}")
         return 0 if diagnosis.ok else 1
@@ -135,7 +132,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
         try:
-            version = await composer.save(args.email_type, note=args.note, **parts)
+            version = await composer.save(args.email_type, note=args.note, actor=actor(), **parts)
         except InvalidTemplate as exc:
             for pointer, detail in exc.errors:
                 print(f"herald: {pointer.removeprefix('#/')}: {detail}", file=sys.stderr)
@@ -171,7 +168,8 @@ def _rollback(config: Config, args: argparse.Namespace) -> int:
     from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
-        version = await Composer.for_config(config, store).rollback(args.email_type, args.version)
+        composer = Composer.for_config(config, store)
+        version = await composer.rollback(args.email_type, args.version, actor=actor())
         _done(version)
         return 0
 
@@ -182,7 +180,7 @@ def _reset(config: Config, args: argparse.Namespace) -> int:
     from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
-        version = await Composer.for_config(config, store).reset(args.email_type)
+        version = await Composer.for_config(config, store).reset(args.email_type, actor=actor())
         _done(version)
         return 0
 
