@@ -14,6 +14,7 @@ from gateway.store import AuditEntry, QueueEntry, Run, TemplateVersion
 
 if TYPE_CHECKING:
     from gateway.content.composer import TemplateSummary
+    from gateway.content.history import PartDiff
 
 # Keys a run shows even when they are null, so that a client can tell "not
 # yet" from "not this kind of run".
@@ -81,4 +82,15 @@ def template_summary_json(summary: TemplateSummary) -> dict[str, Any]:
         "version": summary.version,
         "updated_by": latest.actor if latest else None,
         "updated_at": rfc3339(latest.created_at) if latest else None,
+    }
+
+
+def part_diff_json(diff: PartDiff) -> dict[str, Any]:
+    """One part's changes as ``/v1/templates/{type}/versions/{v}/diff`` shows them."""
+    return {
+        "part": diff.part,
+        "from": diff.old_label,
+        "to": diff.new_label,
+        "changed": diff.changed,
+        "unified": diff.unified(),
     }

@@ -12,8 +12,8 @@ from gateway.content import mime
 from gateway.content.composer import Composed
 from gateway.content.templating import FILES
 from gateway.errors import InvalidInput
-from gateway.openapi import Json, json_body, operation, path_param
-from gateway.presenters import template_summary_json, template_version_json
+from gateway.openapi import Json, json_body, operation, path_param, query_param
+from gateway.presenters import part_diff_json, template_summary_json, template_version_json
 from gateway.queue import relay
 
 SCOPE = "templates:manage"
@@ -41,6 +41,20 @@ OPENAPI: dict[str, Json] = {
         "put": _op("Save a new version of a template", write=True),
     },
     "/v1/templates/{type}/versions": {"get": _op("Every saved version, newest first")},
+    "/v1/templates/{type}/versions/{version}/diff": {
+        "get": {
+            **_op("What a version changed from the one before it, part by part"),
+            "parameters": [
+                _TYPE,
+                path_param("version", "The version number"),
+                query_param(
+                    "against",
+                    "Compare with this version instead (0: the shipped default)",
+                    {"type": "integer", "minimum": 0},
+                ),
+            ],
+        }
+    },
     "/v1/templates/{type}/rollback": {"post": _op("Put an earlier version back", write=True)},
     "/v1/templates/{type}/reset": {
         "post": _op("Go back to the shipped template", write=True, body=False)
@@ -91,6 +105,16 @@ def routes(api: Api) -> list[web.RouteDef]:
             {"versions": [template_version_json(version) for version in found]}
         )
 
+    async def diff(request: web.Request) -> web.Response:
+        version = _version_number(request.match_info["version"], "version")
+        against = request.query.get("against")
+        found = await api.services.composer.compare(
+            request.match_info["type"],
+            version,
+            None if against is None else _version_number(against, "against"),
+        )
+        return web.json_response({"parts": [part_diff_json(d) for d in found]})
+
     async def rollback(request: web.Request) -> web.Response:
         body = await read_json(request)
         number = body.get("version")
@@ -136,11 +160,18 @@ def routes(api: Api) -> list[web.RouteDef]:
         web.get("/v1/templates/{type}", api.protect(show_template, scope=SCOPE)),
         web.put("/v1/templates/{type}", api.protect(put_template, scope=SCOPE)),
         web.get("/v1/templates/{type}/versions", api.protect(versions, scope=SCOPE)),
+        web.get("/v1/templates/{type}/versions/{version}/diff", api.protect(diff, scope=SCOPE)),
         web.post("/v1/templates/{type}/rollback", api.protect(rollback, scope=SCOPE)),
         web.post("/v1/templates/{type}/reset", api.protect(reset, scope=SCOPE)),
         web.post("/v1/templates/{type}/preview", api.protect(preview, scope=SCOPE)),
         web.post("/v1/templates/{type}/send-test", api.protect(send_test, scope=SCOPE)),
     ]
+
+
+def _version_number(text: str, name: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        raise InvalidInput(name, f"must be a version number, got {text!r}")
+    return int(text)
 
 
 def _draft(body: dict[str, Any]) -> dict[str, str]:

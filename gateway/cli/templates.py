@@ -56,6 +56,15 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     history = actions.add_parser("history", parents=[common], help="every version, newest first")
     history.add_argument("email_type", metavar="TYPE")
     history.set_defaults(command=_history)
+    diff = actions.add_parser(
+        "diff", parents=[common], help="what a version changed from the one before it"
+    )
+    diff.add_argument("email_type", metavar="TYPE")
+    diff.add_argument("version", metavar="VERSION", type=int)
+    diff.add_argument(
+        "--against", metavar="VERSION", type=int, help="compare with this version (0: the default)"
+    )
+    diff.set_defaults(command=_diff)
     rollback = actions.add_parser(
         "rollback", parents=[common], help="bring an earlier version back"
     )
@@ -150,15 +159,28 @@ def _history(config: Config, args: argparse.Namespace) -> int:
 
     async def action(store: Store) -> int:
         versions = await Composer.for_config(config, store).history(args.email_type)
-        print(f"{'VERSION':<8} {'SAVED':<24} {'ACTION':<9} NOTE")
+        print(f"{'VERSION':<8} {'SAVED':<24} {'ACTION':<9} {'BY':<20} NOTE")
         for number, version in enumerate(versions):
             marker = " (in force)" if number == 0 and version.parts is not None else ""
             print(
                 f"{version.version:<8} {rfc3339(version.created_at):<24} {version.action:<9}"
-                f" {version.note}{marker}"
+                f" {version.actor or '-':<20} {version.note}{marker}"
             )
         if not versions or versions[0].parts is None:
             print("the shipped default is in force")
+        return 0
+
+    return with_store(config, action)
+
+
+def _diff(config: Config, args: argparse.Namespace) -> int:
+    from gateway.content.composer import Composer
+
+    async def action(store: Store) -> int:
+        composer = Composer.for_config(config, store)
+        diffs = await composer.compare(args.email_type, args.version, args.against)
+        changed = [diff.unified() for diff in diffs if diff.changed]
+        sys.stdout.write("".join(changed) if changed else "no changes\n")
         return 0
 
     return with_store(config, action)

@@ -3,6 +3,7 @@ running daemon sends, test sends reach the upstream, and legacy mail gets its ta
 
 from __future__ import annotations
 
+import getpass
 import json
 import smtplib
 import uuid
@@ -79,6 +80,16 @@ def test_cli_edit_applies_to_the_running_daemon_and_rolls_back(
     history = branded.cli("templates", "history", "billing.updated").stdout.splitlines()
     assert history[1].startswith("2 ")
     assert history[1].endswith("(in force)")
+    assert f" cli:{getpass.getuser()} " in history[1]
+    diff = branded.cli("templates", "diff", "billing.updated", "2")
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout.splitlines() == [
+        "--- subject (version 1)",
+        "+++ subject (version 2)",
+        "@@ -1 +1 @@",
+        "-Billing for {{ brand.name }}",
+        "+Billing changed for {{ recipient.name }}",
+    ]
     rolled = branded.cli("templates", "rollback", "billing.updated", "1")
     assert rolled.returncode == 0, rolled.stderr
     assert rolled.stdout.strip() == "billing.updated version 3: rollback to version 1"
@@ -127,6 +138,19 @@ def test_api_saves_lists_and_rolls_back_versions(branded: Herald) -> None:
 
     versions = branded.admin(f"{path}/versions").json["versions"]
     assert [v["version"] for v in versions] == [2, 1]
+    assert {v["actor"] for v in versions} == {"admin-api"}
+    diff = branded.admin(f"{path}/versions/2/diff?against=1").json["parts"]
+    assert [(d["part"], d["changed"]) for d in diff] == [
+        ("subject", True),
+        ("html", False),
+        ("text", False),
+    ]
+    assert "-{{ data.resource_name }} is up\n+Up: {{ data.resource_name }}\n" in diff[0]["unified"]
+    assert branded.admin(f"{path}/versions/x/diff").status == 422
+    listed = {t["type"]: t for t in branded.admin("/v1/templates").json["templates"]}
+    assert listed["resource.provisioned"]["version"] == 2
+    assert listed["resource.provisioned"]["updated_by"] == "admin-api"
+    assert listed["invoice.issued"]["updated_at"] is None
     back = branded.admin_send("POST", f"{path}/rollback", {"version": 1})
     assert back.json["version"] == 3
     assert branded.admin(path).json["subject"] == "{{ data.resource_name }} is up"
