@@ -19,6 +19,7 @@ from gateway import config as configuration
 from gateway.billing.batches import Batches
 from gateway.billing.scheduler import Scheduler
 from gateway.config import Config, Listen
+from gateway.console import Console, secure_headers
 from gateway.entrance.intake import Intake
 from gateway.entrance.pipeline import InForce
 from gateway.errors import GatewayError, ListenError
@@ -29,6 +30,7 @@ from gateway.queue.notify import Notifier
 from gateway.queue.pool import Guards
 from gateway.queue.qmgr import QueueManager
 from gateway.queue.routing import Router
+from gateway.settings.smtp import vault_for
 from gateway.store import Store, open_store, redact_url
 
 log = structlog.get_logger(__name__)
@@ -77,6 +79,7 @@ class Gateway:
     metrics: Metrics
     app: web.Application
     api: admin.Api
+    console: Console
 
     @classmethod
     def build(cls, config: Config, store: Store) -> Gateway:
@@ -104,7 +107,9 @@ class Gateway:
             in_force=in_force,
         )
         scheduler = Scheduler(store, batches, config.runs.spool_dir)
-        app = web.Application(middlewares=[problems.middleware], client_max_size=MAX_BODY)
+        app = web.Application(
+            middlewares=[secure_headers, problems.middleware], client_max_size=MAX_BODY
+        )
         webhook = Webhook(
             intake, config.webhook_secrets, config.sender.address, max_size=config.max_event_size
         )
@@ -112,6 +117,8 @@ class Gateway:
         token = admin.admin_token(config.admin_token, config.admin_token_file)
         api = admin.Api(in_force, token, batches, metrics, qmgr.wake)
         app.add_routes(admin.routes(api))
+        console = Console(api, vault_for(config), router=lambda: qmgr.router, guards=guards)
+        console.install(app)
         return cls(
             config,
             store,
@@ -126,6 +133,7 @@ class Gateway:
             metrics,
             app,
             api,
+            console,
         )
 
     def reload(self, new: Config) -> None:

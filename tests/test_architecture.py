@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("entrance",),
     ("queue", "billing"),
     ("ingress",),
-    ("admin", "cli", "daemon", "presenters", "__main__"),
+    ("admin", "cli", "console", "daemon", "presenters", "__main__"),
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

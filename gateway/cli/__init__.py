@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         store,
         templates,
         tokens,
+        users,
     )
 
     parser = argparse.ArgumentParser(prog="herald", description="Herald email gateway")
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         definitions,
         smtp_users,
         tokens,
+        users,
     ):
         module.register(commands, common)
     return parser

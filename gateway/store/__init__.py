@@ -299,6 +299,50 @@ class AuditEntry:
     new: Mapping[str, Any] | None
 
 
+@dataclass(frozen=True)
+class ConsoleUser:
+    """A person who signs in to the console; ``role`` names a set of admin
+    API scopes (``gateway.settings.users.ROLES``)."""
+
+    name: str
+    email: str
+    role: str
+    password_hash: str = field(repr=False)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    disabled_at: float | None = None
+    # The TOTP secret, sealed with the settings key; None without a second factor.
+    totp_sealed: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A signed-in browser, found by the digest of its cookie's secret."""
+
+    digest: str = field(repr=False)
+    user: ConsoleUser
+    csrf: str = field(repr=False)
+    created_at: float
+    seen_at: float
+    flash: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class FlowCount:
+    """How many runs of one email type, made since a moment, have one status."""
+
+    email_type: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: Sequence[AuditEntry]
+    # The id to pass as ``before`` for the next (older) page, if any.
+    next_before: int | None
+
+
 MASK = "********"
 
 
@@ -701,6 +745,48 @@ class AccountStore(Protocol):
         ``NotFoundError`` if no live one matches."""
 
 
+class ConsoleStore(Protocol):
+    """Console users and their sessions (``gateway.console``, ``herald users``)."""
+
+    async def add_console_user(self, user: ConsoleUser, *, actor: str) -> None:
+        """Keep a new user, audited (never the hash) in the same transaction;
+        ``InvalidInput`` when the name is taken."""
+
+    async def update_console_user(self, user: ConsoleUser, *, actor: str) -> None:
+        """Replace the user ``user.name`` (role, email, password, second factor,
+        disabled), audited in the same transaction. A disabled user, or one
+        whose password changed, loses every session. ``NotFoundError`` if unknown."""
+
+    async def get_console_user(self, name: str) -> ConsoleUser:
+        """The user ``name``; ``NotFoundError`` if unknown."""
+
+    async def list_console_users(self) -> list[ConsoleUser]: ...
+
+    async def add_console_session(self, digest: str, user_name: str, csrf: str) -> None:
+        """Keep a new session of ``user_name``."""
+
+    async def find_console_session(
+        self, digest: str, *, idle: float, absolute: float
+    ) -> ConsoleSession | None:
+        """The session with this digest, if its user is enabled, it was seen in
+        the last ``idle`` seconds and made in the last ``absolute``; marks it
+        seen and takes its flash messages. An expired session is removed."""
+
+    async def flash_console_session(self, digest: str, messages: Sequence[tuple[str, str]]) -> None:
+        """Add (kind, text) messages for the session's next page."""
+
+    async def end_console_session(self, digest: str) -> None: ...
+
+    async def flow_since(self, since: float) -> list[FlowCount]:
+        """Runs made since ``since``, counted by email type and status."""
+
+    async def audit_page(
+        self, *, limit: int = 50, before: int | None = None, actor: str | None = None
+    ) -> AuditPage:
+        """Audit entries newest first, older than the id ``before`` when given
+        (keyset pagination), only ``actor``'s when given."""
+
+
 class Store(
     QueueStore,
     NoticeStore,
@@ -712,6 +798,7 @@ class Store(
     TemplateStore,
     BillingStore,
     AccountStore,
+    ConsoleStore,
     abc.ABC,
 ):
     """Everything Herald keeps, the union of the narrow stores above; each
