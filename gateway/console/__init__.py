@@ -148,9 +148,9 @@ _SESSION = "console.session"
 
 def modules() -> list[ModuleType]:
     """Every family of pages, in the order of the navigation."""
-    from gateway.console import overview, signin
+    from gateway.console import brand, email_templates, overview, signin
 
-    return [signin, overview]
+    return [signin, overview, email_templates, brand]
 
 
 def console_of(request: web.Request) -> Console:
