@@ -148,9 +148,19 @@ _SESSION = "console.session"
 
 def modules() -> list[ModuleType]:
     """Every family of pages, in the order of the navigation."""
-    from gateway.console import brand, email_templates, overview, signin
+    from gateway.console import (
+        audit,
+        brand,
+        delivery,
+        email_templates,
+        overview,
+        runs,
+        signin,
+        smtp,
+        users,
+    )
 
-    return [signin, overview, email_templates, brand]
+    return [signin, overview, runs, email_templates, brand, smtp, delivery, users, audit]
 
 
 def console_of(request: web.Request) -> Console:
