@@ -45,7 +45,8 @@ from gateway.decisions import answer
 from gateway.errors import GatewayError, InvalidInput
 from gateway.queue.pool import Guards
 from gateway.queue.routing import Router
-from gateway.settings import users
+# Not ``users``: that name is the users page, gateway.console.users.
+from gateway.settings import users as roles
 from gateway.settings.vault import Vault
 from gateway.store import ConsoleSession
 
@@ -179,9 +180,9 @@ def can(session: ConsoleSession | None, scope: str | None) -> bool:
         return False
     if scope is None:
         return True
-    if scope == users.ADMIN:
-        return session.user.role == users.ADMIN
-    return scope in users.scopes_of(session.user.role)
+    if scope == roles.ADMIN:
+        return session.user.role == roles.ADMIN
+    return scope in roles.scopes_of(session.user.role)
 
 
 def digest(secret: str) -> str:
