@@ -45,8 +45,7 @@ from gateway.decisions import answer
 from gateway.errors import GatewayError, InvalidInput
 from gateway.queue.pool import Guards
 from gateway.queue.routing import Router
-# Not ``users``: that name is the users page, gateway.console.users.
-from gateway.settings import users as roles
+from gateway.settings import users as roles  # ``users`` is the users page
 from gateway.settings.vault import Vault
 from gateway.store import ConsoleSession
 
