@@ -11,11 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.integration.harness import ROOT, Capture, Herald
-
-playwright = pytest.importorskip("playwright.sync_api")
-expect = playwright.expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -57,8 +55,8 @@ def herald(tmp_path_factory: pytest.TempPathFactory, capture: Capture) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright.sync_playwright() as driver:
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as driver:
         launched = driver.chromium.launch(
             executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
         )
@@ -67,8 +65,8 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser: object, herald: Herald) -> Iterator[object]:
-    context = browser.new_context(  # type: ignore[attr-defined]
+def page(browser: Browser, herald: Herald) -> Iterator[Page]:
+    context = browser.new_context(
         base_url=herald.base_url, viewport={"width": 1400, "height": 1000}
     )
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=herald.base_url)
@@ -82,9 +80,9 @@ def page(browser: object, herald: Herald) -> Iterator[object]:
     context.close()
 
 
-def shot(page: object, name: str) -> None:
+def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def sample(herald: Herald, email_type: str, tag: str) -> str:
@@ -93,7 +91,7 @@ def sample(herald: Herald, email_type: str, tag: str) -> str:
 
 
 def test_edit_with_a_tag_from_the_drawer_save_and_send_a_test(
-    page: object, herald: Herald, capture: Capture
+    page: Page, herald: Herald, capture: Capture
 ) -> None:
     """Edit opens the editor; a tag found in the "Click Here" drawer goes into
     the subject with a click, the live preview shows it filled in, Cancel
@@ -141,7 +139,7 @@ def test_edit_with_a_tag_from_the_drawer_save_and_send_a_test(
     assert message.get_body(("plain",)) is not None
 
 
-def test_a_validation_error_shows_at_its_line(page: object, herald: Herald) -> None:
+def test_a_validation_error_shows_at_its_line(page: Page, herald: Herald) -> None:
     """A misspelt tag typed on line 2 of the HTML is reported as typed, at
     html line 2 with the did-you-mean; its link selects that line; Save is
     refused and keeps the draft."""
@@ -166,7 +164,7 @@ def test_a_validation_error_shows_at_its_line(page: object, herald: Herald) -> N
     assert herald.admin("/v1/templates/invoice.issued/versions").json["versions"] == []
 
 
-def test_history_diff_and_rollback(page: object, herald: Herald) -> None:
+def test_history_diff_and_rollback(page: Page, herald: Herald) -> None:
     """Two saves from the editor, the history lists them with their editor,
     the version page shows the change, and Roll back brings version 1 back."""
     p = page
@@ -192,7 +190,7 @@ def test_history_diff_and_rollback(page: object, herald: Herald) -> None:
     assert (current["version"], current["subject"]) == (3, "Up: {{ data.resource_name }}")
 
 
-def test_a_logo_upload_shows_in_the_brand_preview(page: object, herald: Herald) -> None:
+def test_a_logo_upload_shows_in_the_brand_preview(page: Page, herald: Herald) -> None:
     """Choosing a logo and a colour shows them in the sample email before
     anything is saved; Save keeps them, and the next preview wears them."""
     p = page
