@@ -1,7 +1,7 @@
 """The console: Herald's pages for people, at ``/`` of the HTTP listener.
 
 Each module here serves one family of pages (``signin``, ``overview``,
-``runs``, ``smtp``, ``delivery``, ``users``, ``audit``) with ``routes(console)``
+``runs``, ``customers``, ``smtp``, ``delivery``, ``users``, ``audit``) with ``routes(console)``
 and, for the navigation, ``NAV``. Pages are rendered on the server by
 Jinja2 with the console's own environment (autoescape on; never the sandbox
 that renders email) from ``templates/``, and ``static/`` holds the CSS and
@@ -45,7 +45,7 @@ from gateway.decisions import answer
 from gateway.errors import GatewayError, InvalidInput
 from gateway.queue.pool import Guards
 from gateway.queue.routing import Router
-from gateway.settings import users as roles  # ``users`` is the users page
+from gateway.settings.users import ADMIN, scopes_of
 from gateway.settings.vault import Vault
 from gateway.store import ConsoleSession
 
@@ -151,6 +151,7 @@ def modules() -> list[ModuleType]:
     from gateway.console import (
         audit,
         brand,
+        customers,
         delivery,
         email_templates,
         overview,
@@ -160,7 +161,7 @@ def modules() -> list[ModuleType]:
         users,
     )
 
-    return [signin, overview, runs, email_templates, brand, smtp, delivery, users, audit]
+    return [signin, overview, runs, email_templates, brand, customers, smtp, delivery, users, audit]
 
 
 def console_of(request: web.Request) -> Console:
@@ -179,9 +180,9 @@ def can(session: ConsoleSession | None, scope: str | None) -> bool:
         return False
     if scope is None:
         return True
-    if scope == roles.ADMIN:
-        return session.user.role == roles.ADMIN
-    return scope in roles.scopes_of(session.user.role)
+    if scope == ADMIN:
+        return session.user.role == ADMIN
+    return scope in scopes_of(session.user.role)
 
 
 def digest(secret: str) -> str:

@@ -777,6 +777,10 @@ class ConsoleStore(Protocol):
 
     async def end_console_session(self, digest: str) -> None: ...
 
+    async def customer_page(self, *, after: str | None, limit: int) -> list[Customer]:
+        """Up to ``limit`` customers with ids above ``after``, by id (their
+        names and fields; not their clusters or addresses)."""
+
     async def flow_since(self, since: float) -> list[FlowCount]:
         """Runs made since ``since``, counted by email type and status."""
 

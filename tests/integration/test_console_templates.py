@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.console import Person, add_user
 from tests.integration.harness import Capture, Herald, Response, multipart
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PASSWORD = "correct horse battery staple"
 CONFIG = """
 [sender]
 address = "notify@herald.test"
@@ -39,7 +39,7 @@ PREVIEW_POLICY = (
 class Browser:
     """A signed-in user agent without scripts: cookies, forms, Origin."""
 
-    def __init__(self, herald: Herald, name: str) -> None:
+    def __init__(self, herald: Herald, person: Person) -> None:
         self.herald = herald
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(
@@ -48,7 +48,8 @@ class Browser:
         page = self.get("/sign-in").text
         token = _field(page, "form_token")
         signed = self.post(
-            "/sign-in", {"form_token": token, "name": name, "password": PASSWORD, "next": "/"}
+            "/sign-in",
+            {"form_token": token, "name": person.name, "password": person.password, "next": "/"},
         )
         assert signed.status == 303, signed.text
 
@@ -114,30 +115,23 @@ def _field(page: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def herald(tmp_path_factory: pytest.TempPathFactory, capture: Capture) -> Iterator[Herald]:
-    workdir = tmp_path_factory.mktemp("console")
-    daemon = Herald(workdir, upstream=capture.url, config=CONFIG).start()
-    secret = workdir / "password"
-    secret.write_text(PASSWORD + "\n", encoding="utf-8")
-    for name, role in (("ada", "admin"), ("tess", "templates"), ("sam", "settings")):
-        made = daemon.cli(
-            "users",
-            "add",
-            name,
-            "--email",
-            f"{name}@herald.test",
-            "--role",
-            role,
-            "--password-file",
-            str(secret),
-        )
-        assert made.returncode == 0, made.stderr
+    daemon = Herald(tmp_path_factory.mktemp("console"), upstream=capture.url, config=CONFIG)
+    daemon.start()
     yield daemon
     daemon.stop()
 
 
 @pytest.fixture(scope="module")
-def ada(herald: Herald) -> Browser:
-    return Browser(herald, "ada")
+def people(herald: Herald) -> dict[str, Person]:
+    return {
+        name: add_user(herald, name, role)
+        for name, role in (("ada", "admin"), ("tess", "templates"), ("sam", "settings"))
+    }
+
+
+@pytest.fixture(scope="module")
+def ada(herald: Herald, people: dict[str, Person]) -> Browser:
+    return Browser(herald, people["ada"])
 
 
 def received(capture: Capture, to: str) -> EmailMessage:
@@ -296,10 +290,10 @@ def test_forms_without_their_csrf_token_or_origin_are_refused(herald: Herald, ad
     assert herald.admin("/v1/templates/billing.updated").json["version"] is None
 
 
-def test_roles_keep_to_their_pages(herald: Herald) -> None:
+def test_roles_keep_to_their_pages(herald: Herald, people: dict[str, Person]) -> None:
     """A templates staff member edits templates but not the brand; a settings
     staff member the brand but not the templates."""
-    tess, sam = Browser(herald, "tess"), Browser(herald, "sam")
+    tess, sam = Browser(herald, people["tess"]), Browser(herald, people["sam"])
     assert tess.get("/templates").status == 200
     assert tess.get("/brand").status == 403
     assert sam.get("/brand").status == 200

@@ -11,14 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.integration.harness import ROOT, Capture, Herald
+from tests.integration.console import Person, add_user, browser, shot, sign_in
+from tests.integration.harness import Capture, Herald
 
-CHROMIUM = Path("/usr/bin/chromium")
+# After tests.integration.console, which skips this module where Chromium is missing.
+from playwright.sync_api import Browser, Page, expect  # isort: skip
+
+__all__ = ["browser"]  # the fixture, imported for pytest
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-SHOTS = ROOT / "docs" / "screenshots"
-PASSWORD = "correct horse battery staple"
 CONFIG = """
 [sender]
 address = "notify@herald.test"
@@ -29,60 +31,28 @@ name = "Acme Cloud"
 support_email = "help@acme.test"
 """
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
-
 
 @pytest.fixture(scope="module")
 def herald(tmp_path_factory: pytest.TempPathFactory, capture: Capture) -> Iterator[Herald]:
-    workdir = tmp_path_factory.mktemp("console-browser")
-    daemon = Herald(workdir, upstream=capture.url, config=CONFIG).start()
-    secret = workdir / "password"
-    secret.write_text(PASSWORD + "\n", encoding="utf-8")
-    made = daemon.cli(
-        "users",
-        "add",
-        "ada",
-        "--email",
-        "ada@herald.test",
-        "--role",
-        "admin",
-        "--password-file",
-        str(secret),
-    )
-    assert made.returncode == 0, made.stderr
+    daemon = Herald(tmp_path_factory.mktemp("console-browser"), upstream=capture.url, config=CONFIG)
+    daemon.start()
     yield daemon
     daemon.stop()
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield launched
-        launched.close()
+def ada(herald: Herald) -> Person:
+    return add_user(herald, "ada", "admin")
 
 
 @pytest.fixture
-def page(browser: Browser, herald: Herald) -> Iterator[Page]:
-    context = browser.new_context(
-        base_url=herald.base_url, viewport={"width": 1400, "height": 1000}
-    )
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=herald.base_url)
-    tab = context.new_page()
-    tab.goto("/sign-in?next=/templates")
-    tab.fill("#name", "ada")
-    tab.fill("#password", PASSWORD)
-    tab.click("button[type=submit]")
+def page(browser: Browser, herald: Herald, ada: Person) -> Iterator[Page]:
+    tab = sign_in(browser, herald, ada)
+    tab.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=herald.base_url)
+    tab.goto("/templates")
     expect(tab.locator("h1")).to_have_text("Email templates")
     yield tab
-    context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    tab.context.close()
 
 
 def sample(herald: Herald, email_type: str, tag: str) -> str:

@@ -112,6 +112,10 @@ def test_the_wheel_carries_templates_catalog_licence_and_no_generic_name(
     assert any(name.startswith("gateway/store/migrations/sqlite/") for name in names)
     assert any(name.startswith("gateway/store/migrations/postgresql/") for name in names)
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    for page in ("base.html", "signin.html", "overview.html", "smtp.html", "delivery.html"):
+        assert f"gateway/console/templates/{page}" in names
+    assert "gateway/console/static/console.css" in names
+    assert "gateway/console/static/console.js" in names
     assert "gateway/_shipped/etc/herald.toml" in names
     assert "gateway/_shipped/systemd/herald.service" in names
 
@@ -148,6 +152,17 @@ def test_every_shipped_email_type_arrives_rendered(
     for rendered in (message["Subject"], text, html):
         assert "{{" not in rendered
         assert "{%" not in rendered
+
+
+def test_the_console_is_served_from_the_installed_package(daemon: Herald) -> None:
+    """The installed daemon serves the sign-in page and the console's own files."""
+    page = daemon.request("GET", "/sign-in")
+    assert page.status == 200
+    assert b"Sign in to Herald" in page.body
+    for name, kind in (("console.css", "text/css"), ("console.js", "text/javascript")):
+        served = daemon.request("GET", f"/static/{name}")
+        assert served.status == 200
+        assert served.headers["Content-Type"].startswith(kind)
 
 
 def test_a_legacy_message_is_relayed(daemon: Herald, capture: Capture) -> None:

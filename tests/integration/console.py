@@ -1,0 +1,92 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright,
+against the real daemon (``Herald``), with users made as an operator makes
+them (``herald users add ... --password-file``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import Herald
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip(
+        "Debian's chromium is not installed at /usr/bin/chromium (./scripts/setup installs it"
+        " when run as root)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    role: str
+    password: str
+
+
+def add_user(herald: Herald, name: str, role: str, email: str | None = None) -> Person:
+    """A console user made with the CLI, as the README says the first admin is made."""
+    person = Person(name, email or f"{name}@herald.test", role, f"{name}-long-password-1")
+    password_file = herald.workdir / f"{name}.password"
+    password_file.write_text(person.password + "\n", encoding="utf-8")
+    made = herald.cli(
+        "users", "add", name, "--email", person.email, "--role", role,
+        "--password-file", str(password_file),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return person
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def sign_in(browser: Browser, herald: Herald, person: Person) -> Page:
+    """A new browser (its own cookies) signed in as ``person``, on the overview."""
+    context = browser.new_context(base_url=herald.base_url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto("/")
+    assert page.url.startswith(f"{herald.base_url}/sign-in"), page.url
+    page.fill("#name", person.name)
+    page.fill("#password", person.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{herald.base_url}/")
+    return page
+
+
+def shot(page: Page, name: str) -> None:
+    """A screenshot of the page for the README, docs/screenshots/NAME.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def csrf_of(page: Page) -> str:
+    """The session's CSRF token, as every form of the page carries it."""
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    assert token
+    return token

@@ -1,0 +1,144 @@
+"""Console users and sessions in the store: expiry, disabling, the audit, and pages."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import InvalidInput, NotFoundError
+from gateway.settings import users
+from gateway.store import open_store
+from gateway.store._sql import SQLStore
+from tests import stores
+
+IDLE, ABSOLUTE = 1800.0, 43200.0
+
+
+@pytest.fixture
+def clock() -> stores.MovableClock:
+    return stores.MovableClock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: stores.MovableClock) -> AsyncIterator[SQLStore]:
+    opened = open_store(stores.url_for(tmp_path), clock=clock)
+    assert isinstance(opened, SQLStore)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _ada(store: SQLStore) -> None:
+    user = users.new_user("ada", "ada@example.com", "admin", "correct horse battery")
+    await store.add_console_user(user, actor="cli:root")
+
+
+async def test_a_session_ends_when_idle_and_at_its_absolute_expiry(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
+    """A session seen within the idle time lives on, up to its absolute expiry, and not after."""
+    await _ada(store)
+    await store.add_console_session("d1", "ada", "csrf1")
+    step = IDLE - 60
+    # Seen every step, it lives as long as the last step stays within the absolute expiry.
+    for _ in range(int(ABSOLUTE // step)):
+        clock.advance(step)
+        assert await store.find_console_session("d1", idle=IDLE, absolute=ABSOLUTE) is not None
+    clock.advance(step)
+    assert await store.find_console_session("d1", idle=IDLE, absolute=ABSOLUTE) is None
+
+    await store.add_console_session("d2", "ada", "csrf2")
+    clock.advance(IDLE + 1)
+    assert await store.find_console_session("d2", idle=IDLE, absolute=ABSOLUTE) is None
+    # Gone for good, not only hidden.
+    clock.offset = 0
+    assert await store.find_console_session("d2", idle=IDLE, absolute=ABSOLUTE) is None
+
+
+async def test_disabling_a_user_or_changing_the_password_ends_their_sessions(
+    store: SQLStore,
+) -> None:
+    """Disabled, or with a new password, a user's existing sessions are found no more."""
+    await _ada(store)
+    await store.add_console_session("d1", "ada", "c")
+    user = await store.get_console_user("ada")
+    await store.update_console_user(users.disabled(user), actor="cli:root")
+    assert await store.find_console_session("d1", idle=IDLE, absolute=ABSOLUTE) is None
+    await store.update_console_user(users.disabled(user, False), actor="cli:root")
+    await store.add_console_session("d2", "ada", "c")
+    changed = users.with_password(user, "another long password")
+    await store.update_console_user(changed, actor="cli:root")
+    assert await store.find_console_session("d2", idle=IDLE, absolute=ABSOLUTE) is None
+    assert users.password_matches(await store.get_console_user("ada"), "another long password")
+
+
+async def test_flash_messages_are_shown_once(store: SQLStore) -> None:
+    """A flash message reaches the next page of the session and no page after it."""
+    await _ada(store)
+    await store.add_console_session("d1", "ada", "c")
+    await store.flash_console_session("d1", [("ok", "Saved.")])
+    await store.flash_console_session("d1", [("error", "<b>not</b> markup")])
+    found = await store.find_console_session("d1", idle=IDLE, absolute=ABSOLUTE)
+    assert found is not None
+    assert found.flash == (("ok", "Saved."), ("error", "<b>not</b> markup"))
+    again = await store.find_console_session("d1", idle=IDLE, absolute=ABSOLUTE)
+    assert again is not None
+    assert again.flash == ()
+
+
+async def test_users_are_audited_without_their_secrets(store: SQLStore) -> None:
+    """Adding and changing a user is audited by name, never with the hash or the TOTP key."""
+    await _ada(store)
+    user = await store.get_console_user("ada")
+    with pytest.raises(InvalidInput, match="exists"):
+        await store.add_console_user(user, actor="cli:root")
+    with pytest.raises(NotFoundError):
+        await store.get_console_user("bob")
+    await store.update_console_user(dataclasses.replace(user, role="read-only"), actor="console:x")
+    page = await store.audit_page(limit=10)
+    assert [(e.actor, e.setting) for e in page.entries] == [
+        ("console:x", "users/ada"),
+        ("cli:root", "users/ada"),
+    ]
+    assert page.entries[0].old is not None
+    assert page.entries[0].old["role"] == "admin"
+    assert page.entries[0].new is not None
+    assert page.entries[0].new["role"] == "read-only"
+    text = repr([(e.old, e.new) for e in page.entries])
+    assert user.password_hash not in text
+    assert "scrypt$" not in text
+
+
+async def test_audit_pages_follow_the_id_downwards(store: SQLStore) -> None:
+    """Pages of the audit log meet without a gap or an overlap, and filter by who."""
+    for index in range(7):
+        await store.write_setting(f"k/{index}", {"v": index}, actor=f"a{index % 2}")
+    seen: list[int] = []
+    before = None
+    while True:
+        page = await store.audit_page(limit=3, before=before)
+        seen += [entry.id for entry in page.entries]
+        if page.next_before is None:
+            break
+        before = page.next_before
+    assert len(seen) == 7
+    assert seen == sorted(seen, reverse=True)
+    only = await store.audit_page(limit=10, actor="a1")
+    assert {entry.actor for entry in only.entries} == {"a1"}
+    assert len(only.entries) == 3
+
+
+async def test_customer_pages_follow_the_id(store: SQLStore) -> None:
+    """Customers are listed by id from a cursor, with their names as saved."""
+    from gateway.store import Customer
+
+    await store.put_customers([Customer(f"cus_{i:03}", f"<b>{i}</b>") for i in range(5)])
+    first = await store.customer_page(after=None, limit=3)
+    second = await store.customer_page(after=first[-1].id, limit=3)
+    assert [c.id for c in first + second] == [f"cus_{i:03}" for i in range(5)]
+    assert first[0].name == "<b>0</b>"
