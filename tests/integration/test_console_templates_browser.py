@@ -182,3 +182,48 @@ def test_a_logo_upload_shows_in_the_brand_preview(page: Page, herald: Herald) ->
     expect(p.locator(".flash.ok")).to_contain_text("The brand is saved")
     brand = herald.admin("/v1/brand").json
     assert (brand["primary_color"], brand["logo"]) == ("#aa3300", "cid:logo@herald")
+
+
+def test_the_editor_works_with_scripts_off(
+    browser: Browser, herald: Herald, ada: Person, capture: Capture
+) -> None:
+    """Without scripts: the tag drawer opens and its search reloads the page,
+    Preview posts the draft to the sandboxed frame, Save and Send Test Email
+    are plain form posts whose answers show on the page."""
+    context = browser.new_context(base_url=herald.base_url, java_script_enabled=False)
+    p = context.new_page()
+    p.goto("/sign-in?next=/templates/billing.updated")
+    p.fill("#name", ada.name)
+    p.fill("#password", ada.password)
+    p.click("button[type=submit]")
+    expect(p.locator("h1")).to_have_text("billing.updated")
+
+    p.locator("#tags > summary").click()
+    p.fill("#tag-search", "recipient name")
+    p.press("#tag-search", "Enter")
+    expect(p.locator("#tags")).to_have_attribute("open", "")
+    expect(p.locator("#tags li[data-tag]:visible")).to_have_count(1)
+    expect(p.locator("#tags li[data-tag]:visible")).to_contain_text("{{ recipient.name }}")
+
+    body = (
+        '{% extends "_layout.html" %}{% block content %}'
+        "<p>Dear {{ recipient.name }}</p>{% endblock %}"
+    )
+    p.fill("#html", body)
+    p.get_by_role("button", name="Preview").click()
+    frame = p.frame_locator("iframe[name=preview]")
+    name = sample(herald, "billing.updated", "recipient.name")
+    expect(frame.locator("p", has_text="Dear")).to_have_text(f"Dear {name}")
+    p.get_by_role("button", name="Save", exact=True).click()
+    expect(p.locator(".flash.ok")).to_contain_text("Saved billing.updated as version 1.")
+
+    p.locator("#send-test > summary").click()
+    p.fill("#test-to", "nojs@acme.test")
+    p.locator("#send-test").get_by_role("button", name="Send").click()
+    expect(p.locator("#send-test")).to_have_attribute("open", "")
+    expect(p.locator("[data-result=send-test]")).to_contain_text("Sent to nojs@acme.test")
+    message = capture.wait_for(lambda c: "nojs@acme.test" in c.rcpt_tos)[-1].message
+    html = message.get_body(("html",))
+    assert html is not None
+    assert f"Dear {name}" in html.get_content()
+    context.close()
