@@ -232,6 +232,13 @@ async def save(request: web.Request) -> web.StreamResponse:
     draft = draft_from(form)
     note = form_text(form, "note", limit=200)
     composer = composer_of(request)
+    current, version = await composer.parts(email_type)
+    if version is not None and all(
+        draft.get(p, getattr(current, p)) == getattr(current, p) for p in FILES
+    ):
+        # Saving the page as it is would only add a version identical to the last.
+        await flash(request, f"Nothing changed: {email_type} stays at version {version}.")
+        return redirect(f"/templates/{email_type}")
     try:
         saved = await composer.save(
             email_type, note=note, actor=console_of(request).actor(request), **draft

@@ -174,6 +174,15 @@ def test_save_send_test_and_find_it_rendered_upstream(
     editor = ada.get("/templates/account.created")
     assert "Saved account.created as version 1." in editor.text
     assert "version 1 in force" in editor.text
+    again = ada.post(
+        "/templates/account.created",
+        {"subject": "Welcome aboard, {{ recipient.name }}", "html": html, "text": ""},
+    )
+    assert again.status == 303
+    assert (
+        "Nothing changed: account.created stays at version 1."
+        in ada.get(again.headers["Location"]).text
+    )
     listed = ada.get("/templates").text
     row = listed.split('data-type="account.created"')[1].split("</tr>")[0]
     assert "version 1" in row
@@ -195,6 +204,15 @@ def test_save_send_test_and_find_it_rendered_upstream(
     assert body is not None
     recipient_id = next(t["example"] for t in sample["tags"] if t["name"] == "recipient.id")
     assert f"Your id is {recipient_id}." in body.get_content()
+
+
+def test_template_source_is_shown_as_text_in_the_editor(herald: Herald, ada: Browser) -> None:
+    """Markup that would close the textarea and open a script stays text."""
+    hostile = "<p>Hi</p></textarea><script>alert(1)</script>"
+    assert ada.post("/templates/system.alert", {"html": hostile}).status == 303
+    page = ada.get("/templates/system.alert").text
+    assert "<script>alert(1)" not in page
+    assert "&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;</textarea>" in page
 
 
 def test_a_test_send_to_a_bad_address_is_refused_in_words(ada: Browser) -> None:
@@ -334,3 +352,7 @@ def test_brand_changes_are_previewed_unsaved_then_saved(herald: Herald, ada: Bro
     page = ada.get("/brand")
     assert "The brand is saved" in page.text
     assert 'value="#123456"' in page.text
+    assert 'name="remove_logo"' in page.text
+    removed = ada.post_multipart("/brand", [("remove_logo", "on")], [])
+    assert removed.status == 303
+    assert herald.admin("/v1/brand").json["logo"] == ""
