@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from markupsafe import escape
@@ -52,6 +53,8 @@ PREVIEW_POLICY = (
 # The longest text a part may be posted with; the sandbox's own limit on a
 # template's source (``[templates] max_template_size``) is checked after.
 MAX_PART = 1_000_000
+# Versions on one page of a template's history.
+HISTORY_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -301,13 +304,21 @@ async def history(request: web.Request) -> web.StreamResponse:
     email_type = request.match_info["type"]
     composer = composer_of(request)
     entry = composer.entry(email_type)
-    versions = await composer.history(email_type)
+    before_text = request.query.get("before")
+    before = None if before_text is None else _number(before_text, "before")
+    versions = await composer.history(email_type, before=before, limit=HISTORY_PAGE)
+    _, in_force = await composer.parts(email_type)
+    older = None
+    if len(versions) == HISTORY_PAGE:
+        older = f"/templates/{quote(email_type, safe='')}/history?before={versions[-1].version}"
     return render(
         request,
         "email_template_history.html",
         entry=entry,
         versions=versions,
-        in_force=versions[0].version if versions and versions[0].parts is not None else None,
+        in_force=in_force,
+        older=older,
+        first_page=before is None,
     )
 
 
@@ -321,8 +332,11 @@ async def version_page(request: web.Request) -> web.StreamResponse:
     against = number - 1 if against_text is None else _number(against_text, "against")
     version = await composer.store.template_version(email_type, number)
     diffs = await composer.compare(email_type, number, against)
-    versions = await composer.history(email_type)
-    latest = versions[0] if versions else None
+    # The versions to compare with: the shipped default, and those around this one.
+    near = await composer.history(
+        email_type, before=number + HISTORY_PAGE + 1, limit=2 * HISTORY_PAGE + 1
+    )
+    _, in_force = await composer.parts(email_type)
     return render(
         request,
         "email_template_version.html",
@@ -331,8 +345,8 @@ async def version_page(request: web.Request) -> web.StreamResponse:
         diffs=diffs,
         against=against,
         choices=[(0, "the shipped default")]
-        + [(v.version, f"version {v.version}") for v in reversed(versions) if v.version != number],
-        in_force=latest is not None and latest.version == number and latest.parts is not None,
+        + [(v.version, f"version {v.version}") for v in reversed(near) if v.version != number],
+        in_force=in_force == number,
     )
 
 

@@ -401,9 +401,13 @@ class Composer:
         )
         return version
 
-    async def history(self, email_type: str) -> list[TemplateVersion]:
+    async def history(
+        self, email_type: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[TemplateVersion]:
+        """The versions of ``email_type``, newest first (a page of ``limit``
+        older than ``before``, when given)."""
         self.entry(email_type)
-        return await self.store.template_versions(email_type)
+        return await self.store.template_versions(email_type, before=before, limit=limit)
 
     async def version_parts(self, email_type: str, version: int) -> TemplateParts:
         """The texts ``version`` put in force (a reset: the shipped default);

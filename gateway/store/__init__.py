@@ -657,8 +657,11 @@ class TemplateStore(Protocol):
         the change joins the audit log (``templates/<type>``) in the same
         transaction, naming ``actor``."""
 
-    async def template_versions(self, email_type: str) -> list[TemplateVersion]:
-        """Every version of ``email_type``'s template, newest first."""
+    async def template_versions(
+        self, email_type: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[TemplateVersion]:
+        """The versions of ``email_type``'s template, newest first: every one,
+        or at most ``limit`` older than version ``before`` (a keyset page)."""
 
     async def template_version(self, email_type: str, version: int) -> TemplateVersion:
         """One version; ``NotFoundError`` if unknown."""

@@ -74,11 +74,22 @@ class TemplatesSQL(SQLBase):
             )
         return TemplateVersion(email_type, version, action, parts, note, now, actor)
 
-    async def template_versions(self, email_type: str) -> list[TemplateVersion]:
+    async def template_versions(
+        self, email_type: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[TemplateVersion]:
+        where = "email_type = ?"
+        params: list[str | int] = [email_type]
+        if before is not None:
+            where += " AND version < ?"
+            params.append(before)
+        tail = ""
+        if limit is not None:
+            tail = " LIMIT ?"
+            params.append(limit)
         rows = await self._read(
-            f"SELECT {_VERSION_COLUMNS} FROM template_versions WHERE email_type = ?"  # noqa: S608 -- a fixed column list
-            " ORDER BY version DESC",
-            (email_type,),
+            f"SELECT {_VERSION_COLUMNS} FROM template_versions WHERE {where}"  # noqa: S608 -- fixed clauses, values are bound
+            f" ORDER BY version DESC{tail}",
+            tuple(params),
         )
         return [_version(row) for row in rows]
 

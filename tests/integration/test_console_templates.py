@@ -356,3 +356,25 @@ def test_brand_changes_are_previewed_unsaved_then_saved(herald: Herald, ada: Bro
     removed = ada.post_multipart("/brand", [("remove_logo", "on")], [])
     assert removed.status == 303
     assert herald.admin("/v1/brand").json["logo"] == ""
+
+
+def test_the_history_is_read_a_page_at_a_time(herald: Herald, ada: Browser) -> None:
+    """Fifty versions a page, newest first; "Older" goes on from the last one."""
+    for number in range(52):
+        saved = herald.admin_send(
+            "PUT", "/v1/templates/billing.updated", {"subject": f"Billing {number}"}
+        )
+        assert saved.status == 200, saved.body
+    first = ada.get("/templates/billing.updated/history").text
+    shown = [int(v) for v in re.findall(r'data-version="(\d+)"', first)]
+    assert shown == list(range(52, 2, -1))
+    assert 'href="/templates/billing.updated/history?before=3"' in first
+    second = ada.get("/templates/billing.updated/history?before=3").text
+    assert [int(v) for v in re.findall(r'data-version="(\d+)"', second)] == [2, 1]
+    assert 'rel="next"' not in second
+    # The page of version 52 offers the default and the versions within fifty of it.
+    options = re.findall(
+        r'<option value="(\d+)"', ada.get("/templates/billing.updated/versions/52").text
+    )
+    assert options[0] == "0"
+    assert [int(o) for o in options[1:]] == list(range(1, 52))

@@ -927,3 +927,16 @@ async def test_a_claim_is_one_statement_however_many_it_leases(sqlite_store: SQL
     assert all(len(d.recipients) == 2 and d.email_type == "invoice.issued" for d in claimed)
     assert [s for s in statements if s not in ("BEGIN IMMEDIATE", "COMMIT")] == [statements[1]]
     assert statements[1].startswith("UPDATE messages")
+
+
+async def test_template_versions_page_by_version_number(store: SQLStore) -> None:
+    """A keyset page: at most ``limit`` versions older than ``before``, newest first."""
+    for number in range(5):
+        await store.add_template_version(
+            "billing.updated", "save", TemplateParts(f"s{number}", "h", "")
+        )
+    page = await store.template_versions("billing.updated", limit=2)
+    assert [v.version for v in page] == [5, 4]
+    older = await store.template_versions("billing.updated", before=page[-1].version, limit=2)
+    assert [v.version for v in older] == [3, 2]
+    assert [v.version for v in await store.template_versions("billing.updated", before=2)] == [1]
