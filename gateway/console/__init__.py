@@ -94,9 +94,11 @@ class Console:
     # Sessions end after this long without a request, and this long after sign-in.
     idle: float = 30 * 60
     absolute: float = 12 * 3600
-    # Failed sign-ins are slowed per client address and per account name.
-    by_address: FailureLimiter = field(default_factory=lambda: FailureLimiter(limit=10))
-    by_account: FailureLimiter = field(default_factory=lambda: FailureLimiter(limit=5))
+    # Failed sign-ins are slowed per client address and per account name: past
+    # ``limit`` failures a minute, one guess every 60/limit seconds, waiting its
+    # turn (a right password included) rather than being refused.
+    by_address: FailureLimiter = field(default_factory=lambda: FailureLimiter(limit=20))
+    by_account: FailureLimiter = field(default_factory=lambda: FailureLimiter(limit=10))
     nav: list[Link] = field(default_factory=list)
     env: jinja2.Environment = field(init=False)
 

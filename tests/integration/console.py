@@ -5,7 +5,7 @@ them (``herald users add ... --password-file``)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,23 +66,51 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-def sign_in(browser: Browser, herald: Herald, person: Person) -> Page:
-    """A new browser (its own cookies) signed in as ``person``, on the overview."""
-    context = browser.new_context(base_url=herald.base_url, viewport={"width": 1280, "height": 900})
+def sign_in(
+    browser: Browser,
+    herald: Herald,
+    person: Person,
+    *,
+    scripts: bool = True,
+    code: Callable[[], str] | None = None,
+) -> Page:
+    """A new browser (its own cookies) signed in as ``person``, on the overview.
+
+    Every message the page logs is kept in ``page.console_lines``: a refused
+    Content-Security-Policy shows there."""
+    context = browser.new_context(
+        base_url=herald.base_url,
+        viewport={"width": 1280, "height": 900},
+        java_script_enabled=scripts,
+    )
     page = context.new_page()
+    lines: list[str] = []
+    page.on("console", lambda message: lines.append(message.text))
+    page.console_lines = lines  # type: ignore[attr-defined]  # kept beside the page for the test
     page.goto("/")
     assert page.url.startswith(f"{herald.base_url}/sign-in"), page.url
     page.fill("#name", person.name)
     page.fill("#password", person.password)
+    if code is not None:
+        page.fill("#code", code())
     page.click("button[type=submit]")
     page.wait_for_url(f"{herald.base_url}/")
     return page
 
 
 def shot(page: Page, name: str) -> None:
-    """A screenshot of the page for the README, docs/screenshots/NAME.png."""
+    """A screenshot of the page for the README, docs/screenshots/NAME.png; the
+    page must hold no inline script or style, which the policy would refuse."""
+    inline = page.locator("script:not([src]), [style], style").count()
+    assert inline == 0, f"{page.url} holds inline script or style"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def refused_by_policy(page: Page) -> list[str]:
+    """What the browser logged as refused by the Content-Security-Policy."""
+    lines: list[str] = page.console_lines  # type: ignore[attr-defined]  # set by sign_in
+    return [line for line in lines if "Content Security Policy" in line]
 
 
 def csrf_of(page: Page) -> str:

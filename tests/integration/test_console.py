@@ -5,6 +5,7 @@ through the admin API)."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -17,10 +18,11 @@ from tests.integration.console import (
     add_user,
     browser,
     csrf_of,
+    refused_by_policy,
     shot,
     sign_in,
 )
-from tests.integration.harness import Capture, Herald
+from tests.integration.harness import LOOPBACK, STRANGER, Capture, Herald
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -272,4 +274,86 @@ def test_every_page_renders_for_the_admin_and_changes_are_audited_by_name(
     assert "console:boss" in audit
     assert "tokens/ci" in audit
     shot(page, "audit")
+    assert refused_by_policy(page) == []
     page.context.close()
+
+
+def test_the_smtp_test_works_with_scripts_off(
+    herald: Herald, capture: Capture, admin: Person, browser: Browser
+) -> None:
+    """Without scripts the drawer still opens, and the test's answer comes back as a page."""
+    page = sign_in(browser, herald, admin, scripts=False)
+    page.goto("/smtp")
+    page.click("summary:has-text('Send Test Email')")
+    subject = f"No script {uuid.uuid4().hex[:8]}"
+    page.fill("#test-to", "plain@herald.test")
+    page.fill("#test-subject", subject)
+    page.click("#smtp-test button:has-text('Send')")
+    page.wait_for_url(f"{herald.base_url}/smtp/test")
+    assert page.locator("[data-testid=diagnosis-outcome]").inner_text() == "accepted"
+    [mail] = capture.wait_for(lambda c: c.message["Subject"] == subject)
+    assert mail.rcpt_tos == ["plain@herald.test"]
+    page.context.close()
+
+
+def test_a_second_factor_is_asked_for_once_set_up(herald: Herald, browser: Browser) -> None:
+    """A user who turns on TOTP on My account then signs in only with the current code."""
+    import pyotp
+
+    person = add_user(herald, "kim", "read-only")
+    page = sign_in(browser, herald, person)
+    page.goto("/account")
+    page.click("button:has-text('Set up a second factor')")
+    secret = page.locator("[data-testid=totp-secret]").inner_text()
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.fill("#current", person.password)
+    page.click("button:has-text('Turn on')")
+    assert page.locator(".flash.ok").inner_text().startswith("The second factor is on")
+    page.context.close()
+
+    refused = browser.new_page(base_url=herald.base_url)
+    refused.goto("/sign-in")
+    refused.fill("#name", person.name)
+    refused.fill("#password", person.password)
+    refused.click("button[type=submit]")
+    assert refused.locator(".flash.error").inner_text() == "The name, password or code is wrong."
+    refused.context.close()
+    page = sign_in(browser, herald, person, code=lambda: pyotp.TOTP(secret).now())
+    assert page.locator(".who").inner_text().startswith("kim")
+    page.context.close()
+
+
+def _sign_in_over_http(herald: Herald, name: str, password: str, source: str) -> int:
+    """The status a sign-in from ``source`` gets, posted as the form would post it."""
+    import http.cookies
+
+    form_page = herald.request("GET", "/sign-in", source=source)
+    cookie = http.cookies.SimpleCookie(form_page.headers["Set-Cookie"])["herald_signin"].value
+    token = form_page.body.decode().split('name="form_token" value="')[1].split('"')[0]
+    body = urllib.parse.urlencode(
+        {"form_token": token, "name": name, "password": password, "next": "/"}
+    ).encode()
+    answer = herald.request(
+        "POST",
+        "/sign-in",
+        body,
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"herald_signin={cookie}",
+            "Origin": herald.base_url,
+        },
+        source=source,
+    )
+    return answer.status
+
+
+def test_failed_sign_ins_slow_the_guesser_but_lock_no_one_out(herald: Herald) -> None:
+    """After wrong passwords for one account from one address, another user
+    from that address signs in, and the account's own user, from elsewhere,
+    still signs in with the right password (in turn)."""
+    target = add_user(herald, "ivy", "read-only")
+    other = add_user(herald, "joe", "read-only")
+    for _ in range(10):
+        assert _sign_in_over_http(herald, target.name, "wrong password!", STRANGER) == 401
+    assert _sign_in_over_http(herald, other.name, other.password, STRANGER) == 303
+    assert _sign_in_over_http(herald, target.name, target.password, LOOPBACK) == 303
