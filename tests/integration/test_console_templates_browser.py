@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.console import Person, add_user, browser, shot, sign_in
+from tests.integration.console import Person, add_user, browser, refused_by_policy, shot, sign_in
 from tests.integration.harness import Capture, Herald
 
 # After tests.integration.console, which skips this module where Chromium is missing.
@@ -52,6 +52,9 @@ def page(browser: Browser, herald: Herald, ada: Person) -> Iterator[Page]:
     tab.goto("/templates")
     expect(tab.locator("h1")).to_have_text("Email templates")
     yield tab
+    # Every page of the workflow ran under the console's policy, and the
+    # previews under theirs, without the browser refusing anything.
+    assert refused_by_policy(tab) == []
     tab.context.close()
 
 
