@@ -105,6 +105,18 @@ def uploaded_logo(form: Mapping[str, Any]) -> tuple[bytes, str] | None:
     return data, field.filename
 
 
+def sample_type(composer: Composer, chosen: Any) -> str | None:
+    """The email type the sample wears the brand in: the chosen one if it has
+    a template, else None (``preview_brand`` then picks the first)."""
+    if (
+        isinstance(chosen, str)
+        and chosen in composer.catalog.types
+        and composer.templates.has(chosen)
+    ):
+        return chosen
+    return None
+
+
 def _errors(error: InvalidInput) -> dict[str, str]:
     # "#/links/0/url" is a fault of the links field.
     return {name.partition("/")[0]: detail for name, detail in field_errors(error).items()}
@@ -139,6 +151,8 @@ async def _page(
         colours=COLOURS,
         labels=FIELDS,
         errors=dict(errors or {}),
+        samples=[name for name in composer.catalog.names() if composer.templates.has(name)],
+        sample=sample_type(composer, (posted or {}).get("sample")),
         max_logo=f"{branding.MAX_LOGO // 1024} KiB",
     )
 
@@ -175,7 +189,10 @@ async def save(request: web.Request) -> web.StreamResponse:
 
 @requires(PRIVILEGE)
 async def preview_in_force(request: web.Request) -> web.StreamResponse:
-    composed = await _composer(request).preview_brand()
+    composer = _composer(request)
+    composed = await composer.preview_brand(
+        email_type=sample_type(composer, request.query.get("sample"))
+    )
     return preview_response(composed.viewable_html())
 
 
@@ -186,7 +203,9 @@ async def preview(request: web.Request) -> web.StreamResponse:
     try:
         changes = changes_from(form, await composer.brand())
         data, filename = uploaded_logo(form) or (None, "logo")
-        composed = await composer.preview_brand(changes, data, filename)
+        composed = await composer.preview_brand(
+            changes, data, filename, email_type=sample_type(composer, form.get("sample"))
+        )
     except InvalidInput as exc:
         faults = [
             Placed("", None, f"{FIELDS.get(name, name)}: {detail}", None)

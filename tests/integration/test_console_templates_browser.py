@@ -180,6 +180,10 @@ def test_a_logo_upload_shows_in_the_brand_preview(page: Page, herald: Herald) ->
     p.fill("#primary_color", "#aa3300")
     expect(frame.locator("[style*='#aa3300']").first).to_be_attached()
     assert herald.admin("/v1/brand").json["primary_color"] != "#aa3300"
+    p.select_option("#sample", "invoice.issued")
+    number = sample(herald, "invoice.issued", "data.invoice_number")
+    expect(frame.locator("body")).to_contain_text(number)
+    expect(frame.locator("img[src^='data:image/png']")).to_have_count(1)
     shot(p, "brand")
     p.get_by_role("button", name="Save", exact=True).click()
     expect(p.locator(".flash.ok")).to_contain_text("The brand is saved")

@@ -21,6 +21,11 @@
       refresh();
     }
   });
+  // Fields outside the form's markup (form="brand-form"), such as the choice
+  // of sample email, do not send their events through the form.
+  for (const outside of document.querySelectorAll(`[form="${form.id}"]`)) {
+    outside.addEventListener("change", refresh);
+  }
   // Colour pickers and their text fields show the same value.
   for (const picker of form.querySelectorAll("input[type=color][data-for]")) {
     const text = document.getElementById(picker.dataset.for);
