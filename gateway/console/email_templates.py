@@ -85,14 +85,14 @@ def composer_of(request: web.Request) -> Composer:
 
 
 def draft_from(form: Mapping[str, Any]) -> dict[str, str]:
-    """The template parts a form posts, with the line endings the store keeps:
-    browsers send a textarea's lines ending in CR LF (HTML's form encoding)."""
+    """The template parts a form posts, exactly as typed but for the line
+    endings: browsers send a textarea's lines ending in CR LF (HTML's form
+    encoding), the store keeps LF. (The subject is a textarea too: an input
+    field would drop the line breaks of a subject saved from a file.)"""
     draft = {}
     for part in FILES:
         if part in form:
             draft[part] = form_text_raw(form, part).replace("\r\n", "\n")
-    if "subject" in draft:
-        draft["subject"] = draft["subject"].strip()
     return draft
 
 

@@ -14,10 +14,9 @@ from gateway.errors import InvalidInput
 
 
 def test_a_posted_draft_keeps_its_text_with_the_stores_line_endings() -> None:
-    """CR LF from a textarea becomes LF; leading and trailing lines stay; the
-    subject loses the spaces an input field keeps."""
-    form = {"subject": " Hi \r\n", "html": "\r\n<p>a</p>\r\n\r\n", "csrf": "x"}
-    assert draft_from(form) == {"subject": "Hi", "html": "\n<p>a</p>\n\n"}
+    """CR LF from a textarea becomes LF; leading and trailing lines and spaces stay."""
+    form = {"subject": " Hi\r\n", "html": "\r\n<p>a</p>\r\n\r\n", "csrf": "x"}
+    assert draft_from(form) == {"subject": " Hi\n", "html": "\n<p>a</p>\n\n"}
     with pytest.raises(InvalidInput) as caught:
         draft_from({"text": "x" * 1_000_001})
     assert caught.value.field == "#/text"

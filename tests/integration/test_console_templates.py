@@ -378,3 +378,25 @@ def test_the_history_is_read_a_page_at_a_time(herald: Herald, ada: Browser) -> N
     )
     assert options[0] == "0"
     assert [int(o) for o in options[1:]] == list(range(1, 52))
+
+
+def test_the_editor_gives_back_each_part_exactly_as_saved(herald: Herald, ada: Browser) -> None:
+    """Parts saved elsewhere (a subject on two lines with a trailing newline,
+    HTML starting with a blank line) come back from the editor's fields as
+    they were, so saving the page untouched changes nothing."""
+    parts = {
+        "subject": "Plan active:\n{{ data.plan }}\n",
+        "html": "\n<p>{{ data.plan }} is active</p>\n",
+        "text": "",
+    }
+    assert herald.admin_send("PUT", "/v1/templates/subscription.activated", parts).ok
+    page = ada.get("/templates/subscription.activated").text
+    posted = {}
+    for part in ("subject", "html", "text"):
+        found = re.search(rf'<textarea id="{part}"[^>]*>\n(.*?)</textarea>', page, re.S)
+        assert found is not None
+        # As a browser submits a textarea: its lines end in CR LF.
+        posted[part] = unescape(found[1]).replace("\n", "\r\n")
+    assert {k: v.replace("\r\n", "\n") for k, v in posted.items()} == parts
+    again = ada.post("/templates/subscription.activated", posted)
+    assert "Nothing changed" in ada.get(again.headers["Location"]).text
