@@ -39,6 +39,7 @@ import jinja2
 import structlog
 from aiohttp import web
 
+from gateway import problems
 from gateway.admin import Api, FailureLimiter
 from gateway.clock import rfc3339
 from gateway.decisions import answer
@@ -339,11 +340,31 @@ def page_after(request: web.Request, name: str = "after") -> str | None:
     return value if value and value.isascii() and len(value) <= 200 else None
 
 
+def next_page(request: web.Request, name: str, cursor: object | None) -> str | None:
+    """The URL of the next page of a keyset listing: this one with ``name``
+    set to ``cursor``; None when there is no next page."""
+    if cursor is None or cursor == "":
+        return None
+    return str(request.rel_url.update_query({name: str(cursor)}))
+
+
 @web.middleware
 async def secure_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every response carries the console's security headers; a page may
-    only tighten them."""
+    only tighten them. A browser asking for a page that does not exist gets
+    a page saying so rather than the API's problem document."""
     response = await handler(request)
+    if (
+        response.status == 404
+        and response.content_type == problems.MEDIA_TYPE
+        and CONSOLE in request.app
+        and not request.path.startswith(("/v1/", "/healthz", "/metrics"))
+        and "text/html" in request.headers.get("Accept", "")
+    ):
+        session = await current_session(request)
+        if session is not None:
+            request[_SESSION] = session
+        response = error_page(request, 404, "There is no such page.")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
@@ -375,6 +396,7 @@ __all__: Sequence[str] = [
     "field_errors",
     "flash",
     "form_text",
+    "next_page",
     "redirect",
     "render",
     "requires",

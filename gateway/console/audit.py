@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from gateway.console import Console, Link, console_of, render, requires
+from gateway.console import Console, Link, console_of, next_page, render, requires
 
 NAV = (Link("Audit log", "/audit", "audit:read"),)
 PAGE = 50
@@ -24,14 +24,11 @@ async def show(request: web.Request) -> web.StreamResponse:
     if actor is not None and len(actor) > 200:
         actor = None
     page = await store.audit_page(limit=PAGE, before=before, actor=actor)
-    next_url = None
-    if page.next_before is not None:
-        next_url = str(request.rel_url.update_query(before=page.next_before))
     return render(
         request,
         "audit.html",
         entries=page.entries,
-        next_url=next_url,
+        next_url=next_page(request, "before", page.next_before),
         actor=actor or "",
         shown=lambda value: "" if value is None else json.dumps(value, sort_keys=True, indent=1),
     )

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.console import Console, Link, console_of, page_after, render, requires
+from gateway.console import (
+    Console,
+    Link,
+    console_of,
+    next_page,
+    page_after,
+    render,
+    requires,
+)
 
 SCOPE = "settings:manage"
 NAV = (Link("Customers", "/customers", SCOPE),)
@@ -17,9 +25,8 @@ async def list_customers(request: web.Request) -> web.StreamResponse:
     store = console_of(request).api.store
     found = await store.customer_page(after=page_after(request), limit=PAGE + 1)
     shown = found[:PAGE]
-    next_url = None
-    if len(found) > PAGE:
-        next_url = str(request.rel_url.update_query(after=shown[-1].id))
+    more = shown[-1].id if len(found) > PAGE else None
+    next_url = next_page(request, "after", more)
     return render(request, "customers.html", customers=shown, next_url=next_url)
 
 

@@ -13,6 +13,7 @@ from gateway.console import (
     Link,
     console_of,
     flash,
+    next_page,
     page_after,
     redirect,
     render,
@@ -38,14 +39,11 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
     page = await console.api.store.list_runs(
         status=status, email_type=email_type, limit=PAGE, cursor=page_after(request)
     )
-    next_url = None
-    if page.next_cursor:
-        next_url = str(request.rel_url.update_query(after=page.next_cursor))
     return render(
         request,
         "runs.html",
         runs=page.runs,
-        next_url=next_url,
+        next_url=next_page(request, "after", page.next_cursor),
         chosen_status=status or "",
         email_type=email_type or "",
         statuses=STATUSES,

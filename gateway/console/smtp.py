@@ -136,6 +136,17 @@ async def save(request: web.Request) -> web.StreamResponse:
 
 
 @requires(SCOPE)
+async def reset(request: web.Request) -> web.StreamResponse:
+    """Forget the saved settings: the configuration's upstream (or, for a
+    sender, the main one) applies again."""
+    console = console_of(request)
+    key, sender = await _key(request)
+    await smtp_settings.save(console.api.store, key, None, actor=console.actor(request))
+    await flash(request, "The saved settings are forgotten.")
+    return redirect(f"/smtp/senders/{sender}" if sender else "/smtp")
+
+
+@requires(SCOPE)
 async def test(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     form = await request.post()
@@ -160,6 +171,8 @@ def routes(console: Console) -> list[web.RouteDef]:
         web.get("/smtp", show),
         web.post("/smtp", save),
         web.post("/smtp/test", test),
+        web.post("/smtp/reset", reset),
         web.get("/smtp/senders/{key}", show),
         web.post("/smtp/senders/{key}", save),
+        web.post("/smtp/senders/{key}/reset", reset),
     ]

@@ -9,7 +9,6 @@ from typing import Any
 from gateway.errors import ConflictError, InvalidInput, NotFoundError
 from gateway.store import (
     MASK,
-    AuditEntry,
     AuditPage,
     ConsoleSession,
     ConsoleUser,
@@ -17,7 +16,7 @@ from gateway.store import (
     FlowCount,
 )
 from gateway.store._base import Connection, Row, SQLBase
-from gateway.store._settings import _audit
+from gateway.store._settings import AUDIT_COLUMNS, _audit, audit_entry
 
 _USER_COLUMNS = "name, email, role, password_hash, totp_sealed, created_at, updated_at, disabled_at"
 _USER_SELECT = f"SELECT {_USER_COLUMNS} FROM console_users"  # noqa: S608 -- fixed columns
@@ -180,20 +179,9 @@ class ConsoleSQL(SQLBase):
             clauses.append("actor = ?")
             params.append(actor)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        columns = "id, at, actor, setting, old_value, new_value"
-        sql = f"SELECT {columns} FROM settings_audit {where} ORDER BY id DESC LIMIT ?"  # noqa: S608 -- fixed clauses, values are bound
+        sql = f"SELECT {AUDIT_COLUMNS} FROM settings_audit {where} ORDER BY id DESC LIMIT ?"  # noqa: S608 -- fixed clauses, values are bound
         rows = await self._read(sql, (*params, limit + 1))
-        entries = [
-            AuditEntry(
-                id=row["id"],
-                at=row["at"],
-                actor=row["actor"],
-                setting=row["setting"],
-                old=json.loads(row["old_value"]) if row["old_value"] else None,
-                new=json.loads(row["new_value"]) if row["new_value"] else None,
-            )
-            for row in rows[:limit]
-        ]
+        entries = [audit_entry(row) for row in rows[:limit]]
         more = len(rows) > limit
         return AuditPage(entries, entries[-1].id if more and entries else None)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.errors import NotFoundError
 from gateway.store import AuditEntry, SenderIdentity, masked
-from gateway.store._base import Connection, SQLBase
+from gateway.store._base import Connection, Row, SQLBase
 
 
 class SettingsSQL(SQLBase):
@@ -84,22 +84,26 @@ class SettingsSQL(SQLBase):
         if setting is not None:
             where = "WHERE setting = ? OR substr(setting, 1, ?) = ?"
             params = [setting, len(setting) + 1, setting + "/"]
-        columns = "id, at, actor, setting, old_value, new_value"
         rows = await self._read(
-            f"SELECT {columns} FROM settings_audit {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- a fixed clause, values are bound
+            f"SELECT {AUDIT_COLUMNS} FROM settings_audit {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- a fixed clause, values are bound
             (*params, limit),
         )
-        return [
-            AuditEntry(
-                id=row["id"],
-                at=row["at"],
-                actor=row["actor"],
-                setting=row["setting"],
-                old=json.loads(row["old_value"]) if row["old_value"] else None,
-                new=json.loads(row["new_value"]) if row["new_value"] else None,
-            )
-            for row in rows
-        ]
+        return [audit_entry(row) for row in rows]
+
+
+AUDIT_COLUMNS = "id, at, actor, setting, old_value, new_value"
+
+
+def audit_entry(row: Row) -> AuditEntry:
+    """An audit log row (``AUDIT_COLUMNS``) as the faces read it."""
+    return AuditEntry(
+        id=row["id"],
+        at=row["at"],
+        actor=row["actor"],
+        setting=row["setting"],
+        old=json.loads(row["old_value"]) if row["old_value"] else None,
+        new=json.loads(row["new_value"]) if row["new_value"] else None,
+    )
 
 
 async def _audit(

@@ -99,6 +99,7 @@ def test_the_smtp_page_saves_and_its_test_reports_the_upstreams_answer(
     )
     saved = herald.admin("/v1/smtp").json
     assert (saved["source"], saved["host"], saved["port"]) == ("saved", "127.0.0.1", capture.port)
+    assert page.locator("button:has-text('Forget the saved settings')").count() == 1
 
     page.click("summary:has-text('Send Test Email')")
     subject = f"Console test {uuid.uuid4().hex[:8]}"
@@ -255,6 +256,14 @@ def test_every_page_renders_for_the_admin_and_changes_are_audited_by_name(
     shot(page, "run")
     page.goto("/runs")
     shot(page, "runs")
+    missing = page.goto("/runs/run_missing")
+    assert missing is not None
+    assert missing.status == 404
+    assert "no run 'run_missing'" in page.inner_text("main")
+    missing = page.goto("/no-such-page")
+    assert missing is not None
+    assert missing.status == 404
+    assert "There is no such page." in page.inner_text("main")
 
     page.click("nav >> text=Users & tokens")
     page.fill("#token_name", "ci")

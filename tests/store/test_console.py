@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.settings import users
-from gateway.store import open_store
 from gateway.store._sql import SQLStore
 from tests import stores
+from tests.store.test_store import clock, store
+
+__all__ = ["clock", "store"]  # the store's fixtures, a real store on a movable clock
 
 IDLE, ABSOLUTE = 1800.0, 43200.0
-
-
-@pytest.fixture
-def clock() -> stores.MovableClock:
-    return stores.MovableClock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: stores.MovableClock) -> AsyncIterator[SQLStore]:
-    opened = open_store(stores.url_for(tmp_path), clock=clock)
-    assert isinstance(opened, SQLStore)
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def _ada(store: SQLStore) -> None:
