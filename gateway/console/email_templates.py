@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 from markupsafe import escape
@@ -29,6 +28,7 @@ from gateway.console import (
     console_of,
     flash,
     form_text,
+    next_page,
     redirect,
     render,
     requires,
@@ -308,9 +308,8 @@ async def history(request: web.Request) -> web.StreamResponse:
     before = None if before_text is None else _number(before_text, "before")
     versions = await composer.history(email_type, before=before, limit=HISTORY_PAGE)
     _, in_force = await composer.parts(email_type)
-    older = None
-    if len(versions) == HISTORY_PAGE:
-        older = f"/templates/{quote(email_type, safe='')}/history?before={versions[-1].version}"
+    last = versions[-1].version if len(versions) == HISTORY_PAGE else None
+    older = next_page(request, "before", last)
     return render(
         request,
         "email_template_history.html",
