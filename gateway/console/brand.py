@@ -204,7 +204,11 @@ async def preview(request: web.Request) -> web.StreamResponse:
         changes = changes_from(form, await composer.brand())
         data, filename = uploaded_logo(form) or (None, "logo")
         composed = await composer.preview_brand(
-            changes, data, filename, email_type=sample_type(composer, form.get("sample"))
+            changes,
+            data,
+            filename,
+            forget_logo=bool(form.get("remove_logo")),
+            email_type=sample_type(composer, form.get("sample")),
         )
     except InvalidInput as exc:
         faults = [

@@ -154,14 +154,21 @@ class Composer:
         return values
 
     async def brand_and_logo(
-        self, changes: Mapping[str, Any] | None = None, logo: branding.Logo | None = None
+        self,
+        changes: Mapping[str, Any] | None = None,
+        logo: branding.Logo | None = None,
+        *,
+        forget_logo: bool = False,
     ) -> tuple[dict[str, Any], branding.Logo | None]:
         """The brand in force and the logo image (saved, else configured), if any;
-        with ``changes`` (validated, None forgets a saved value) and a ``logo``,
-        the brand they would make, unsaved.
+        with ``changes`` (validated, None forgets a saved value) and a ``logo``
+        (or ``forget_logo``: the saved one forgotten), the brand they would
+        make, unsaved.
         ``brand.logo`` is what an <img src> needs: the logo's cid, else logo_url."""
         saved = await self.store.read_settings(branding.SETTING)
-        if logo is None:
+        if forget_logo and logo is None:
+            logo = self.config.logo
+        elif logo is None:
             saved_logo = saved.get(branding.LOGO_SETTING)
             logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
         values = {**self.config.brand, **_merged(saved.get(branding.SETTING, {}), changes)}
@@ -182,18 +189,20 @@ class Composer:
         logo: bytes | None = None,
         filename: str = "logo",
         *,
+        forget_logo: bool = False,
         email_type: str | None = None,
     ) -> Composed:
         """A sample email (``email_type``, else the first in the catalog that
         has a template) wearing the brand that ``changes`` and a new ``logo``
-        image would make, checked as saving them would check, saved nowhere."""
+        image (or forgetting the saved one) would make, checked as saving them
+        would check, saved nowhere."""
         new_logo = None
         if logo is not None:
             try:
                 new_logo = branding.logo_from_bytes(logo, filename)
             except ValueError as exc:
                 raise InvalidInput("#/logo", str(exc)) from exc
-        brand = await self.brand_and_logo(changes or {}, new_logo)
+        brand = await self.brand_and_logo(changes or {}, new_logo, forget_logo=forget_logo)
         if email_type is None:
             email_type = next(
                 (name for name in self.catalog.names() if self.templates.has(name)), None

@@ -353,6 +353,10 @@ def test_brand_changes_are_previewed_unsaved_then_saved(herald: Herald, ada: Bro
     assert "The brand is saved" in page.text
     assert 'value="#123456"' in page.text
     assert 'name="remove_logo"' in page.text
+    unlogoed = ada.post_multipart("/brand/preview", [("remove_logo", "on")], [])
+    assert unlogoed.status == 200
+    assert "data:image/png" not in unlogoed.text
+    assert "data:image/png" in ada.get("/brand/preview").text
     removed = ada.post_multipart("/brand", [("remove_logo", "on")], [])
     assert removed.status == 303
     assert herald.admin("/v1/brand").json["logo"] == ""
