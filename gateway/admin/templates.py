@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.admin import Api, read_json
+from gateway.admin import Api, query_number, read_json
 from gateway.content import mime
 from gateway.content.composer import Composed
 from gateway.content.templating import FILES
@@ -17,6 +17,8 @@ from gateway.presenters import part_diff_json, template_summary_json, template_v
 from gateway.queue import relay
 
 SCOPE = "templates:manage"
+# The most versions one page of /v1/templates/{type}/versions holds.
+MAX_VERSIONS = 500
 _OBJECT: Json = {"type": "object"}
 _TYPE = path_param("type", "The email type")
 
@@ -40,7 +42,24 @@ OPENAPI: dict[str, Json] = {
         "get": _op("The template in force for one email type"),
         "put": _op("Save a new version of a template", write=True),
     },
-    "/v1/templates/{type}/versions": {"get": _op("Every saved version, newest first")},
+    "/v1/templates/{type}/versions": {
+        "get": {
+            **_op("Every saved version, newest first; with limit, a page of them"),
+            "parameters": [
+                _TYPE,
+                query_param(
+                    "limit",
+                    f"At most this many versions (1 to {MAX_VERSIONS}); all when absent",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_VERSIONS},
+                ),
+                query_param(
+                    "before",
+                    "Only versions older than this one (the last version of the previous page)",
+                    {"type": "integer", "minimum": 1},
+                ),
+            ],
+        }
+    },
     "/v1/templates/{type}/versions/{version}/diff": {
         "get": {
             **_op("What a version changed from the one before it, part by part"),
@@ -100,7 +119,17 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(template_version_json(version))
 
     async def versions(request: web.Request) -> web.Response:
-        found = await api.services.composer.history(request.match_info["type"])
+        # Absent, both mean "every version", as before paging existed.
+        bounds: dict[str, int | None] = {"limit": None, "before": None}
+        for name, maximum in (("limit", MAX_VERSIONS), ("before", 10**9)):
+            if name in request.query:
+                number = query_number(request, name, default=1, maximum=maximum)
+                if isinstance(number, web.Response):
+                    return number
+                bounds[name] = number
+        found = await api.services.composer.history(
+            request.match_info["type"], before=bounds["before"], limit=bounds["limit"]
+        )
         return web.json_response(
             {"versions": [template_version_json(version) for version in found]}
         )

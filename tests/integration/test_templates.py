@@ -138,6 +138,11 @@ def test_api_saves_lists_and_rolls_back_versions(branded: Herald) -> None:
 
     versions = branded.admin(f"{path}/versions").json["versions"]
     assert [v["version"] for v in versions] == [2, 1]
+    page = branded.admin(f"{path}/versions?limit=1").json["versions"]
+    assert [v["version"] for v in page] == [2]
+    older = branded.admin(f"{path}/versions?limit=1&before=2").json["versions"]
+    assert [v["version"] for v in older] == [1]
+    assert branded.admin(f"{path}/versions?limit=0").status == 400
     assert {v["actor"] for v in versions} == {"admin-api"}
     diff = branded.admin(f"{path}/versions/2/diff?against=1").json["parts"]
     assert [(d["part"], d["changed"]) for d in diff] == [
