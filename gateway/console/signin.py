@@ -140,10 +140,11 @@ async def _verify(console: Console, name: str, password: str, code: str) -> Cons
         return None
     if user is None or user.disabled_at is not None:
         return None
-    if user.totp_sealed is not None and not users.totp_matches(
-        console.vault.open(user.totp_sealed), code
-    ):
-        return None
+    if user.totp_sealed is not None:
+        step = users.totp_step(console.vault.open(user.totp_sealed), code)
+        # RFC 6238 §5.2: a code is taken once, on whichever node sees it first.
+        if step is None or not await console.api.store.take_totp_step(user.name, step):
+            return None
     return user
 
 

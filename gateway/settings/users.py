@@ -10,6 +10,7 @@ sends to.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import re
 import time
 
@@ -113,14 +114,23 @@ def totp_uri(user: ConsoleUser, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name="Herald")
 
 
-def totp_matches(secret: str, code: str) -> bool:
+def totp_step(secret: str, code: str, at: float | None = None) -> int | None:
+    """The time step whose code ``code`` is, within a step of ``at`` (now);
+    None when it is no such code."""
     code = code.strip().replace(" ", "")
-    return (
-        len(code) == 6
-        and code.isascii()
-        and code.isdigit()
-        and pyotp.TOTP(secret).verify(code, valid_window=_TOTP_WINDOW)
-    )
+    if len(code) != 6 or not code.isascii() or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    now = time.time() if at is None else at
+    for offset in range(-_TOTP_WINDOW, _TOTP_WINDOW + 1):
+        moment = now + offset * totp.interval
+        if hmac.compare_digest(totp.at(moment), code):
+            return totp.timecode(moment)
+    return None
+
+
+def totp_matches(secret: str, code: str) -> bool:
+    return totp_step(secret, code) is not None
 
 
 def with_totp(user: ConsoleUser, vault: Vault, secret: str | None) -> ConsoleUser:

@@ -313,6 +313,8 @@ class ConsoleUser:
     disabled_at: float | None = None
     # The TOTP secret, sealed with the settings key; None without a second factor.
     totp_sealed: str | None = field(default=None, repr=False)
+    # The time step of the last code taken (RFC 6238 §5.2: each is taken once).
+    totp_step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -764,6 +766,11 @@ class ConsoleStore(Protocol):
         """The user ``name``; ``NotFoundError`` if unknown."""
 
     async def list_console_users(self) -> list[ConsoleUser]: ...
+
+    async def take_totp_step(self, name: str, step: int) -> bool:
+        """Record that ``name`` signed in with a code of time step ``step``;
+        False, recording nothing, when a code of that step or a later one was
+        taken already (on any node)."""
 
     async def add_console_session(self, digest: str, user_name: str, csrf: str) -> None:
         """Keep a new session of ``user_name``."""

@@ -18,7 +18,9 @@ from gateway.store import (
 from gateway.store._base import Connection, Row, SQLBase
 from gateway.store._settings import AUDIT_COLUMNS, _audit, audit_entry
 
-_USER_COLUMNS = "name, email, role, password_hash, totp_sealed, created_at, updated_at, disabled_at"
+_USER_COLUMNS = (
+    "name, email, role, password_hash, totp_sealed, created_at, updated_at, disabled_at, totp_step"
+)
 _USER_SELECT = f"SELECT {_USER_COLUMNS} FROM console_users"  # noqa: S608 -- fixed columns
 
 
@@ -30,7 +32,7 @@ class ConsoleSQL(SQLBase):
         try:
             async with self._transaction() as db:
                 await db.execute(
-                    f"INSERT INTO console_users ({_USER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",  # noqa: S608 -- fixed columns
+                    f"INSERT INTO console_users ({_USER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",  # noqa: S608 -- fixed columns
                     (
                         user.name,
                         user.email,
@@ -40,6 +42,7 @@ class ConsoleSQL(SQLBase):
                         now,
                         now,
                         user.disabled_at,
+                        None,
                     ),
                 )
                 await _audit(db, now, actor, f"users/{user.name}", None, _audited(user))
@@ -82,6 +85,17 @@ class ConsoleSQL(SQLBase):
 
     async def list_console_users(self) -> list[ConsoleUser]:
         return [_user(row) for row in await self._read(f"{_USER_SELECT} ORDER BY name")]
+
+    async def take_totp_step(self, name: str, step: int) -> bool:
+        async with self._transaction() as db:
+            # One statement, so that two nodes offered the same code at once
+            # cannot both take it.
+            cursor = await db.execute(
+                "UPDATE console_users SET totp_step = ? WHERE name = ?"
+                " AND (totp_step IS NULL OR totp_step < ?) RETURNING name",
+                (step, name, step),
+            )
+            return await cursor.fetchone() is not None
 
     async def add_console_session(self, digest: str, user_name: str, csrf: str) -> None:
         now = self.clock()

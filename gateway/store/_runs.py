@@ -20,7 +20,7 @@ from gateway.store import (
     new_id,
     run_status,
 )
-from gateway.store._base import Connection, Row, SQLBase
+from gateway.store._base import Connection, Row, SQLBase, _marks
 
 _RUN_COLUMNS = (
     "id, source, email_type, status, subject, mail_from, created_at, updated_at, error,"
@@ -109,7 +109,17 @@ class RunsSQL(SQLBase):
             f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- clauses are fixed column names, values are bound
             (*params, limit + 1),
         )
-        runs = [_run(row, counts=await self._counts(row["id"])) for row in rows[:limit]]
+        page = rows[:limit]
+        # One read for the counts of the whole page, not one per run.
+        counts: dict[str, dict[str, int]] = {row["id"]: {} for row in page}
+        if page:
+            for count in await self._read(
+                "SELECT run_id, status, n FROM run_counts"  # noqa: S608 -- placeholders only
+                f" WHERE run_id IN ({_marks(list(counts))}) AND n > 0 ORDER BY status",
+                list(counts),
+            ):
+                counts[count["run_id"]][count["status"]] = count["n"]
+        runs = [_run(row, counts=counts[row["id"]]) for row in page]
         return RunPage(runs, runs[-1].id if len(rows) > limit else None)
 
     async def get_run(

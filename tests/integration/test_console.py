@@ -327,9 +327,19 @@ def test_a_second_factor_is_asked_for_once_set_up(herald: Herald, browser: Brows
     refused.click("button[type=submit]")
     assert refused.locator(".flash.error").inner_text() == "The name, password or code is wrong."
     refused.context.close()
-    page = sign_in(browser, herald, person, code=lambda: pyotp.TOTP(secret).now())
+    taken = pyotp.TOTP(secret).now()
+    page = sign_in(browser, herald, person, code=lambda: taken)
     assert page.locator(".who").inner_text().startswith("kim")
     page.context.close()
+    # RFC 6238 §5.2: the code that signed in once signs in no more.
+    replay = browser.new_page(base_url=herald.base_url)
+    replay.goto("/sign-in")
+    replay.fill("#name", person.name)
+    replay.fill("#password", person.password)
+    replay.fill("#code", taken)
+    replay.click("button[type=submit]")
+    assert replay.locator(".flash.error").inner_text() == "The name, password or code is wrong."
+    replay.context.close()
 
 
 def _sign_in_over_http(herald: Herald, name: str, password: str, source: str) -> int:

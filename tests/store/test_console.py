@@ -126,3 +126,14 @@ async def test_customer_pages_follow_the_id(store: SQLStore) -> None:
     second = await store.customer_page(after=first[-1].id, limit=3)
     assert [c.id for c in first + second] == [f"cus_{i:03}" for i in range(5)]
     assert first[0].name == "<b>0</b>"
+
+
+async def test_a_totp_step_is_taken_once(store: SQLStore) -> None:
+    """A time step is taken once; an earlier one after it never; a later one is."""
+    await _ada(store)
+    assert await store.take_totp_step("ada", 100)
+    assert not await store.take_totp_step("ada", 100)
+    assert not await store.take_totp_step("ada", 99)
+    assert await store.take_totp_step("ada", 101)
+    assert (await store.get_console_user("ada")).totp_step == 101
+    assert not await store.take_totp_step("nobody", 5)
