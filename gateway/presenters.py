@@ -7,10 +7,14 @@ A face of Herald: it may import every layer, and only faces import it.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.clock import rfc3339
 from gateway.store import AuditEntry, QueueEntry, Run, TemplateVersion
+
+if TYPE_CHECKING:
+    from gateway.content.composer import TemplateSummary
+    from gateway.content.history import PartDiff
 
 # Keys a run shows even when they are null, so that a client can tell "not
 # yet" from "not this kind of run".
@@ -61,7 +65,32 @@ def template_version_json(version: TemplateVersion) -> dict[str, Any]:
         "action": version.action,
         "note": version.note,
         "created_at": rfc3339(version.created_at),
+        "actor": version.actor,
     }
     if version.parts is not None:
         body |= asdict(version.parts)
     return body
+
+
+def template_summary_json(summary: TemplateSummary) -> dict[str, Any]:
+    """An email type as ``/v1/templates`` lists it: the edited version in
+    force (null for the shipped default) and who changed it last, and when."""
+    latest = summary.latest
+    return {
+        "type": summary.entry.name,
+        "shipped": summary.shipped,
+        "version": summary.version,
+        "updated_by": latest.actor if latest else None,
+        "updated_at": rfc3339(latest.created_at) if latest else None,
+    }
+
+
+def part_diff_json(diff: PartDiff) -> dict[str, Any]:
+    """One part's changes as ``/v1/templates/{type}/versions/{v}/diff`` shows them."""
+    return {
+        "part": diff.part,
+        "from": diff.old_label,
+        "to": diff.new_label,
+        "changed": diff.changed,
+        "unified": diff.unified(),
+    }

@@ -116,13 +116,16 @@ def test_audit_queue_and_template_rows_show_rfc3339_times() -> None:
         "recipients": ["a@example.com"],
         "last_error": "451",
     }
-    saved = TemplateVersion("x", 2, "save", TemplateParts("S", "<p>H</p>", ""), "n", AT)
+    saved = TemplateVersion(
+        "x", 2, "save", TemplateParts("S", "<p>H</p>", ""), "n", AT, actor="console:ada"
+    )
     assert template_version_json(saved) == {
         "type": "x",
         "version": 2,
         "action": "save",
         "note": "n",
         "created_at": "2026-01-01T00:00:00.500Z",
+        "actor": "console:ada",
         "subject": "S",
         "html": "<p>H</p>",
         "text": "",

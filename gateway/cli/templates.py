@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import json_input
-from gateway.cli import with_store
+from gateway.cli import actor, with_store
 from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.errors import InvalidInput
 
@@ -56,6 +56,15 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     history = actions.add_parser("history", parents=[common], help="every version, newest first")
     history.add_argument("email_type", metavar="TYPE")
     history.set_defaults(command=_history)
+    diff = actions.add_parser(
+        "diff", parents=[common], help="what a version changed from the one before it"
+    )
+    diff.add_argument("email_type", metavar="TYPE")
+    diff.add_argument("version", metavar="VERSION", type=int)
+    diff.add_argument(
+        "--against", metavar="VERSION", type=int, help="compare with this version (0: the default)"
+    )
+    diff.set_defaults(command=_diff)
     rollback = actions.add_parser(
         "rollback", parents=[common], help="bring an earlier version back"
     )
@@ -111,10 +120,7 @@ def _send_test(config: Config, args: argparse.Namespace) -> int:
 
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
-        content = await composer.test_message(args.email_type, args.to, supplied)
-        diagnosis = await relay.send_test(
-            store, config, content, mail_from=config.sender.address, to=args.to
-        )
+        diagnosis = await relay.template_test(store, composer, args.email_type, args.to, supplied)
         said = diagnosis.reply if diagnosis.ok else diagnosis.error
         print(f"{diagnosis.verdict}: {args.to} via {diagnosis.upstream}: {said}")
         return 0 if diagnosis.ok else 1
@@ -135,7 +141,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
         composer = Composer.for_config(config, store)
         try:
-            version = await composer.save(args.email_type, note=args.note, **parts)
+            version = await composer.save(args.email_type, note=args.note, actor=actor(), **parts)
         except InvalidTemplate as exc:
             for pointer, detail in exc.errors:
                 print(f"herald: {pointer.removeprefix('#/')}: {detail}", file=sys.stderr)
@@ -153,15 +159,28 @@ def _history(config: Config, args: argparse.Namespace) -> int:
 
     async def action(store: Store) -> int:
         versions = await Composer.for_config(config, store).history(args.email_type)
-        print(f"{'VERSION':<8} {'SAVED':<24} {'ACTION':<9} NOTE")
+        print(f"{'VERSION':<8} {'SAVED':<24} {'ACTION':<9} {'BY':<20} NOTE")
         for number, version in enumerate(versions):
             marker = " (in force)" if number == 0 and version.parts is not None else ""
             print(
                 f"{version.version:<8} {rfc3339(version.created_at):<24} {version.action:<9}"
-                f" {version.note}{marker}"
+                f" {version.actor or '-':<20} {version.note}{marker}"
             )
         if not versions or versions[0].parts is None:
             print("the shipped default is in force")
+        return 0
+
+    return with_store(config, action)
+
+
+def _diff(config: Config, args: argparse.Namespace) -> int:
+    from gateway.content.composer import Composer
+
+    async def action(store: Store) -> int:
+        composer = Composer.for_config(config, store)
+        diffs = await composer.compare(args.email_type, args.version, args.against)
+        changed = [diff.unified() for diff in diffs if diff.changed]
+        sys.stdout.write("".join(changed) if changed else "no changes\n")
         return 0
 
     return with_store(config, action)
@@ -171,7 +190,8 @@ def _rollback(config: Config, args: argparse.Namespace) -> int:
     from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
-        version = await Composer.for_config(config, store).rollback(args.email_type, args.version)
+        composer = Composer.for_config(config, store)
+        version = await composer.rollback(args.email_type, args.version, actor=actor())
         _done(version)
         return 0
 
@@ -182,7 +202,7 @@ def _reset(config: Config, args: argparse.Namespace) -> int:
     from gateway.content.composer import Composer
 
     async def action(store: Store) -> int:
-        version = await Composer.for_config(config, store).reset(args.email_type)
+        version = await Composer.for_config(config, store).reset(args.email_type, actor=actor())
         _done(version)
         return 0
 

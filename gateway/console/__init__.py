@@ -151,9 +151,20 @@ _SESSION = "console.session"
 
 def modules() -> list[ModuleType]:
     """Every family of pages, in the order of the navigation."""
-    from gateway.console import audit, customers, delivery, overview, runs, signin, smtp, users
+    from gateway.console import (
+        audit,
+        brand,
+        customers,
+        delivery,
+        email_templates,
+        overview,
+        runs,
+        signin,
+        smtp,
+        users,
+    )
 
-    return [signin, overview, runs, customers, smtp, delivery, users, audit]
+    return [signin, overview, runs, email_templates, brand, customers, smtp, delivery, users, audit]
 
 
 def console_of(request: web.Request) -> Console:

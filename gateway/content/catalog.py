@@ -64,6 +64,16 @@ class EmailType:
         values["event"]["type"] = self.name
         return values
 
+    def search(self, query: str) -> list[Tag]:
+        """The tags whose name or description holds every word of ``query``
+        (any case); all of them for an empty query."""
+        words = query.casefold().split()
+        return [
+            tag
+            for tag in self.tags
+            if all(word in f"{tag.name} {tag.description}".casefold() for word in words)
+        ]
+
     def missing(self, data: Mapping[str, Any]) -> list[Tag]:
         """The required data tags that ``data`` lacks or leaves empty."""
         return [

@@ -17,6 +17,7 @@ save, history, rollback, reset, preview and send a test.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.content import mime, workers
 from gateway.content._html_text import text_from_html
 from gateway.content.catalog import Catalog, EmailType
+from gateway.content.history import PartDiff, diff_parts
 from gateway.content.mime import cleanup
 from gateway.content.templating import (
     FILES,
@@ -69,6 +71,18 @@ class Composed:
     html: str
     text: str
     message: Draft
+    logo: branding.Logo | None = None
+
+    def viewable_html(self) -> str:
+        """The HTML as a browser can show it outside a mail client: the logo's
+        ``cid:`` reference (RFC 2392), which only a mail client resolves,
+        becomes a ``data:`` URL of the same image."""
+        if self.logo is None:
+            return self.html
+        encoded = base64.b64encode(self.logo.data).decode()
+        return self.html.replace(
+            f"cid:{branding.LOGO_CID}", f"data:image/{self.logo.subtype};base64,{encoded}"
+        )
 
 
 @dataclass
@@ -79,6 +93,22 @@ class _Saved:
     brand: tuple[dict[str, Any], branding.Logo | None] | None = None
     # The edited template in force and its version, None for the shipped one.
     parts: dict[str, tuple[TemplateParts, int] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TemplateSummary:
+    """One email type as the templates list shows it."""
+
+    entry: EmailType
+    shipped: bool  # a shipped default exists
+    latest: TemplateVersion | None  # the newest version (a reset too), None if never edited
+
+    @property
+    def version(self) -> int | None:
+        """The edited version in force; None while the shipped default is."""
+        if self.latest is None or self.latest.parts is None:
+            return None
+        return self.latest.version
 
 
 def event_variables(event: Event) -> dict[str, Any]:
@@ -181,29 +211,81 @@ class Composer:
         return held
 
     async def brand_and_logo(
-        self, saved: _Saved | None = None
+        self,
+        changes: Mapping[str, Any] | None = None,
+        logo: branding.Logo | None = None,
+        *,
+        forget_logo: bool = False,
+        saved: _Saved | None = None,
     ) -> tuple[dict[str, Any], branding.Logo | None]:
-        """The brand in force and the logo image (saved, else configured), if any.
+        """The brand in force and the logo image (saved, else configured), if any;
+        with ``changes`` (validated, None forgets a saved value) and a ``logo``
+        (or ``forget_logo``: the saved one forgotten), the brand they would
+        make, unsaved (and not kept).
         ``brand.logo`` is what an <img src> needs: the logo's cid, else logo_url."""
+        if changes is not None or logo is not None or forget_logo:
+            return await self._read_brand(changes, logo, forget_logo=forget_logo)
         saved = saved or await self._in_force()
         if saved.brand is None:
-            stored = await self.store.read_settings(branding.SETTING)
+            saved.brand = await self._read_brand(None, None, forget_logo=False)
+        values, held = saved.brand
+        return dict(values), held
+
+    async def _read_brand(
+        self,
+        changes: Mapping[str, Any] | None,
+        logo: branding.Logo | None,
+        *,
+        forget_logo: bool,
+    ) -> tuple[dict[str, Any], branding.Logo | None]:
+        stored = await self.store.read_settings(branding.SETTING)
+        if forget_logo and logo is None:
+            logo = self.config.logo
+        elif logo is None:
             saved_logo = stored.get(branding.LOGO_SETTING)
             logo = branding.Logo.from_json(saved_logo) if saved_logo else self.config.logo
-            values = {**self.config.brand, **stored.get(branding.SETTING, {})}
-            values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
-            saved.brand = values, logo
-        values, logo = saved.brand
-        return dict(values), logo
+        values = {**self.config.brand, **_merged(stored.get(branding.SETTING, {}), changes)}
+        values["logo"] = f"cid:{branding.LOGO_CID}" if logo else values.get("logo_url", "")
+        return values, logo
 
     async def update_brand(self, changes: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
         """Validate and save brand values (None forgets a saved value); the
         change goes to the audit log."""
-        checked = branding.check(changes)
         saved = (await self.store.read_settings(branding.SETTING)).get(branding.SETTING, {})
-        merged = {k: v for k, v in {**saved, **checked}.items() if v is not None}
+        merged = _merged(saved, changes)
         await self.store.write_setting(branding.SETTING, merged or None, actor=actor)
         return await self.brand()
+
+    async def preview_brand(
+        self,
+        changes: Mapping[str, Any] | None = None,
+        logo: bytes | None = None,
+        filename: str = "logo",
+        *,
+        forget_logo: bool = False,
+        email_type: str | None = None,
+    ) -> Composed:
+        """A sample email (``email_type``, else the first in the catalog that
+        has a template) wearing the brand that ``changes`` and a new ``logo``
+        image (or forgetting the saved one) would make, checked as saving them
+        would check, saved nowhere."""
+        new_logo = None
+        if logo is not None:
+            try:
+                new_logo = branding.logo_from_bytes(logo, filename)
+            except ValueError as exc:
+                raise InvalidInput("#/logo", str(exc)) from exc
+        brand = await self.brand_and_logo(changes or {}, new_logo, forget_logo=forget_logo)
+        if email_type is None:
+            email_type = next(
+                (name for name in self.catalog.names() if self.templates.has(name)), None
+            )
+            if email_type is None:
+                raise NotFoundError("no email type has a template to preview the brand in")
+        variables = self.sample(email_type)
+        to = _recipient_address(variables["recipient"])
+        composed, _ = await self._compose_sample(email_type, variables, to, "brand", brand=brand)
+        return composed
 
     async def update_logo(
         self, data: bytes | None, filename: str = "logo", *, actor: str
@@ -283,13 +365,15 @@ class Composer:
         to: list[Address],
         message_id: str,
         parts: TemplateParts | None = None,
+        brand: tuple[dict[str, Any], branding.Logo | None] | None = None,
     ) -> Composed:
-        """Render ``email_type`` (or the given draft ``parts``) into a message."""
+        """Render ``email_type`` (or the given draft ``parts``) into a message,
+        wearing the brand in force (or a proposed ``brand`` and its logo)."""
         version = None
         saved = await self._in_force()
         if parts is None:
             parts, version = await self.parts(email_type, saved)
-        brand, logo = await self.brand_and_logo(saved)
+        brand_values, logo = brand if brand is not None else await self.brand_and_logo(saved=saved)
         sender = self.config.sender
         # Rendering, CSS inlining and MIME are CPU work: they run in a worker
         # process (``gateway.content.workers``), with the sandbox's limits.
@@ -299,13 +383,13 @@ class Composer:
             self.templates.limits,
             email_type,
             parts,
-            {**variables, "brand": brand},
+            {**variables, "brand": brand_values},
             sender=mime.mailbox(sender.address, sender.name),
             to=to,
             message_id=message_id,
             logo=logo,
         )
-        return Composed(email_type, version, subject, html, text, message)
+        return Composed(email_type, version, subject, html, text, message, logo)
 
     async def wrap(
         self, variables: Mapping[str, Any], *, html: str, text: str
@@ -333,6 +417,14 @@ class Composer:
 
     # Editing
 
+    async def summaries(self) -> list[TemplateSummary]:
+        """Every email type of the catalog with its newest version, in name order."""
+        latest = await self.store.latest_template_versions()
+        return [
+            TemplateSummary(self.catalog.types[name], self.templates.has(name), latest.get(name))
+            for name in self.catalog.names()
+        ]
+
     async def save(
         self,
         email_type: str,
@@ -341,6 +433,7 @@ class Composer:
         html: str | None = None,
         text: str | None = None,
         note: str = "",
+        actor: str = "",
     ) -> TemplateVersion:
         """Validate the template with the given parts changed and save it as
         a new version; ``InvalidTemplate`` and nothing saved when it is bad."""
@@ -354,7 +447,9 @@ class Composer:
         )
         await self.check(email_type, draft)
         await self._trial(email_type, draft)
-        return self._saved(await self.store.add_template_version(email_type, "save", draft, note))
+        return self._saved(
+            await self.store.add_template_version(email_type, "save", draft, note, actor=actor)
+        )
 
     async def check(self, email_type: str, parts: TemplateParts) -> None:
         """``Templates.check`` (a trial render) in a render thread."""
@@ -392,32 +487,59 @@ class Composer:
         )
         return version
 
-    async def history(self, email_type: str) -> list[TemplateVersion]:
+    async def history(
+        self, email_type: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[TemplateVersion]:
+        """The versions of ``email_type``, newest first (a page of ``limit``
+        older than ``before``, when given)."""
         self.entry(email_type)
-        return await self.store.template_versions(email_type)
+        return await self.store.template_versions(email_type, before=before, limit=limit)
 
-    async def rollback(self, email_type: str, version: int) -> TemplateVersion:
+    async def version_parts(self, email_type: str, version: int) -> TemplateParts:
+        """The texts ``version`` put in force (a reset: the shipped default);
+        version 0 is the shipped default."""
+        if version == 0:
+            return self.templates.shipped(email_type)
+        found = await self.store.template_version(email_type, version)
+        return found.parts if found.parts is not None else self.templates.shipped(email_type)
+
+    async def compare(
+        self, email_type: str, version: int, against: int | None = None
+    ) -> list[PartDiff]:
+        """What ``version`` changed from ``against`` (by default the version
+        before it; 0 is the shipped default), part by part."""
+        self.entry(email_type)
+        if against is None:
+            against = version - 1
+        old = await self.version_parts(email_type, against)
+        new = await self.version_parts(email_type, version)
+        old_label = f"version {against}" if against else "the shipped default"
+        return diff_parts(old, new, old_label, f"version {version}")
+
+    async def rollback(self, email_type: str, version: int, *, actor: str = "") -> TemplateVersion:
         """Bring back ``version`` as a new version (history is never rewritten)."""
         old = await self.store.template_version(email_type, version)
         if old.parts is None:
-            return await self.reset(email_type)
+            return await self.reset(email_type, actor=actor)
         # A catalog change since may have retired a tag the old version uses,
         # and a brand change may have made its subject unsafe.
         await self.check(email_type, old.parts)
         await self._trial(email_type, old.parts)
         return self._saved(
             await self.store.add_template_version(
-                email_type, "rollback", old.parts, f"rollback to version {version}"
+                email_type, "rollback", old.parts, f"rollback to version {version}", actor=actor
             )
         )
 
-    async def reset(self, email_type: str) -> TemplateVersion:
+    async def reset(self, email_type: str, *, actor: str = "") -> TemplateVersion:
         """Back to the shipped default; the edited versions stay in the history."""
         self.entry(email_type)
         if not self.templates.has(email_type):
             raise NotFoundError(f"email type {email_type!r} has no shipped template")
         return self._saved(
-            await self.store.add_template_version(email_type, "reset", None, "reset to default")
+            await self.store.add_template_version(
+                email_type, "reset", None, "reset to default", actor=actor
+            )
         )
 
     async def preview(
@@ -467,6 +589,7 @@ class Composer:
         parts: TemplateParts | None = None,
         *,
         pointer: str = "#/event",
+        brand: tuple[dict[str, Any], branding.Logo | None] | None = None,
     ) -> tuple[Composed, Cleaned]:
         """Compose with admin-chosen values and hold the message to the
         queue's rule: a failing render is the admin's input at fault (422),
@@ -474,7 +597,7 @@ class Composer:
         message_id = f"<{purpose}.{secrets.token_hex(8)}@{self.config.hostname}>"
         try:
             composed = await self.compose(
-                email_type, variables, to=[to], message_id=message_id, parts=parts
+                email_type, variables, to=[to], message_id=message_id, parts=parts, brand=brand
             )
         except TemplateError as exc:
             raise InvalidInput("#/event", str(exc)) from exc
@@ -482,6 +605,13 @@ class Composer:
             return composed, cleanup(composed.message, message_id=message_id)
         except UnsafeHeader as exc:
             raise InvalidInput(pointer, exc.reason) from exc
+
+
+def _merged(saved: Mapping[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The saved brand values with validated ``changes`` over them; a None
+    change forgets the saved value."""
+    checked = branding.check(changes or {})
+    return {k: v for k, v in {**saved, **checked}.items() if v is not None}
 
 
 def _recipient_address(recipient: Mapping[str, Any]) -> Address:

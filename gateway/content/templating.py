@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -56,6 +57,16 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Fault:
+    """One validation error, placed: the part (subject, html, text) and, when
+    the error names one, the line of that part's text (from 1)."""
+
+    part: str
+    line: int | None
+    detail: str
+
+
 class InvalidTemplate(InvalidInput):
     """A template failed validation; ``errors`` are (JSON pointer, detail) pairs."""
 
@@ -63,6 +74,23 @@ class InvalidTemplate(InvalidInput):
         super().__init__(*errors[0])
         self.errors = errors
         self.args = ("; ".join(f"{p.removeprefix('#/')}: {d}" for p, d in errors),)
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The errors by part and line, as an editor marks them."""
+        found = []
+        for pointer, detail in self.errors:
+            part = pointer.removeprefix("#/")
+            # The details say "body.html, line 3: ..." (see ``_located`` and
+            # ``Templates.lint``); a line of another file (a layout) is not
+            # a line of this part.
+            match = _LINE.search(detail)
+            line = int(match[2]) if match and match[1] == FILES.get(part) else None
+            found.append(Fault(part, line, detail))
+        return found
+
+
+_LINE = re.compile(r"(?:^|/)(subject\.txt|body\.html|body\.txt), line (\d+):")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Test sends: one message to one address, outside the queue, now.
 
 ``herald smtp test`` (``POST /v1/smtp/test``) and the template test sends
-(``herald send-test``, ``POST /v1/templates/{type}/send-test``) take this one
+(``herald send-test``, ``POST /v1/templates/{type}/send-test``, the
+console's Send Test Email) take this one
 path: the router picks the way out the queue would take for the sender,
 with any proposed changes to the settings, and the answer is a
 ``Diagnosis`` that names the step that failed and why.
@@ -17,6 +18,7 @@ import structlog
 from gateway.addresses import check_address, check_header_text
 from gateway.config import Config
 from gateway.content import mime
+from gateway.content.composer import Composer
 from gateway.content.mime import cleanup
 from gateway.errors import InvalidInput, UnsafeHeader
 from gateway.queue.diagnosis import Diagnosis, diagnose
@@ -122,3 +124,21 @@ def _field(name: str, value: Any, check: Callable[[str, str], str]) -> str:
         return check(value, f"the {name} value")
     except ValueError as exc:
         raise InvalidInput(f"#/{name}", str(exc)) from exc
+
+
+async def template_test(
+    store: RoutingStore,
+    composer: Composer,
+    email_type: str,
+    to: Any,
+    supplied: Mapping[str, Any] | None = None,
+) -> Diagnosis:
+    """Send ``email_type`` as it would be sent, with the catalog's samples
+    (over ``supplied``), to ``to`` from the default sender, and say what the
+    way out answered. ``InvalidInput`` before anything is sent when ``to`` or
+    the data is bad."""
+    if not isinstance(to, str):
+        raise InvalidInput("#/to", "must be an email address")
+    content = await composer.test_message(email_type, to, supplied)
+    config = composer.config
+    return await send_test(store, config, content, mail_from=config.sender.address, to=to)

@@ -397,6 +397,7 @@ class TemplateVersion:
     parts: TemplateParts | None
     note: str
     created_at: float
+    actor: str = ""  # who saved it, as the audit log names them
 
 
 @dataclass(frozen=True)
@@ -691,14 +692,24 @@ class TemplateStore(Protocol):
         action: TemplateAction,
         parts: TemplateParts | None,
         note: str = "",
+        *,
+        actor: str = "",
     ) -> TemplateVersion:
-        """Append the next version of ``email_type``'s template and return it."""
+        """Append the next version of ``email_type``'s template and return it;
+        the change joins the audit log (``templates/<type>``) in the same
+        transaction, naming ``actor``."""
 
-    async def template_versions(self, email_type: str) -> list[TemplateVersion]:
-        """Every version of ``email_type``'s template, newest first."""
+    async def template_versions(
+        self, email_type: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[TemplateVersion]:
+        """The versions of ``email_type``'s template, newest first: every one,
+        or at most ``limit`` older than version ``before`` (a keyset page)."""
 
     async def template_version(self, email_type: str, version: int) -> TemplateVersion:
         """One version; ``NotFoundError`` if unknown."""
+
+    async def latest_template_versions(self) -> dict[str, TemplateVersion]:
+        """The newest version (a reset included) of every email type that has one."""
 
     async def current_template(self, email_type: str) -> TemplateVersion | None:
         """The edited template in force, or None when the shipped default applies."""

@@ -63,3 +63,13 @@ def test_bad_catalog_entries_are_config_errors(tmp_path: Path, entry: str, messa
     (tmp_path / "catalog.toml").write_text(f"[types.t]\ntags = [{entry}]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         Catalog.load(tmp_path)
+
+
+def test_search_finds_tags_by_every_word_of_name_or_description() -> None:
+    """The drawer's search: each word must appear, in any case, in the name or description."""
+    entry = Catalog.load(SHIPPED_TEMPLATES).get("invoice.issued")
+    assert entry.search("") == list(entry.tags)
+    names = [tag.name for tag in entry.search("INVOICE number")]
+    assert "data.invoice_number" in names
+    assert all("invoice" in (t.name + t.description).lower() for t in entry.search("invoice"))
+    assert entry.search("no such tag anywhere") == []

@@ -3,6 +3,7 @@ edits with versions, rollback and reset, and the brand in force."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
@@ -279,3 +280,111 @@ async def test_a_change_saved_by_another_process_applies_to_the_next_compose(
     finally:
         await here.close()
         await other.close()
+
+
+async def test_edits_name_their_editor_in_the_versions_and_the_audit_log(
+    composer: Composer,
+) -> None:
+    """Save, rollback and reset keep who made them, on the version and in the
+    audit log, and the summaries show the newest version and its editor."""
+    await composer.save("account.created", subject="Hello {{ recipient.name }}", actor="ada")
+    await composer.save("account.created", subject="Hi {{ recipient.name }}", actor="bob")
+    await composer.rollback("account.created", 1, actor="cy")
+    await composer.reset("account.created", actor="dee")
+
+    history = await composer.history("account.created")
+    assert [(v.version, v.action, v.actor) for v in history] == [
+        (4, "reset", "dee"),
+        (3, "rollback", "cy"),
+        (2, "save", "bob"),
+        (1, "save", "ada"),
+    ]
+    audit = await composer.store.list_audit(setting="templates")
+    assert [(e.actor, e.setting, e.old, e.new) for e in audit][:2] == [
+        (
+            "dee",
+            "templates/account.created",
+            {"version": 3},
+            {"version": 4, "action": "reset", "note": "reset to default"},
+        ),
+        (
+            "cy",
+            "templates/account.created",
+            {"version": 2},
+            {"version": 3, "action": "rollback", "note": "rollback to version 1"},
+        ),
+    ]
+    assert audit[-1].old is None
+    summaries = {s.entry.name: s for s in await composer.summaries()}
+    assert set(summaries) == set(composer.catalog.names())
+    edited = summaries["account.created"]
+    assert edited.latest is not None
+    assert (edited.version, edited.latest.version, edited.latest.actor) == (None, 4, "dee")
+    assert summaries["invoice.issued"].latest is None
+    await composer.rollback("account.created", 2, actor="eve")
+    assert {s.entry.name: s for s in await composer.summaries()}["account.created"].version == 5
+
+
+async def test_compare_shows_what_a_version_changed_part_by_part(composer: Composer) -> None:
+    """A version is compared with the one before it (the shipped default for
+    the first, and for a reset), as line-numbered hunks."""
+    shipped, _ = await composer.parts("account.created")
+    await composer.save("account.created", subject="Hello {{ recipient.name }}", actor="ada")
+    await composer.reset("account.created")
+
+    first = {diff.part: diff for diff in await composer.compare("account.created", 1)}
+    assert not first["html"].changed
+    assert not first["text"].changed
+    subject = first["subject"]
+    assert [(line.kind, line.text) for line in subject.lines] == [
+        ("hunk", "@@ -1 +1 @@"),
+        ("removed", shipped.subject.rstrip("\n")),
+        ("added", "Hello {{ recipient.name }}"),
+    ]
+    assert subject.unified().splitlines()[:2] == [
+        "--- subject (the shipped default)",
+        "+++ subject (version 1)",
+    ]
+    back = {diff.part: diff for diff in await composer.compare("account.created", 2)}
+    assert [line.kind for line in back["subject"].lines] == ["hunk", "removed", "added"]
+    assert back["subject"].lines[1].text == "Hello {{ recipient.name }}"
+    with pytest.raises(NotFoundError):
+        await composer.compare("account.created", 9)
+
+
+async def test_a_brand_preview_wears_the_proposed_brand_and_saves_nothing(
+    composer: Composer,
+) -> None:
+    """Proposed colours, footer and logo show in a sample email, checked as a
+    save checks them; the saved brand is untouched."""
+    gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+    composed = await composer.preview_brand(
+        {"primary_color": "#123456", "footer": "Acme & Co, 1 Main St"}, gif, "new.gif"
+    )
+    message = parsed(composed.message)
+    html = message.get_body(("html",))
+    assert html is not None
+    assert "#123456" in html.get_content()
+    assert "Acme &amp; Co, 1 Main St" in html.get_content()
+    images = [
+        part.get_content() for part in message.walk() if part.get_content_maintype() == "image"
+    ]
+    assert images == [gif]
+    assert await composer.store.read_settings("brand") == {}
+    with pytest.raises(InvalidInput) as caught:
+        await composer.preview_brand({"primary_color": "red; background: url(x)"})
+    assert caught.value.field == "#/primary_color"
+    with pytest.raises(InvalidInput) as caught:
+        await composer.preview_brand(logo=b"<svg onload=alert(1)/>")
+    assert caught.value.field == "#/logo"
+
+
+async def test_viewable_html_carries_the_logo_as_a_data_url(composer: Composer) -> None:
+    """A browser cannot resolve cid:, so the previewed HTML holds the logo's bytes."""
+    composed = await composer.preview("account.created")
+    assert "cid:logo@herald" in composed.html
+    viewable = composed.viewable_html()
+    assert "cid:logo@herald" not in viewable
+    found = re.search(r'src="data:image/png;base64,([^"]+)"', viewable)
+    assert found is not None
+    assert base64.b64decode(found[1]) == (FIXTURES / "logo.png").read_bytes()

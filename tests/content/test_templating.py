@@ -67,6 +67,24 @@ def test_unknown_tags_get_a_did_you_mean(templates: Templates) -> None:
     ]
 
 
+def test_faults_place_each_error_at_its_part_and_line(templates: Templates) -> None:
+    """An editor gets each error's part and line, and no line for an error
+    that names none (an empty body)."""
+    with pytest.raises(InvalidTemplate) as caught:
+        templates.check(
+            ENTRY, parts(subject="{{ data.invoice_numbr }}", html=" ", text="a\n{{ x }}")
+        )
+    assert [(f.part, f.line) for f in caught.value.faults] == [
+        ("subject", 1),
+        ("text", 2),
+        ("html", None),
+    ]
+    assert caught.value.faults[0].detail.endswith(HINT)
+    with pytest.raises(InvalidTemplate) as caught:
+        templates.check(ENTRY, parts(html="<p>\n{% if x %}\n</p>"))
+    assert [(f.part, f.line) for f in caught.value.faults] == [("html", 3)]
+
+
 def test_tags_are_found_in_every_spelling(templates: Templates) -> None:
     """data.x, data["x"] and data.get("x") all name the tag data.x."""
     tree = templates.env.parse(

@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +73,17 @@ def standard_webhooks_headers(secret: str, body: bytes, msg_id: str, at: int) ->
     }
 
 
-def multipart(fields: list[tuple[str, bytes]]) -> tuple[bytes, str]:
-    """A multipart/form-data body of (name, content) parts, and its content type."""
+def multipart(
+    fields: list[tuple[str, bytes]], *, text: Sequence[tuple[str, str]] = ()
+) -> tuple[bytes, str]:
+    """A multipart/form-data body of (name, content) file parts, after the
+    ``text`` fields a form sends as plain values, and its content type."""
     boundary = f"herald-test-{os.getpid()}-{time.monotonic_ns()}"
     body = b""
+    for name, value in text:
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        ).encode()
     for name, content in fields:
         body += (
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}";'

@@ -116,6 +116,10 @@ def test_the_wheel_carries_templates_catalog_licence_and_no_generic_name(
         assert f"gateway/console/templates/{page}" in names
     assert "gateway/console/static/console.css" in names
     assert "gateway/console/static/console.js" in names
+    for page in ("email_templates.html", "email_template.html", "brand.html"):
+        assert f"gateway/console/templates/{page}" in names
+    for name in ("email_templates.js", "email_templates.css", "brand.js"):
+        assert f"gateway/console/static/{name}" in names
     assert "gateway/_shipped/etc/herald.toml" in names
     assert "gateway/_shipped/systemd/herald.service" in names
 

@@ -3,6 +3,7 @@ running daemon sends, test sends reach the upstream, and legacy mail gets its ta
 
 from __future__ import annotations
 
+import getpass
 import json
 import smtplib
 import uuid
@@ -79,6 +80,16 @@ def test_cli_edit_applies_to_the_running_daemon_and_rolls_back(
     history = branded.cli("templates", "history", "billing.updated").stdout.splitlines()
     assert history[1].startswith("2 ")
     assert history[1].endswith("(in force)")
+    assert f" cli:{getpass.getuser()} " in history[1]
+    diff = branded.cli("templates", "diff", "billing.updated", "2")
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout.splitlines() == [
+        "--- subject (version 1)",
+        "+++ subject (version 2)",
+        "@@ -1 +1 @@",
+        "-Billing for {{ brand.name }}",
+        "+Billing changed for {{ recipient.name }}",
+    ]
     rolled = branded.cli("templates", "rollback", "billing.updated", "1")
     assert rolled.returncode == 0, rolled.stderr
     assert rolled.stdout.strip() == "billing.updated version 3: rollback to version 1"
@@ -87,6 +98,91 @@ def test_cli_edit_applies_to_the_running_daemon_and_rolls_back(
     assert branded.cli("templates", "reset", "billing.updated").returncode == 0
     message = delivered(branded, capture, event("billing.updated"))
     assert message["Subject"] == "Your Acme Cloud billing details were updated"
+
+
+def test_cli_refuses_a_bad_template_with_every_error(branded: Herald, tmp_path: Path) -> None:
+    """An unknown tag and a syntax error are printed, exit 1, and nothing is saved."""
+    subject = write(tmp_path, "s.txt", "Invoice {{ data.invoice_numbr }}")
+    html = write(tmp_path, "b.html", "<p>\n{% for x in %}</p>")
+    result = branded.cli("templates", "set", "invoice.issued", "--subject", subject, "--html", html)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "herald: subject: subject.txt, line 1: unknown tag data.invoice_numbr;"
+        " did you mean data.invoice_number?",
+        "herald: html: body.html, line 2: Expected an expression, got 'end of statement block'",
+        "herald: nothing was saved for invoice.issued",
+    ]
+    versions = branded.admin("/v1/templates/invoice.issued/versions").json["versions"]
+    assert versions == []
+
+
+def test_api_saves_lists_and_rolls_back_versions(branded: Herald) -> None:
+    """PUT validates and saves; versions are listed newest first; rollback is a new version."""
+    path = "/v1/templates/resource.provisioned"
+    refused = branded.admin_send("PUT", path, {"subject": "{{ data.resource_nme }} ready"})
+    assert refused.status == 422
+    assert refused.json["errors"] == [
+        {
+            "pointer": "#/subject",
+            "detail": "subject.txt, line 1: unknown tag data.resource_nme;"
+            " did you mean data.resource_name?",
+        }
+    ]
+    saved = branded.admin_send("PUT", path, {"subject": "{{ data.resource_name }} is up"})
+    assert saved.status == 200, saved.body
+    assert saved.json["version"] == 1
+    assert (
+        branded.admin_send("PUT", path, {"subject": "Up: {{ data.resource_name }}"}).status == 200
+    )
+    assert branded.admin(path).json["subject"] == "Up: {{ data.resource_name }}"
+
+    versions = branded.admin(f"{path}/versions").json["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    page = branded.admin(f"{path}/versions?limit=1").json["versions"]
+    assert [v["version"] for v in page] == [2]
+    older = branded.admin(f"{path}/versions?limit=1&before=2").json["versions"]
+    assert [v["version"] for v in older] == [1]
+    assert branded.admin(f"{path}/versions?limit=0").status == 400
+    assert {v["actor"] for v in versions} == {"admin-api"}
+    diff = branded.admin(f"{path}/versions/2/diff?against=1").json["parts"]
+    assert [(d["part"], d["changed"]) for d in diff] == [
+        ("subject", True),
+        ("html", False),
+        ("text", False),
+    ]
+    assert "-{{ data.resource_name }} is up\n+Up: {{ data.resource_name }}\n" in diff[0]["unified"]
+    assert branded.admin(f"{path}/versions/x/diff").status == 422
+    listed = {t["type"]: t for t in branded.admin("/v1/templates").json["templates"]}
+    assert listed["resource.provisioned"]["version"] == 2
+    assert listed["resource.provisioned"]["updated_by"] == "admin-api"
+    assert listed["invoice.issued"]["updated_at"] is None
+    back = branded.admin_send("POST", f"{path}/rollback", {"version": 1})
+    assert back.json["version"] == 3
+    assert branded.admin(path).json["subject"] == "{{ data.resource_name }} is up"
+    assert branded.admin_send("POST", f"{path}/rollback", {"version": 42}).status == 404
+    assert branded.admin_send("POST", f"{path}/reset").json["action"] == "reset"
+    assert branded.admin(path).json["version"] is None
+
+
+def test_preview_renders_a_draft_without_saving(branded: Herald) -> None:
+    """A preview shows subject, HTML, text and MIME source for a draft, saving nothing."""
+    answer = branded.admin_send(
+        "POST",
+        "/v1/templates/invoice.issued/preview",
+        {
+            "subject": "Draft {{ data.invoice_number }}",
+            "event": {"data": {"invoice_number": "D-1", "amount": "1.00", "currency": "EUR"}},
+        },
+    )
+    assert answer.status == 200, answer.body
+    preview = answer.json
+    assert preview["subject"] == "Draft D-1"
+    assert "Content-ID: <logo@herald>" in preview["mime"]
+    assert "D-1" in preview["text"]
+    assert branded.admin("/v1/templates/invoice.issued").json["version"] is None
+    bad = branded.admin_send("POST", "/v1/templates/invoice.issued/preview", {"html": "{{"})
+    assert bad.status == 422
+    assert bad.json["errors"][0]["pointer"] == "#/html"
 
 
 def test_event_lacking_a_required_tag_gets_422_naming_it(branded: Herald) -> None:

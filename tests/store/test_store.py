@@ -983,3 +983,16 @@ async def test_a_message_queued_to_compose_later_keeps_what_it_composed_from_its
     assert again.later is None
     assert again.content == CONTENT
     assert again.interrupted
+
+
+async def test_template_versions_page_by_version_number(store: SQLStore) -> None:
+    """A keyset page: at most ``limit`` versions older than ``before``, newest first."""
+    for number in range(5):
+        await store.add_template_version(
+            "billing.updated", "save", TemplateParts(f"s{number}", "h", "")
+        )
+    page = await store.template_versions("billing.updated", limit=2)
+    assert [v.version for v in page] == [5, 4]
+    older = await store.template_versions("billing.updated", before=page[-1].version, limit=2)
+    assert [v.version for v in older] == [3, 2]
+    assert [v.version for v in await store.template_versions("billing.updated", before=2)] == [1]
