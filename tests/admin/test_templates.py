@@ -16,11 +16,14 @@ def test_every_type_is_listed_with_its_version_in_force(branded: Herald) -> None
     assert saved.status == 200, saved.body
     try:
         listed = {t["type"]: t for t in branded.admin("/v1/templates").json["templates"]}
-        assert listed["account.created"] == {
+        entry = listed["account.created"]
+        assert {k: entry[k] for k in ("type", "shipped", "version", "updated_by")} == {
             "type": "account.created",
             "shipped": True,
             "version": saved.json["version"],
+            "updated_by": "admin-api",
         }
+        assert entry["updated_at"]
         assert {t["type"] for t in branded.admin("/v1/tags").json["types"]} == set(listed)
     finally:
         branded.admin_send("POST", f"{path}/reset")
