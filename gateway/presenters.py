@@ -6,11 +6,13 @@ A face of Herald: it may import every layer, and only faces import it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
+from gateway.billing.batches import Draft
 from gateway.clock import rfc3339
-from gateway.store import AuditEntry, QueueEntry, Run, TemplateVersion
+from gateway.store import AuditEntry, DefinitionVersion, QueueEntry, Run, TemplateVersion
 
 # Keys a run shows even when they are null, so that a client can tell "not
 # yet" from "not this kind of run".
@@ -34,8 +36,13 @@ def run_json(run: Run) -> dict[str, Any]:
     body["items"] = body["items"] or None
     body["history"] = body["history"] or None
     for item in body["items"] or ():
-        if item["customer_id"] is None:
-            del item["customer_id"]
+        for key in ("customer_id", "definition_version", "subject", "attachments"):
+            if item[key] is None:
+                del item[key]
+        if "attachments" in item:
+            item["attachments"] = [
+                {"name": name, "size": size} for name, size in json.loads(item["attachments"])
+            ]
     return {k: v for k, v in body.items() if v is not None or k in _NULLABLE}
 
 
@@ -65,3 +72,41 @@ def template_version_json(version: TemplateVersion) -> dict[str, Any]:
     if version.parts is not None:
         body |= asdict(version.parts)
     return body
+
+
+def draft_json(draft: Draft) -> dict[str, Any]:
+    """A definition's message as ``definitions preview`` shows it: headers,
+    body parts and attachments by name and size (a zip's password is never
+    part of it)."""
+    message = draft.message
+    parts = []
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_disposition() == "attachment":
+            continue
+        payload = part.get_payload(decode=True)
+        size = len(payload) if isinstance(payload, bytes) else 0
+        entry: dict[str, Any] = {"type": part.get_content_type(), "size": size}
+        if part.get_content_maintype() == "text":
+            entry["content"] = part.get_content()
+        else:
+            entry["content_id"] = part.get("Content-ID")
+            entry["filename"] = part.get_filename()
+        parts.append(entry)
+    return {
+        "from": str(message["From"]),
+        "to": str(message["To"]),
+        "subject": draft.subject,
+        "parts": parts,
+        "attachments": [{"name": name, "size": size} for name, size in draft.attachments],
+    }
+
+
+def definition_version_json(version: DefinitionVersion) -> dict[str, Any]:
+    """One version of a definition, as its history lists it."""
+    return {
+        "version": version.version,
+        "action": version.action,
+        "actor": version.actor,
+        "created_at": rfc3339(version.created_at),
+        "definition": asdict(version.definition),
+    }

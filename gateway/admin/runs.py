@@ -88,7 +88,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(run_json(run))
 
     async def retry_run(request: web.Request) -> web.Response:
-        queued = await api.store.retry_run(request.match_info["run_id"])
+        queued = await api.batches.retry(request.match_info["run_id"])
         api.batches.on_queued()
         return web.json_response({"queued": queued})
 
@@ -100,7 +100,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         item = request.match_info["item_id"]
         if not item.isdigit():
             raise NotFoundError(f"no item {item!r}")
-        await api.store.resend_item(request.match_info["run_id"], int(item))
+        await api.batches.retry(request.match_info["run_id"], int(item))
         api.batches.on_queued()
         return web.json_response({"queued": 1}, status=202)
 

@@ -15,6 +15,7 @@ from gateway.cli import with_store
 from gateway.config import Config
 
 if TYPE_CHECKING:
+    from gateway.billing.batches import Batches
     from gateway.cli import Subcommands
     from gateway.store import Run, Store
 
@@ -146,22 +147,32 @@ def _counts(run: Run) -> str:
     return " ".join(f"{status}={n}" for status, n in sorted(run.counts.items()))
 
 
-def _start(config: Config, args: argparse.Namespace) -> int:
+def batches_for(config: Config, store: Store) -> Batches:
+    """Definition runs as this process runs them: the templates, brand and
+    delivery configuration in force."""
     from gateway.billing.batches import Batches
     from gateway.content.composer import Composer
 
+    composer = Composer.for_config(config, store)
+    return Batches(
+        store,
+        composer.templates,
+        config.runs,
+        hostname=config.hostname,
+        composer=composer,
+        config=config,
+    )
+
+
+def _start(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        composer = Composer.for_config(config, store)
-        batches = Batches(
-            store,
-            composer.templates,
-            config.runs,
-            hostname=config.hostname,
-            brand=composer.brand,
-        )
+        batches = batches_for(config, store)
         run_id, created = await batches.start(args.definition, args.batch, args.invoices)
         if not created:
-            print(f"batch {args.batch} of {args.definition} already ran as {run_id}; nothing sent")
+            print(
+                f"batch {args.batch} of {args.definition} already ran as {run_id}; nothing sent"
+                f" (send its failed items again with: herald runs retry {run_id})"
+            )
             return 0
         print(f"run {run_id} started; queuing its messages")
         run = await store.get_run(run_id, item_limit=0)
@@ -204,7 +215,8 @@ def _total(run: Run) -> int:
 
 def _retry(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        print(f"{await store.retry_run(args.run_id)} failed item(s) queued again")
+        queued = await batches_for(config, store).retry(args.run_id)
+        print(f"{queued} failed item(s) queued again")
         return 0
 
     return with_store(config, action)
@@ -222,7 +234,7 @@ def _cancel(config: Config, args: argparse.Namespace) -> int:
 
 def _resend(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        await store.resend_item(args.run_id, args.item_id)
+        await batches_for(config, store).retry(args.run_id, args.item_id)
         print(f"item {args.item_id} of run {args.run_id} queued again")
         return 0
 
