@@ -1,0 +1,265 @@
+"""Message definitions over real sockets: checked when applied, previewed and
+test-sent, recovered after a failure, on the brand, and under the delivery
+configuration."""
+
+from __future__ import annotations
+
+import email.message
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import ROOT, Capture, Herald
+
+EXAMPLE = ROOT / "examples" / "invoices"
+BATCH = EXAMPLE / "batch-2026-11"
+LOGO = ROOT / "tests" / "fixtures" / "logo.png"
+
+DEFINITION = """
+name = "{name}"
+from_key = "billing"
+recipient_key = "invoice"
+clusters = ["eu"]
+attach = ["pdf"]
+subject = "{subject}"
+text = "Dear {{{{ customer.name }}}}, invoice {{{{ invoice.number }}}} is attached."
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def loaded(herald: Herald) -> Herald:
+    """A sender and the worked example's customers, through the CLI."""
+    for args in (
+        ("senders", "set", "billing", "--address", "billing@acme-cloud.test", "--name", "Billing"),
+        ("customers", "import", str(EXAMPLE / "customers.jsonl")),
+    ):
+        result = herald.cli(*args)
+        assert result.returncode == 0, result.stderr
+    return herald
+
+
+def apply(
+    herald: Herald,
+    tmp_path: Path,
+    name: str,
+    *,
+    subject: str = "Invoice {{ invoice.number }}",
+    extra: str = "",
+) -> tuple[int, str, str]:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(DEFINITION.format(name=name, subject=subject, extra=extra), encoding="utf-8")
+    result = herald.cli("definitions", "apply", str(path))
+    return result.returncode, result.stdout, result.stderr
+
+
+def start(herald: Herald, name: str, batch: str) -> str:
+    result = herald.cli("runs", "start", name, "--batch", batch, "--invoices", str(BATCH))
+    assert result.returncode == 0, result.stderr
+    run_id: str = result.stdout.split()[1]
+    return run_id
+
+
+def test_a_tag_typo_is_refused_at_apply_with_a_did_you_mean_and_nothing_saved(
+    loaded: Herald, tmp_path: Path
+) -> None:
+    """``customer.nam`` in the subject and an unknown root in the text are both
+    named, each with its line and a suggestion; the definition is not saved,
+    neither by the CLI nor by the admin API."""
+    code, _, err = apply(
+        loaded,
+        tmp_path,
+        "typo",
+        subject="Hi {{ customer.nam }}",
+        extra='html = """<p>Hello</p>\n<p>{{ custmer.name }}</p>"""',
+    )
+    assert code == 1
+    assert "typo/subject.txt, line 1: unknown tag customer.nam; did you mean customer.name?" in err
+    assert "typo/body.html, line 2: unknown tag custmer; did you mean customer?" in err
+    assert "Traceback" not in err
+    shown = loaded.cli("definitions", "show", "typo")
+    assert shown.returncode == 1
+    assert "no message definition 'typo'" in shown.stderr
+
+    body = {
+        "from_key": "billing",
+        "recipient_key": "invoice",
+        "clusters": ["eu"],
+        "subject": "{{ invoice.number }",
+        "text": "Dear {{ customer.nam }}",
+    }
+    answer = loaded.admin("/v1/definitions/typo", method="PUT", body=body)
+    assert answer.status == 422
+    problem = answer.json
+    pointers = {error["pointer"]: error["detail"] for error in problem["errors"]}
+    assert "line 1" in pointers["#/subject"]
+    assert "did you mean customer.name?" in pointers["#/text"]
+    assert loaded.admin("/v1/definitions/typo").status == 404
+
+
+def test_preview_and_send_test_show_and_send_one_customers_email(
+    loaded: Herald, capture: Capture, tmp_path: Path
+) -> None:
+    """Preview shows the subject, the attachment's name and size and the text
+    with the batch's data; send-test hands that email to the upstream for the
+    given address only."""
+    code, out, err = apply(loaded, tmp_path, "preview-me")
+    assert code == 0, err
+    assert "applied as version 1" in out
+    shown = loaded.cli(
+        "definitions", "preview", "preview-me", "--customer", "cus_acme", "--batch", str(BATCH)
+    )
+    assert shown.returncode == 0, shown.stderr
+    size = (BATCH / "cus_acme" / "INV-2026-11-0001.pdf").stat().st_size
+    assert "Subject: Invoice INV-2026-11-0001" in shown.stdout
+    assert f"Attachment: INV-2026-11-0001.pdf ({size} bytes)" in shown.stdout
+    assert "Dear Acme B.V., invoice INV-2026-11-0001 is attached." in shown.stdout
+
+    sent = loaded.cli(
+        "definitions",
+        "send-test",
+        "preview-me",
+        "--customer",
+        "cus_acme",
+        "--batch",
+        str(BATCH),
+        "--to",
+        "tester@herald.test",
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    [mail] = capture.wait_for(lambda c: c.rcpt_tos == ["tester@herald.test"])
+    assert mail.mail_from == "billing@acme-cloud.test"
+    assert mail.message["Subject"] == "Invoice INV-2026-11-0001"
+    names = [part.get_filename() for part in mail.message.iter_attachments()]
+    assert names == ["INV-2026-11-0001.pdf"]
+
+
+def test_a_run_refused_upstream_is_retried_once_fixed_and_each_customer_gets_one(
+    loaded: Herald, capture: Capture, tmp_path: Path
+) -> None:
+    """The upstream refuses Acme's addresses: their items fail while Globex's
+    message goes. Once the definition is fixed and the upstream accepts,
+    ``runs retry`` composes Acme's message from the definition in force and
+    sends it; Globex gets nothing more, and each item says which version of
+    the definition built it."""
+    code, _, err = apply(loaded, tmp_path, "recover", subject="Old {{ invoice.number }}")
+    assert code == 0, err
+    capture.rcpt_replies["acme.example"] = "550 5.1.1 mailbox unavailable"
+    try:
+        run_id = start(loaded, "recover", "2026-11-recover")
+        run = loaded.wait_for_status(run_id, "failed", "partial", timeout=20)
+    finally:
+        capture.rcpt_replies.clear()
+    assert [m.message["To"].addresses[0].display_name for m in capture.for_run(run_id)] == [
+        "Globex GmbH"
+    ]
+    failed = {i["address"] for i in run["items"] if i["status"] == "failed"}
+    assert failed == {"billing@acme.example", "ap@acme.example"}
+
+    again = loaded.cli(
+        "runs", "start", "recover", "--batch", "2026-11-recover", "--invoices", str(BATCH)
+    )
+    assert f"herald runs retry {run_id}" in again.stdout
+    code, out, err = apply(loaded, tmp_path, "recover", subject="New {{ invoice.number }}")
+    assert code == 0, err
+    assert "version 2" in out
+    retried = loaded.cli("runs", "retry", run_id)
+    assert retried.returncode == 0, retried.stderr
+    assert "2 failed item(s) queued again" in retried.stdout
+    run = loaded.wait_for_status(run_id, "sent", timeout=20)
+    mails = capture.for_run(run_id)
+    by_name: dict[str, list[email.message.EmailMessage]] = {}
+    for mail in mails:
+        by_name.setdefault(mail.message["To"].addresses[0].display_name, []).append(mail.message)
+    assert sorted((name, len(found)) for name, found in by_name.items()) == [
+        ("Acme B.V.", 1),
+        ("Globex GmbH", 1),
+    ]
+    assert by_name["Acme B.V."][0]["Subject"] == "New INV-2026-11-0001"
+    assert by_name["Globex GmbH"][0]["Subject"] == "Old INV-2026-11-0002"
+    versions = {i["address"]: i.get("definition_version") for i in run["items"]}
+    assert versions["rechnung@globex.example"] == 1
+    assert versions["billing@acme.example"] == 2
+    subjects = {i["address"]: i.get("subject") for i in run["items"]}
+    assert subjects["billing@acme.example"] == "New INV-2026-11-0001"
+    # Nothing is left to retry: a second retry sends nobody anything.
+    assert "0 failed item(s)" in loaded.cli("runs", "retry", run_id).stdout
+    history = loaded.cli("definitions", "history", "recover")
+    assert history.stdout.splitlines()[1].split()[:2] == ["2", "apply"]
+
+
+def test_a_definition_on_the_brand_layout_sends_its_logo_inline(
+    loaded: Herald, capture: Capture, tmp_path: Path
+) -> None:
+    """An HTML body extending ``_layout.html`` renders (the layout addresses
+    the customer) and carries the saved logo as a cid part the HTML refers to."""
+    logo = loaded.cli("brand", "logo", str(LOGO))
+    assert logo.returncode == 0, logo.stderr
+    extra = (
+        'html = """{% extends "_layout.html" %}{% block content %}'
+        '<p>Dear {{ customer.name }}</p>{% endblock %}"""'
+    )
+    code, _, err = apply(loaded, tmp_path, "branded", extra=extra)
+    assert code == 0, err
+    run_id = start(loaded, "branded", "2026-11-branded")
+    loaded.wait_for_status(run_id, "sent", timeout=20)
+    mail = next(
+        m
+        for m in capture.for_run(run_id)
+        if m.message["To"].addresses[0].display_name == "Acme B.V."
+    )
+    html = mail.message.get_body(("html",))
+    assert html is not None
+    assert 'src="cid:logo@herald"' in html.get_content()
+    assert "This email was sent to billing@acme.example, ap@acme.example" in html.get_content()
+    images = [p for p in mail.message.walk() if p.get_content_maintype() == "image"]
+    assert len(images) == 1
+    assert images[0]["Content-ID"] == "<logo@herald>"
+    assert images[0].get_payload(decode=True) == LOGO.read_bytes()
+
+
+def test_bcc_to_me_on_a_definition_type_sends_the_admin_a_copy(
+    loaded: Herald, capture: Capture, tmp_path: Path
+) -> None:
+    """A definition is an email type in the delivery configuration: with
+    "BCC to me" on, the admin is a recipient of each customer's message, and
+    the copy shows no Bcc header."""
+    code, _, err = apply(loaded, tmp_path, "copied")
+    assert code == 0, err
+    shown = loaded.cli("delivery", "show")
+    assert "copied" in shown.stdout
+    turned = loaded.cli("delivery", "set", "copied", "--bcc-admin", "on")
+    assert turned.returncode == 0, turned.stderr
+    run_id = start(loaded, "copied", "2026-11-copied")
+    run = loaded.wait_for_status(run_id, "sent", timeout=20)
+    mails = capture.for_run(run_id)
+    assert len(mails) == 2
+    for mail in mails:
+        assert "admin@herald.test" in mail.rcpt_tos
+        assert mail.message["Bcc"] is None
+    bcc = [i for i in run["items"] if i["role"] == "bcc"]
+    assert {i["rule"] for i in bcc} == {"delivery.bcc_admin"}
+    assert len(bcc) == 2
+
+
+def test_a_customers_file_with_one_bad_line_imports_nothing_and_names_it(
+    loaded: Herald, tmp_path: Path
+) -> None:
+    """Line 2 is bad: neither line 1 nor line 3 is imported, and the error
+    names line 2 and its field."""
+    path = tmp_path / "customers.jsonl"
+    lines = [
+        {"id": "cus_new1", "name": "New One", "clusters": ["eu"]},
+        {"id": "cus new2", "name": "Bad Id"},
+        {"id": "cus_new3", "name": "New Three"},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    result = loaded.cli("customers", "import", str(path))
+    assert result.returncode == 1
+    assert "line 2 #/id" in result.stderr
+    assert "nothing was imported" in result.stderr
+    listed = loaded.cli("customers", "list", "new")
+    assert "(no customers)" in listed.stdout
+    found = loaded.cli("customers", "list", "globex")
+    assert "cus_globex" in found.stdout
