@@ -505,7 +505,10 @@ class Batches:
         if item_id is not None:
             failed = [item for item in failed if item.id == item_id]
             if not failed:
-                raise NotFoundError(f"run {run_id!r} has no failed item {item_id}")
+                # An item that did not fail is sent again as it was.
+                await self.store.resend_item(run_id, item_id)
+                self.on_queued()
+                return 1
         groups: dict[str, list[int]] = {}
         for item in failed:
             if item.customer_id is not None:
