@@ -19,16 +19,27 @@ import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NewType, Protocol
+from typing import Any, ClassVar, Literal, NewType, Protocol, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.clock import Clock, rfc3339
+from gateway.errors import InvalidInput
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
 ]
 ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
 PENDING: frozenset[str] = frozenset({"queued", "deferred"})
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+ITEM_STATUSES: tuple[str, ...] = get_args(ItemStatus)
+
+
+def check_status(value: str | None, known: tuple[str, ...], field: str) -> str | None:
+    """``value`` when it is one of ``known`` (or None); else ``InvalidInput``
+    naming ``field`` and the statuses there are."""
+    if value is not None and value not in known:
+        raise InvalidInput(field, f"unknown status {value!r} (known: {', '.join(known)})")
+    return value
 
 
 _last_id = (0, 0)

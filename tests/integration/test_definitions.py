@@ -263,3 +263,33 @@ def test_a_customers_file_with_one_bad_line_imports_nothing_and_names_it(
     assert "(no customers)" in listed.stdout
     found = loaded.cli("customers", "list", "globex")
     assert "cus_globex" in found.stdout
+
+
+def test_runs_answer_precisely(loaded: Herald, tmp_path: Path) -> None:
+    """An unknown status is refused by the CLI and the API; `runs show` says
+    when it shows only part of a run and prints each item's subject as sent
+    and its attachments; `runs list` says when more runs exist."""
+    refused = loaded.cli("runs", "list", "--status", "bogus")
+    assert refused.returncode == 1
+    assert "unknown status 'bogus'" in refused.stderr
+    answer = loaded.admin("/v1/runs?status=bogus")
+    assert answer.status == 400
+    assert answer.json["errors"] == [{"pointer": "status", "detail": "got 'bogus'"}]
+
+    code, _, err = apply(loaded, tmp_path, "told")
+    assert code == 0, err
+    run_id = start(loaded, "told", "2026-11-told")
+    loaded.wait_for_status(run_id, "sent", timeout=20)
+    shown = loaded.cli("runs", "show", run_id, "--items", "2")
+    assert shown.returncode == 0, shown.stderr
+    assert f"(showing 2 of 4 recipients: herald runs show {run_id} --items 4 for all" in (
+        shown.stdout
+    )
+    whole = loaded.cli("runs", "show", run_id)
+    size = (BATCH / "cus_acme" / "INV-2026-11-0001.pdf").stat().st_size
+    assert "subject: Invoice INV-2026-11-0001  (definition version 1)" in whole.stdout
+    assert f"attachments: INV-2026-11-0001.pdf ({size} bytes)" in whole.stdout
+    assert "showing" not in whole.stdout
+    start(loaded, "told", "2026-11-told-again")
+    listed = loaded.cli("runs", "list", "--limit", "1")
+    assert "(more runs than these 1: raise --limit to see more)" in listed.stdout
