@@ -108,12 +108,20 @@ class StageError(GatewayError, RuntimeError):
 
 
 class Decision(GatewayError):
-    """A stage's verdict on a message. ``field`` names the input at fault."""
+    """A stage's verdict on a message. ``field`` names the input at fault;
+    ``errors`` (JSON pointer, detail) pairs, when given, name each of several."""
 
-    def __init__(self, reason: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        field: str | None = None,
+        errors: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.field = field
+        self.errors = errors or []
 
 
 class Reject(Decision):

@@ -38,7 +38,8 @@ class RenderTemplate:
                 message_id=f"<{ctx.run_id}@{ctx.mail_from.rpartition('@')[2] or 'localhost'}>",
             )
         except InvalidInput as exc:
-            raise Reject(str(exc), field=exc.field.removeprefix("#/")) from exc
+            errors = exc.errors if len(exc.errors) > 1 else None
+            raise Reject(str(exc), field=exc.field.removeprefix("#/"), errors=errors) from exc
         except NotFoundError as exc:
             raise Reject(str(exc), field="type") from exc
         except TemplateError as exc:

@@ -293,3 +293,19 @@ def test_runs_answer_precisely(loaded: Herald, tmp_path: Path) -> None:
     start(loaded, "told", "2026-11-told-again")
     listed = loaded.cli("runs", "list", "--limit", "1")
     assert "(more runs than these 1: raise --limit to see more)" in listed.stdout
+
+
+def test_an_event_missing_three_required_tags_gets_a_pointer_for_each(loaded: Herald) -> None:
+    """``invoice.issued`` without its number, amount and currency is refused
+    with 422 and one pointer per missing tag."""
+    body = json.loads((ROOT / "tests" / "fixtures" / "events" / "invoice.issued.json").read_text())
+    body["id"] = "evt_missing_three"
+    body["data"] = {"due_date": "2026-12-01"}
+    answer = loaded.post_event(body)
+    assert answer.status == 422, answer.body
+    assert [error["pointer"] for error in answer.json["errors"]] == [
+        "#/data/invoice_number",
+        "#/data/amount",
+        "#/data/currency",
+    ]
+    assert answer.json["errors"][1]["detail"] == "the required tag data.amount has no value"
