@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from gateway.addresses import check_address
 from gateway.config import Config, DeliverySettings, TypePolicy
 from gateway.content.templating import Templates
-from gateway.errors import InvalidInput
+from gateway.errors import Faults, InvalidInput
 from gateway.store import BillingStore, SettingsStore
 
 SETTING = "delivery"
@@ -62,15 +62,19 @@ def apply(base: TypePolicy, changes: Mapping[str, Any]) -> TypePolicy:
         raise InvalidInput(
             f"#/{unknown[0]}", f"is not a delivery setting ({', '.join(CHANGEABLE)})"
         )
+    # Every bad field is named, not only the first.
+    faults = Faults()
     flags = {}
     for name in ("customers", "bcc_admin"):
         value = changes.get(name, getattr(base, name))
         if not isinstance(value, bool):
-            raise InvalidInput(f"#/{name}", "must be true or false (on or off)")
+            faults.errors.append((f"#/{name}", "must be true or false (on or off)"))
         flags[name] = value
     bcc = base.bcc
     if "bcc" in changes:
-        bcc = _bcc(changes["bcc"])
+        with faults.check():
+            bcc = _bcc(changes["bcc"])
+    faults.raise_any()
     return TypePolicy(customers=flags["customers"], bcc_admin=flags["bcc_admin"], bcc=bcc)
 
 

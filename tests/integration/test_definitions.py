@@ -309,3 +309,19 @@ def test_an_event_missing_three_required_tags_gets_a_pointer_for_each(loaded: He
         "#/data/currency",
     ]
     assert answer.json["errors"][1]["detail"] == "the required tag data.amount has no value"
+
+
+def test_two_bad_fields_get_a_pointer_each(loaded: Herald) -> None:
+    """``PATCH /v1/smtp`` and ``PATCH /v1/delivery/types/...`` name every bad
+    field, each with its own pointer, and save nothing."""
+    smtp = loaded.admin_send("PATCH", "/v1/smtp", {"port": 0, "security": "ssl3"})
+    assert smtp.status == 422, smtp.body
+    assert [e["pointer"] for e in smtp.json["errors"]] == ["#/port", "#/security"]
+    delivery = loaded.admin_send(
+        "PATCH", "/v1/delivery/types/account.created", {"customers": "yes", "bcc": ["nope"]}
+    )
+    assert delivery.status == 422, delivery.body
+    assert [e["pointer"] for e in delivery.json["errors"]] == ["#/customers", "#/bcc/0"]
+    shown = loaded.admin("/v1/delivery").json
+    row = next(t for t in shown["types"] if t["type"] == "account.created")
+    assert row["source"] == "default"
