@@ -325,3 +325,13 @@ def test_two_bad_fields_get_a_pointer_each(loaded: Herald) -> None:
     shown = loaded.admin("/v1/delivery").json
     row = next(t for t in shown["types"] if t["type"] == "account.created")
     assert row["source"] == "default"
+
+
+def test_templates_set_names_the_file_given(loaded: Herald, tmp_path: Path) -> None:
+    """A syntax error in ``--html bad.html`` is reported against bad.html, with its line."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<p>Hello</p>\n<p>{{ recipient.name </p>\n", encoding="utf-8")
+    result = loaded.cli("templates", "set", "account.created", "--html", str(bad))
+    assert result.returncode == 1
+    assert f"herald: html: {bad}, line 2:" in result.stderr
+    assert "body.html" not in result.stderr
