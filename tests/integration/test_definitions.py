@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.harness import ROOT, Capture, Herald
 
@@ -335,3 +336,28 @@ def test_templates_set_names_the_file_given(loaded: Herald, tmp_path: Path) -> N
     assert result.returncode == 1
     assert f"herald: html: {bad}, line 2:" in result.stderr
     assert "body.html" not in result.stderr
+
+
+def test_refused_events_count_as_refused_not_accepted(loaded: Herald) -> None:
+    """An event of a type nobody knows is refused (422) and counted as
+    refused; no accepted series carries the caller's made-up type."""
+
+    def refused() -> float:
+        text = loaded.admin("/metrics").body.decode()
+        families = text_string_to_metric_families(text)
+        return sum(
+            sample.value
+            for family in families
+            for sample in family.samples
+            if sample.name == "herald_refused_total"
+            and sample.labels == {"source": "webhook", "reason": "rejected"}
+        )
+
+    before = refused()
+    body = json.loads((ROOT / "tests" / "fixtures" / "events" / "invoice.issued.json").read_text())
+    body["id"] = "evt_made_up_type"
+    body["type"] = "made.up.type"
+    answer = loaded.post_event(body)
+    assert answer.status == 422, answer.body
+    assert refused() == before + 1
+    assert "made.up.type" not in loaded.admin("/metrics").body.decode()
