@@ -35,8 +35,9 @@ def run_json(run: Run) -> dict[str, Any]:
                 entry[key] = rfc3339(entry[key])
     body["items"] = body["items"] or None
     body["history"] = body["history"] or None
-    for item in body["items"] or ():
-        for key in ("customer_id", "definition_version", "subject", "attachments"):
+    for item, row in zip(body["items"] or (), run.items, strict=True):
+        item["attempted_at"] = [rfc3339(t) for t in row.attempt_times] or None
+        for key in ("customer_id", "definition_version", "subject", "attachments", "attempted_at"):
             if item[key] is None:
                 del item[key]
         if "attachments" in item:

@@ -157,9 +157,11 @@ def _print(run: Run) -> None:
         who = f"{item.customer_id or '-':<{width}} " if width else ""
         print(
             f"  #{item.id:<6} {who}{item.address or '-':<32} {item.role:<4} {item.status:<9}"
-            f" attempts={item.attempts}  last={rfc3339(item.updated_at)}"
-            f"  rule={item.rule}  {outcome}"
+            f" attempts={item.attempts}  rule={item.rule}  {outcome}"
         )
+        if item.attempt_times:
+            times = ", ".join(rfc3339(t) for t in item.attempt_times)
+            print(f"  {'':<7} attempted: {times}")
         if item.subject is not None:
             print(
                 f"  {'':<7} subject: {item.subject}  (definition version {item.definition_version})"

@@ -242,6 +242,12 @@ class Item:
     definition_version: int | None = None
     subject: str | None = None
     attachments: str | None = None
+    # When each delivery attempt was made: epoch seconds, comma-separated.
+    attempted_at: str | None = None
+
+    @property
+    def attempt_times(self) -> list[float]:
+        return [float(t) for t in self.attempted_at.split(",")] if self.attempted_at else []
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ _RUN_COLUMNS = (
 
 _ITEM_COLUMNS = (
     "id, address, role, rule, status, reply, attempts, error, updated_at, customer_id,"
-    " definition_version, subject, attachments"
+    " definition_version, subject, attachments, attempted_at"
 )
 
 

@@ -291,6 +291,9 @@ def test_runs_answer_precisely(loaded: Herald, tmp_path: Path) -> None:
     assert "subject: Invoice INV-2026-11-0001  (definition version 1)" in whole.stdout
     assert f"attachments: INV-2026-11-0001.pdf ({size} bytes)" in whole.stdout
     assert "showing" not in whole.stdout
+    assert "attempted: 20" in whole.stdout
+    sent = [i for i in loaded.run(run_id)["items"] if i["status"] == "sent"]
+    assert all(len(i["attempted_at"]) == i["attempts"] == 1 for i in sent)
     start(loaded, "told", "2026-11-told-again")
     listed = loaded.cli("runs", "list", "--limit", "1")
     assert "(more runs than these 1: raise --limit to see more)" in listed.stdout

@@ -18,3 +18,6 @@ INSERT INTO definition_versions (name, version, action, body, actor, created_at)
 ALTER TABLE items ADD COLUMN definition_version INTEGER;
 ALTER TABLE items ADD COLUMN subject TEXT;
 ALTER TABLE items ADD COLUMN attachments TEXT;
+
+-- When each attempt to deliver an item was made: epoch seconds, comma-separated.
+ALTER TABLE items ADD COLUMN attempted_at TEXT;
