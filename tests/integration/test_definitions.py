@@ -364,3 +364,54 @@ def test_refused_events_count_as_refused_not_accepted(loaded: Herald) -> None:
     assert answer.status == 422, answer.body
     assert refused() == before + 1
     assert "made.up.type" not in loaded.admin("/metrics").body.decode()
+
+
+def test_the_admin_api_previews_versions_rolls_back_and_manages_customers(
+    loaded: Herald, tmp_path: Path
+) -> None:
+    """What the CLI does is in the API for a console to call: preview (never
+    the zip password), versions and rollback, customers listed, searched and
+    deleted, each change in the audit log."""
+    body = {
+        "from_key": "billing",
+        "recipient_key": "invoice",
+        "clusters": ["eu"],
+        "attach": ["pdf"],
+        "zip": True,
+        "zip_password": "{{ customer.fields.vat_id }}",
+        "subject": "First {{ invoice.number }}",
+        "text": "Dear {{ customer.name }}",
+    }
+    first = loaded.admin_send("PUT", "/v1/definitions/api-made", body)
+    assert first.status == 200, first.body
+    assert first.json["version"] == 1
+    second = loaded.admin_send(
+        "PUT", "/v1/definitions/api-made", {**body, "subject": "Second {{ invoice.number }}"}
+    )
+    assert second.json["version"] == 2
+    preview = loaded.admin_send(
+        "POST", "/v1/definitions/api-made/preview", {"customer": "cus_acme"}
+    )
+    assert preview.status == 200, preview.body
+    # Without a batch: sample invoice data, each field valued by its name.
+    assert preview.json["subject"] == "Second NUMBER"
+    assert preview.json["attachments"] == []
+    assert "NL001234567B01" not in preview.body.decode()
+    versions = loaded.admin("/v1/definitions/api-made/versions").json["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    rolled = loaded.admin_send("POST", "/v1/definitions/api-made/rollback", {"version": 1})
+    assert rolled.status == 200, rolled.body
+    assert (rolled.json["version"], rolled.json["subject"]) == (3, "First {{ invoice.number }}")
+    audit = loaded.admin("/v1/audit?setting=definitions/api-made").json["changes"]
+    assert len(audit) == 3
+
+    found = loaded.admin("/v1/customers?search=umbrella").json["customers"]
+    assert [c["id"] for c in found] == ["cus_umbrella"]
+    page = loaded.admin("/v1/customers?limit=1").json
+    assert len(page["customers"]) == 1
+    assert "next_cursor" in page
+    gone = loaded.admin_send("DELETE", "/v1/customers/cus_umbrella")
+    assert gone.status == 200, gone.body
+    assert loaded.admin("/v1/customers/cus_umbrella").status == 404
+    assert loaded.admin_send("DELETE", "/v1/customers/cus_umbrella").status == 404
+    assert loaded.admin("/v1/audit?setting=customers/cus_umbrella").json["changes"]
