@@ -165,7 +165,7 @@ def trial(
         sample_invoice(templates, checked),
         batch="sample",
         definition=checked.name,
-        brand=brand,
+        brand={**DEFAULTS, "logo": "", **brand},
     )
     with templates.budget():
         for part, source in sources.items():
