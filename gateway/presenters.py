@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.billing.batches import Draft
 from gateway.clock import rfc3339
+from gateway.queue.diagnosis import Diagnosis
 from gateway.store import AuditEntry, DefinitionVersion, QueueEntry, Run, TemplateVersion
 
 # Keys a run shows even when they are null, so that a client can tell "not
@@ -110,4 +111,15 @@ def definition_version_json(version: DefinitionVersion) -> dict[str, Any]:
         "actor": version.actor,
         "created_at": rfc3339(version.created_at),
         "definition": asdict(version.definition),
+    }
+
+
+def diagnosis_json(to: str, diagnosis: Diagnosis) -> dict[str, Any]:
+    """What a test send answers: where it went and what the upstream said."""
+    return {
+        "to": to,
+        "upstream": diagnosis.upstream,
+        "verdict": diagnosis.verdict,
+        "reply": diagnosis.reply,
+        "error": diagnosis.error,
     }

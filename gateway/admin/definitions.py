@@ -27,7 +27,7 @@ from gateway.billing.batches import batch_id, customer_folder, inside
 from gateway.billing.definitions import NAME, apply, rollback
 from gateway.errors import GatewayError, InvalidInput, MalformedBodyError, NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, simple
-from gateway.presenters import definition_version_json, draft_json
+from gateway.presenters import definition_version_json, diagnosis_json, draft_json
 from gateway.queue import relay
 
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -113,14 +113,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         diagnosis = await relay.send_test(
             api.store, api.services.config, content, mail_from=mail_from, to=to
         )
-        answer = {
-            "to": to,
-            "upstream": diagnosis.upstream,
-            "verdict": diagnosis.verdict,
-            "reply": diagnosis.reply,
-            "error": diagnosis.error,
-        }
-        return web.json_response(answer, status=200 if diagnosis.ok else 502)
+        return web.json_response(diagnosis_json(to, diagnosis), status=200 if diagnosis.ok else 502)
 
     async def versions(request: web.Request) -> web.Response:
         listed = await api.store.definition_versions(request.match_info["name"])

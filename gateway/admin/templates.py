@@ -13,7 +13,7 @@ from gateway.content.composer import Composed
 from gateway.content.templating import FILES
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param
-from gateway.presenters import template_version_json
+from gateway.presenters import diagnosis_json, template_version_json
 from gateway.queue import relay
 
 SCOPE = "templates:manage"
@@ -126,14 +126,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         diagnosis = await relay.send_test(
             api.store, config, content, mail_from=config.sender.address, to=to
         )
-        answer = {
-            "to": to,
-            "upstream": diagnosis.upstream,
-            "verdict": diagnosis.verdict,
-            "reply": diagnosis.reply,
-            "error": diagnosis.error,
-        }
-        return web.json_response(answer, status=200 if diagnosis.ok else 502)
+        return web.json_response(diagnosis_json(to, diagnosis), status=200 if diagnosis.ok else 502)
 
     return [
         web.get("/v1/tags", api.protect(list_tags, scope=SCOPE)),

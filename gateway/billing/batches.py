@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -101,18 +101,23 @@ class Draft:
     attachments: list[tuple[str, int]]
 
 
-def sample_invoice(templates: Templates, definition: Definition) -> dict[str, Any]:
-    """Invoice data for a trial render: each ``invoice.FIELD`` the templates
-    use, valued by its name in capitals."""
-    sample: dict[str, Any] = {}
+def parsed(templates: Templates, definition: Definition) -> Iterator[jinja2.nodes.Template]:
+    """Each of ``definition``'s templates parsed (those that parse)."""
     for part in PARTS:
         source = getattr(definition, part)
         if not source:
             continue
         try:
-            tree = templates.env.parse(source)
+            yield templates.env.parse(source)
         except (jinja2.TemplateSyntaxError, TemplateError):
             continue
+
+
+def sample_invoice(templates: Templates, definition: Definition) -> dict[str, Any]:
+    """Invoice data for a trial render: each ``invoice.FIELD`` the templates
+    use, valued by its name in capitals."""
+    sample: dict[str, Any] = {}
+    for tree in parsed(templates, definition):
         for tag, _ in templates.tags(tree, ROOTS):
             root, _, field = tag.partition(".")
             if root == "invoice" and field:

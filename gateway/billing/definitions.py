@@ -37,6 +37,7 @@ from gateway.billing.batches import (
     FIELDS,
     PARTS,
     ROOTS,
+    parsed,
     sample_invoice,
     template_name,
     template_values,
@@ -210,14 +211,7 @@ def sample_customer(
     """The customer a trial render is for: ``real`` (a customer the definition
     selects) with a value for each ``customer.fields.NAME`` the templates use."""
     fields: dict[str, Any] = {}
-    for part in PARTS:
-        source = getattr(definition, part)
-        if not source:
-            continue
-        try:
-            tree = templates.env.parse(source)
-        except (jinja2.TemplateSyntaxError, TemplateError):
-            continue
+    for tree in parsed(templates, definition):
         for node in tree.find_all(nodes.Getattr):
             holder = node.node
             if (
