@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway import json_input
 from gateway.admin import Api, page_limit
 from gateway.billing.customers import sync
-from gateway.errors import NotFoundError
+from gateway.errors import InvalidInput, NotFoundError
 from gateway.openapi import Json, json_body, operation, simple
 
 #: JSON Lines under the names in use for it, and JSON for a single customer.
@@ -50,7 +50,12 @@ def routes(api: Api) -> list[web.RouteDef]:
             while line := await request.content.readline():
                 yield line
 
-        imported = await sync(api.store, lines(), actor=api.actor_of(request))
+        skip_bad = request.query.get("skip_bad", "false")
+        if skip_bad not in ("true", "false"):
+            raise InvalidInput("skip_bad", "must be true or false")
+        imported = await sync(
+            api.store, lines(), actor=api.actor_of(request), skip_bad=skip_bad == "true"
+        )
         return web.json_response({"imported": imported})
 
     async def show_customer(request: web.Request) -> web.Response:

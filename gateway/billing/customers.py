@@ -113,11 +113,13 @@ async def sync(
     *,
     actor: str = "",
     progress: Callable[[int], None] = lambda n: None,
+    skip_bad: bool = False,
 ) -> int:
     """Create or replace the customers in ``lines`` (JSON Lines), all in one
     transaction, and return how many. Every line is checked first: when any
     is bad, nothing is imported and ``InvalidInput`` names each bad line (the
-    first ``MAX_NAMED``)."""
+    first ``MAX_NAMED``). With ``skip_bad`` the good lines are imported all
+    the same, and then the bad ones are named."""
     customers: dict[str, Customer] = {}
     errors: list[tuple[str, str]] = []
     bad = 0
@@ -140,10 +142,13 @@ async def sync(
             continue
         customers[checked.id] = checked
     progress(number)
-    if errors:
-        more = f" and {bad - len(errors)} more" if bad > len(errors) else ""
-        raise BadLines(errors, f"{bad} bad line(s){more}; nothing was imported")
+    if errors and not skip_bad:
+        raise BadLines(errors, f"{bad} bad line(s); nothing was imported")
     await store.import_customers(list(customers.values()), actor=actor)
+    if errors:
+        raise BadLines(
+            errors, f"{bad} bad line(s) skipped; the other {len(customers)} were imported"
+        )
     return len(customers)
 
 

@@ -26,6 +26,11 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
         "import", parents=[common], help="create or replace customers from a JSON Lines file"
     )
     load.add_argument("file", metavar="FILE.jsonl", type=Path)
+    load.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="import the good lines even when some are bad (by default: all or nothing)",
+    )
     load.set_defaults(command=_import)
     listing = actions.add_parser(
         "list", parents=[common], help="customers by id, or those a search finds"
@@ -68,7 +73,11 @@ def _import(config: Config, args: argparse.Namespace) -> int:
             bar = Progress(sys.stdout, total=total, what="lines checked")
         try:
             count = await sync(
-                store, lines(), actor=actor(), progress=bar.update if bar else lambda n: None
+                store,
+                lines(),
+                actor=actor(),
+                progress=bar.update if bar else lambda n: None,
+                skip_bad=args.skip_bad,
             )
         finally:
             if bar is not None:

@@ -356,6 +356,13 @@ class BillingSQL(SQLBase):
                     ],
                 )
             await _count(db, run_id, changes)
+            if queued:
+                # As a plain retry does: a cancelled run sends again what is retried.
+                await db.execute(
+                    "UPDATE runs SET status = CASE status WHEN 'cancelled' THEN 'queued'"
+                    " ELSE status END, finished_at = NULL WHERE id = ?",
+                    (run_id,),
+                )
             await _history(db, run_id, now, "retried", f"{queued} item(s) composed again")
             await _refresh(db, run_id, now)
         return queued
