@@ -49,3 +49,12 @@ def test_the_first_refresh_shows_no_rate() -> None:
     frames = screen.getvalue().split("\r\x1b[K")[1:]
     assert "recipients done -/s" in frames[0]
     assert "900/1000 recipients done 0/s" in frames[1] or "recipients done -/s" in frames[1]
+
+
+def test_a_cut_subject_ends_in_an_ellipsis() -> None:
+    """`runs list` cuts long subjects to the column and says so; short ones stay whole."""
+    from gateway.cli.runs import cut
+
+    assert cut("Your invoice INV-1", 60) == "Your invoice INV-1"
+    assert cut("x" * 61, 60) == "x" * 59 + "…"
+    assert len(cut("x" * 61, 60)) == 60
