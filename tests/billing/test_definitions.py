@@ -113,8 +113,15 @@ def test_invoice_data_and_the_brand_layout_pass_the_trial_render() -> None:
     customer = sample_customer(checked, TEMPLATES, None)
     assert customer.fields == {"vat_id": "VAT_ID"}
     trial(checked, TEMPLATES, {"name": "Acme"}, customer)
-    failing = definition(example(text="{{ customer.name + 1 }}"), TEMPLATES)
+    failing = definition(example(text="{{ customer.locale.region }}"), TEMPLATES)
     with pytest.raises(InvalidInput) as refused:
         trial(failing, TEMPLATES, {}, sample_customer(failing, TEMPLATES, None))
     assert refused.value.errors[0][0] == "#/text"
     assert "(a trial render for sample-customer)" in refused.value.errors[0][1]
+    # A number filter on sample invoice text is no fault of the template.
+    trial(
+        definition(example(text="{{ '%.2f' | format(invoice.amount) }}"), TEMPLATES),
+        TEMPLATES,
+        {},
+        customer,
+    )
