@@ -11,7 +11,7 @@ from gateway import json_input
 from gateway.admin import Api, page_limit
 from gateway.billing.customers import sync
 from gateway.errors import InvalidInput, NotFoundError
-from gateway.openapi import Json, json_body, operation, simple
+from gateway.openapi import Json, json_body, operation, query_param, simple
 
 #: JSON Lines under the names in use for it, and JSON for a single customer.
 LINES_TYPES = ("application/jsonl", "application/x-ndjson", "application/x-jsonlines")
@@ -33,6 +33,12 @@ OPENAPI["/v1/customers"]["get"] = operation(
     scope=SCOPE,
     ok={200: json_body({"type": "object"}, "A page of customers")},
     problems=(400,),
+    parameters=[
+        query_param("search", "Part of an id, name, address or field value", {"type": "string"}),
+        query_param("cluster", "Only customers in this cluster", {"type": "string"}),
+        query_param("cursor", "The next_cursor of the page before", {"type": "string"}),
+        query_param("limit", "At most this many (default 50)", {"type": "integer"}),
+    ],
 )
 OPENAPI |= simple(
     SCOPE,
