@@ -102,7 +102,6 @@ class Gateway:
             config.runs,
             hostname=config.hostname,
             on_queued=qmgr.wake,
-            brand=services.composer.brand,
             in_force=in_force,
         )
         scheduler = Scheduler(store, batches, config.runs.spool_dir)

@@ -9,6 +9,9 @@ one answers, on every way in, is written once: in ``gateway.decisions``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class GatewayError(Exception):
     """The root of everything Herald raises on purpose."""
@@ -53,6 +56,35 @@ class InvalidInput(GatewayError, ValueError):
         self.field = field
         self.detail = detail
         self.errors: list[tuple[str, str]] = [(field, detail)]
+
+
+class InvalidFields(InvalidInput):
+    """Several fields are invalid; ``errors`` are (JSON pointer, detail) pairs,
+    one for each, and the text names them all."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__(*errors[0])
+        self.args = ("; ".join(f"{p.removeprefix('#/')}: {d}" for p, d in errors),)
+        self.errors = errors
+
+
+class Faults:
+    """Collects what each field's check refuses, so that every bad field is
+    named at once: ``with faults.check(): ...`` per field, then ``raise_any``."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, str]] = []
+
+    @contextlib.contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except InvalidInput as exc:
+            self.errors.extend(exc.errors)
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise InvalidFields(self.errors)
 
 
 class InvalidEvent(InvalidInput):
@@ -108,12 +140,20 @@ class StageError(GatewayError, RuntimeError):
 
 
 class Decision(GatewayError):
-    """A stage's verdict on a message. ``field`` names the input at fault."""
+    """A stage's verdict on a message. ``field`` names the input at fault;
+    ``errors`` (JSON pointer, detail) pairs, when given, name each of several."""
 
-    def __init__(self, reason: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        field: str | None = None,
+        errors: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.field = field
+        self.errors = errors or []
 
 
 class Reject(Decision):

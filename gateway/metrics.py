@@ -102,7 +102,7 @@ class Metrics:
         )
         self.refused = LabelledCounter(
             "herald_refused_total",
-            "Submissions refused for lack of room, by source and reason.",
+            "Submissions refused, by source and reason (busy, queue_full, rejected, failed).",
             ("source", "reason"),
             self.registry,
         )

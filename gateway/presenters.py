@@ -6,11 +6,14 @@ A face of Herald: it may import every layer, and only faces import it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from gateway.billing.batches import Draft
 from gateway.clock import rfc3339
-from gateway.store import AuditEntry, QueueEntry, Run, TemplateVersion
+from gateway.queue.diagnosis import Diagnosis
+from gateway.store import AuditEntry, DefinitionVersion, QueueEntry, Run, TemplateVersion
 
 if TYPE_CHECKING:
     from gateway.content.composer import TemplateSummary
@@ -37,9 +40,15 @@ def run_json(run: Run) -> dict[str, Any]:
                 entry[key] = rfc3339(entry[key])
     body["items"] = body["items"] or None
     body["history"] = body["history"] or None
-    for item in body["items"] or ():
-        if item["customer_id"] is None:
-            del item["customer_id"]
+    for item, row in zip(body["items"] or (), run.items, strict=True):
+        item["attempted_at"] = [rfc3339(t) for t in row.attempt_times] or None
+        for key in ("customer_id", "definition_version", "subject", "attachments", "attempted_at"):
+            if item[key] is None:
+                del item[key]
+        if "attachments" in item:
+            item["attachments"] = [
+                {"name": name, "size": size} for name, size in json.loads(item["attachments"])
+            ]
     return {k: v for k, v in body.items() if v is not None or k in _NULLABLE}
 
 
@@ -93,4 +102,53 @@ def part_diff_json(diff: PartDiff) -> dict[str, Any]:
         "to": diff.new_label,
         "changed": diff.changed,
         "unified": diff.unified(),
+    }
+
+
+def draft_json(draft: Draft) -> dict[str, Any]:
+    """A definition's message as ``definitions preview`` shows it: headers,
+    body parts and attachments by name and size (a zip's password is never
+    part of it)."""
+    message = draft.message.as_message()
+    parts = []
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_disposition() == "attachment":
+            continue
+        payload = part.get_payload(decode=True)
+        size = len(payload) if isinstance(payload, bytes) else 0
+        entry: dict[str, Any] = {"type": part.get_content_type(), "size": size}
+        if part.get_content_maintype() == "text":
+            entry["content"] = part.get_content()
+        else:
+            entry["content_id"] = part.get("Content-ID")
+            entry["filename"] = part.get_filename()
+        parts.append(entry)
+    return {
+        "from": str(message["From"]),
+        "to": str(message["To"]),
+        "subject": draft.subject,
+        "parts": parts,
+        "attachments": [{"name": name, "size": size} for name, size in draft.attachments],
+    }
+
+
+def definition_version_json(version: DefinitionVersion) -> dict[str, Any]:
+    """One version of a definition, as its history lists it."""
+    return {
+        "version": version.version,
+        "action": version.action,
+        "actor": version.actor,
+        "created_at": rfc3339(version.created_at),
+        "definition": asdict(version.definition),
+    }
+
+
+def diagnosis_json(to: str, diagnosis: Diagnosis) -> dict[str, Any]:
+    """What a test send answers: where it went and what the upstream said."""
+    return {
+        "to": to,
+        "upstream": diagnosis.upstream,
+        "verdict": diagnosis.verdict,
+        "reply": diagnosis.reply,
+        "error": diagnosis.error,
     }

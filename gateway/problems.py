@@ -63,7 +63,7 @@ def problem_for(
     if isinstance(error, InvalidInput):
         errors = error.errors
     elif isinstance(error, Reject):
-        errors = [(f"#/{error.field}" if error.field else "#", error.reason)]
+        errors = error.errors or [(f"#/{error.field}" if error.field else "#", error.reason)]
     wait = row.retry_after_of(error)
     if wait is not None:
         headers = {**(headers or {}), "Retry-After": str(wait)}

@@ -55,7 +55,8 @@ class RenderTemplate:
                 message_id=message_id,
             )
         except InvalidInput as exc:
-            raise Reject(str(exc), field=exc.field.removeprefix("#/")) from exc
+            errors = exc.errors if len(exc.errors) > 1 else None
+            raise Reject(str(exc), field=exc.field.removeprefix("#/"), errors=errors) from exc
         except NotFoundError as exc:
             raise Reject(str(exc), field="type") from exc
         except TemplateError as exc:

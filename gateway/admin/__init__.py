@@ -17,7 +17,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -286,6 +286,22 @@ def query_number(
     return problem(
         400,
         f"{name} must be a whole number from {minimum} to {maximum}",
+        kind=ProblemType.INVALID_QUERY,
+        errors=[(name, f"got {text!r}")],
+    )
+
+
+def query_choice(
+    request: web.Request, name: str, known: Sequence[str]
+) -> str | web.Response | None:
+    """The query parameter ``name`` when absent or one of ``known``, or a 400
+    problem naming it and the values there are."""
+    text = request.query.get(name)
+    if text is None or text in known:
+        return text
+    return problem(
+        400,
+        f"{name} must be one of {', '.join(known)}",
         kind=ProblemType.INVALID_QUERY,
         errors=[(name, f"got {text!r}")],
     )

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -23,9 +24,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 from gateway import json_input
 from gateway.admin import Api, read_json
 from gateway.billing.batches import batch_id, customer_folder, inside
-from gateway.billing.definitions import NAME, DefinitionStore, apply
+from gateway.billing.definitions import NAME, DefinitionStore, apply, rollback
 from gateway.errors import GatewayError, InvalidInput, MalformedBodyError, NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, simple
+from gateway.presenters import definition_version_json, diagnosis_json, draft_json
+from gateway.queue import relay
 
 MAX_UPLOAD = 512 * 1024 * 1024
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -37,6 +40,10 @@ OPENAPI: dict[str, Json] = simple(
     ("get", "/v1/definitions", "Every message definition"),
     ("get", "/v1/definitions/{name}", "One message definition"),
     ("put", "/v1/definitions/{name}", "Create or replace a message definition"),
+    ("post", "/v1/definitions/{name}/preview", "The email a customer would get, unsent"),
+    ("post", "/v1/definitions/{name}/send-test", "Send a customer's email to an address"),
+    ("get", "/v1/definitions/{name}/versions", "Every version of a definition"),
+    ("post", "/v1/definitions/{name}/rollback", "Bring back an earlier version"),
 ) | {
     "/v1/definitions/{name}/runs": {
         "post": operation(
@@ -65,7 +72,69 @@ def routes(api: Api) -> list[web.RouteDef]:
         body.setdefault("name", request.match_info["name"])
         if body["name"] != request.match_info["name"]:
             raise InvalidInput("#/name", "must match the name in the path")
-        definition = await apply(store, api.services.composer.templates, body)
+        composer = api.services.composer
+        definition = await apply(
+            api.store,
+            composer.templates,
+            body,
+            brand=await composer.brand(),
+            actor=api.actor_of(request),
+        )
+        return web.json_response(asdict(definition))
+
+    async def _batch(body: dict[str, Any], name: str) -> Path | None:
+        batch = body.get("batch")
+        if batch is None:
+            return None
+        if not isinstance(batch, str):
+            raise InvalidInput("#/batch", "must be a folder inside the spool directory")
+        spool = api.services.config.runs.spool_dir
+        return await asyncio.to_thread(inside, spool, batch, "#/batch")
+
+    def _customer(body: dict[str, Any]) -> str:
+        customer = body.get("customer")
+        if not isinstance(customer, str) or not customer:
+            raise InvalidInput("#/customer", "must be a customer id")
+        return customer
+
+    async def preview(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await read_json(request)
+        draft = await api.batches.draft(name, _customer(body), await _batch(body, name))
+        return web.json_response(draft_json(draft))
+
+    async def send_test(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await read_json(request)
+        to = body.get("to")
+        if not isinstance(to, str):
+            raise InvalidInput("#/to", "must be an email address")
+        content, mail_from = await api.batches.test_message(
+            name, _customer(body), to, await _batch(body, name)
+        )
+        diagnosis = await relay.send_test(
+            api.store, api.services.config, content, mail_from=mail_from, to=to
+        )
+        return web.json_response(diagnosis_json(to, diagnosis), status=200 if diagnosis.ok else 502)
+
+    async def versions(request: web.Request) -> web.Response:
+        listed = await api.store.definition_versions(request.match_info["name"])
+        return web.json_response({"versions": [definition_version_json(v) for v in listed]})
+
+    async def rollback_definition(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        version = body.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidInput("#/version", "must be a version number")
+        composer = api.services.composer
+        definition = await rollback(
+            api.store,
+            composer.templates,
+            request.match_info["name"],
+            version,
+            brand=await composer.brand(),
+            actor=api.actor_of(request),
+        )
         return web.json_response(asdict(definition))
 
     async def start_run(request: web.Request) -> web.Response:
@@ -97,6 +166,10 @@ def routes(api: Api) -> list[web.RouteDef]:
         web.get("/v1/definitions", api.protect(list_definitions, scope=SCOPE)),
         web.get("/v1/definitions/{name}", api.protect(show_definition, scope=SCOPE)),
         web.put("/v1/definitions/{name}", api.protect(put_definition, scope=SCOPE)),
+        web.post("/v1/definitions/{name}/preview", api.protect(preview, scope=SCOPE)),
+        web.post("/v1/definitions/{name}/send-test", api.protect(send_test, scope=SCOPE)),
+        web.get("/v1/definitions/{name}/versions", api.protect(versions, scope=SCOPE)),
+        web.post("/v1/definitions/{name}/rollback", api.protect(rollback_definition, scope=SCOPE)),
         web.post("/v1/definitions/{name}/runs", api.protect(start_run, scope=OPERATE)),
     ]
 

@@ -8,9 +8,9 @@ from aiohttp import web
 from gateway import json_input
 from gateway.admin import Api, read_json
 from gateway.entrance import delivery
+from gateway.entrance.delivery import DeliveryStore
 from gateway.ingress import events
 from gateway.openapi import Json, json_body, operation, path_param
-from gateway.store import SettingsStore
 
 SCOPE = "settings:manage"
 _OBJECT: Json = {"type": "object"}
@@ -52,7 +52,7 @@ OPENAPI: dict[str, Json] = {
 
 
 def routes(api: Api) -> list[web.RouteDef]:
-    store: SettingsStore = api.store
+    store: DeliveryStore = api.store
 
     # Each handler reads the configuration in force when it runs: a reload
     # (SIGHUP) may have replaced it since the routes were built.

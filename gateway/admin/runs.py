@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.admin import Api, page_limit, query_number
+from gateway.admin import Api, page_limit, query_choice, query_number
 from gateway.errors import NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, query_param, simple
 from gateway.presenters import run_json
-from gateway.store import RunStore
+from gateway.store import ITEM_STATUSES, RUN_STATUSES, RunStore
 
 MAX_PAGE = 200
 # A definition run may have 100,000 items: show the first ones unless asked.
@@ -67,8 +67,11 @@ def routes(api: Api) -> list[web.RouteDef]:
         limit = page_limit(request, MAX_PAGE)
         if isinstance(limit, web.Response):
             return limit
-        page = await store.list_runs(
-            status=query.get("status"),
+        status = query_choice(request, "status", RUN_STATUSES)
+        if isinstance(status, web.Response):
+            return status
+        page = await api.store.list_runs(
+            status=status,
             email_type=query.get("type"),
             limit=limit,
             cursor=query.get("cursor"),
@@ -83,15 +86,18 @@ def routes(api: Api) -> list[web.RouteDef]:
         limit = query_number(request, "items", default=DEFAULT_ITEMS, minimum=0, maximum=MAX_ITEMS)
         if isinstance(limit, web.Response):
             return limit
-        run = await store.get_run(
+        item_status = query_choice(request, "item_status", ITEM_STATUSES)
+        if isinstance(item_status, web.Response):
+            return item_status
+        run = await api.store.get_run(
             request.match_info["run_id"],
-            item_status=request.query.get("item_status"),
+            item_status=item_status,
             item_limit=limit,
         )
         return web.json_response(run_json(run))
 
     async def retry_run(request: web.Request) -> web.Response:
-        queued = await store.retry_run(request.match_info["run_id"])
+        queued = await api.batches.retry(request.match_info["run_id"])
         api.batches.on_queued()
         return web.json_response({"queued": queued})
 
@@ -103,7 +109,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         item = request.match_info["item_id"]
         if not item.isdigit():
             raise NotFoundError(f"no item {item!r}")
-        await store.resend_item(request.match_info["run_id"], int(item))
+        await api.batches.retry(request.match_info["run_id"], int(item))
         api.batches.on_queued()
         return web.json_response({"queued": 1}, status=202)
 

@@ -13,7 +13,12 @@ from gateway.content.composer import Composed
 from gateway.content.templating import FILES
 from gateway.errors import InvalidInput
 from gateway.openapi import Json, json_body, operation, path_param, query_param
-from gateway.presenters import part_diff_json, template_summary_json, template_version_json
+from gateway.presenters import (
+    diagnosis_json,
+    part_diff_json,
+    template_summary_json,
+    template_version_json,
+)
 from gateway.queue import relay
 from gateway.queue.routing import RoutingStore
 
@@ -175,14 +180,9 @@ def routes(api: Api) -> list[web.RouteDef]:
         diagnosis = await relay.template_test(
             routing, api.services.composer, request.match_info["type"], to, _supplied(body)
         )
-        answer = {
-            "to": to,
-            "upstream": diagnosis.upstream,
-            "verdict": diagnosis.verdict,
-            "reply": diagnosis.reply,
-            "error": diagnosis.error,
-        }
-        return web.json_response(answer, status=200 if diagnosis.ok else 502)
+        return web.json_response(
+            diagnosis_json(str(to), diagnosis), status=200 if diagnosis.ok else 502
+        )
 
     return [
         web.get("/v1/tags", api.protect(list_tags, scope=SCOPE)),

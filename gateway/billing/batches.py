@@ -14,21 +14,27 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import jinja2
 import structlog
 
 from gateway import json_input
+from gateway.addresses import check_address
 from gateway.billing.customers import ID
-from gateway.config import RunSettings
+from gateway.brand import Logo
+from gateway.config import Config, RunSettings
 from gateway.content import archive, mime, workers
+from gateway.content.composer import Composer, inline_css
 from gateway.content.mime import cleanup
-from gateway.content.templating import Limits, Templates
+from gateway.content.templating import Limits, TagValues, TemplateError, Templates
+from gateway.draft import Draft as MailDraft
+from gateway.entrance import delivery
 from gateway.entrance.pipeline import InForce
-from gateway.errors import GatewayError, InvalidInput
+from gateway.errors import GatewayError, InvalidInput, NotFoundError, UnsafeHeader
 from gateway.store import (
     BillingStore,
     Cleaned,
@@ -38,9 +44,11 @@ from gateway.store import (
     NewBatchRun,
     NewItem,
     NewMessage,
+    Requeued,
     RunStore,
     SenderIdentity,
     SenderStore,
+    SettingsStore,
     new_id,
 )
 
@@ -69,7 +77,7 @@ def inside(root: Path, relative: str, field: str = "#/invoices") -> Path:
 
 # Each template of a definition, by the name it renders under; the extension
 # picks autoescaping (HTML only).
-_PARTS = {
+PARTS = {
     "subject": "subject.txt",
     "text": "body.txt",
     "html": "body.html",
@@ -80,7 +88,94 @@ _PARTS = {
 
 def template_name(definition: str, part: str) -> str:
     """The name a definition's template renders under (errors name it)."""
-    return f"{definition}/{_PARTS[part]}"
+    return f"{definition}/{PARTS[part]}"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One customer's message as a definition makes it, before the queue's cleanup."""
+
+    message: MailDraft
+    message_id: str
+    subject: str
+    attachments: list[tuple[str, int]]
+
+
+def parsed(templates: Templates, definition: Definition) -> Iterator[jinja2.nodes.Template]:
+    """Each of ``definition``'s templates parsed (those that parse)."""
+    for part in PARTS:
+        source = getattr(definition, part)
+        if not source:
+            continue
+        try:
+            yield templates.env.parse(source)
+        except (jinja2.TemplateSyntaxError, TemplateError):
+            continue
+
+
+def sample_invoice(templates: Templates, definition: Definition) -> dict[str, Any]:
+    """Invoice data for a trial render: each ``invoice.FIELD`` the templates
+    use, valued by its name in capitals."""
+    sample: dict[str, Any] = {}
+    for tree in parsed(templates, definition):
+        for tag, _ in templates.tags(tree, ROOTS):
+            root, _, field = tag.partition(".")
+            if root == "invoice" and field:
+                sample[field] = field.upper()
+    return sample
+
+
+def template_values(
+    customer: Customer,
+    addresses: Sequence[str],
+    invoice: Any,
+    *,
+    batch: str,
+    definition: str,
+    brand: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What a definition's templates see. ``recipient`` is there too, as the
+    brand layout addresses the reader by it."""
+    values: dict[str, Any] = {
+        "customer": {
+            "id": customer.id,
+            "name": customer.name,
+            "locale": customer.locale,
+            "fields": dict(customer.fields),
+            "clusters": list(customer.clusters),
+        },
+        "invoice": invoice,
+        "batch": batch,
+        "definition": definition,
+        "brand": brand,
+        "recipient": {
+            "kind": "customer",
+            "id": customer.id,
+            "name": customer.name,
+            "email": ", ".join(addresses),
+        },
+    }
+    # A missing value is reported by its tag (the tag invoice.number has no value).
+    return {
+        root: TagValues.wrap(value, root) if isinstance(value, Mapping) else value
+        for root, value in values.items()
+    }
+
+
+# The names a definition's templates see, and the fields known of each.
+ROOTS = ("customer", "invoice", "batch", "definition", "brand", "recipient")
+FIELDS = {
+    "customer": ("id", "name", "locale", "fields", "clusters"),
+    "recipient": ("kind", "id", "name", "email"),
+}
+
+
+@dataclass(frozen=True)
+class Copies:
+    """The delivery configuration of a definition's email type."""
+
+    customers: bool = True
+    bcc: tuple[tuple[str, str], ...] = ()  # (address, rule)
 
 
 @dataclass(frozen=True)
@@ -95,6 +190,10 @@ class _Composer:
     run_id: str
     hostname: str
     max_size: int
+    logo: Logo | None = None
+    copies: Copies = Copies()
+    # Without a batch: sample invoice data, from the tags the templates use.
+    sample: bool = False
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Sent to a worker process without its Templates, which hold threads
@@ -112,6 +211,9 @@ class _Composer:
                 self.run_id,
                 self.hostname,
                 self.max_size,
+                self.logo,
+                self.copies,
+                self.sample,
             ),
         )
 
@@ -128,46 +230,59 @@ class _Composer:
         rule = f"customer.addresses.{key}"
         addresses = customer.addresses.get(key, ())
         if not addresses:
-            return _skipped(customer, rule, f"no address under recipient key {key}")
+            return self._made(_skipped(customer, rule, f"no address under recipient key {key}"))
         try:
-            content = self._content(customer, addresses, invoices / customer.id)
+            draft = self.draft(customer, addresses, invoices / customer.id)
+            content = cleanup(draft.message, message_id=draft.message_id)
         except _Skip as exc:
-            return _skipped(customer, rule, str(exc))
+            return self._made(_skipped(customer, rule, str(exc)))
         except (GatewayError, OSError, ValueError) as exc:
             # The reason names the template or file at fault; it carries no
             # rendered value, so a zip password never reaches the run record.
-            return _items(customer, addresses, rule, None, f"not composed: {exc}")
-        if len(content) > self.max_size:
-            return _items(
-                customer,
-                addresses,
-                rule,
-                None,
-                f"the message is {len(content)} bytes, over the {self.max_size}-byte limit"
-                " ([runs] max_message_size)",
+            return self._made(
+                _items(customer, addresses, rule, None, f"not composed: {exc}", self.copies)
             )
-        return _items(customer, addresses, rule, content, None)
+        if len(content) > self.max_size:
+            return self._made(
+                _items(
+                    customer,
+                    addresses,
+                    rule,
+                    None,
+                    f"the message is {len(content)} bytes, over the {self.max_size}-byte limit"
+                    " ([runs] max_message_size)",
+                    self.copies,
+                )
+            )
+        made = _items(customer, addresses, rule, content, None, self.copies)
+        return replace(
+            made,
+            subject=draft.subject,
+            attachments=draft.attachments,
+            definition_version=self.definition.version,
+        )
 
-    def _content(self, customer: Customer, addresses: Sequence[str], folder: Path) -> Cleaned:
+    def _made(self, message: NewMessage) -> NewMessage:
+        return replace(message, definition_version=self.definition.version)
+
+    def draft(self, customer: Customer, addresses: Sequence[str], folder: Path) -> Draft:
+        """The message ``customer`` gets from the documents in ``folder``."""
         documents = self._documents(folder)
         data_file = folder / DATA_FILE
         try:
             invoice: Any = json_input.loads(data_file.read_bytes()) if data_file.is_file() else {}
         except ValueError as exc:
             raise ValueError(f"{customer.id}/{DATA_FILE} is not valid JSON: {exc}") from exc
-        values = {
-            "customer": {
-                "id": customer.id,
-                "name": customer.name,
-                "locale": customer.locale,
-                "fields": dict(customer.fields),
-                "clusters": list(customer.clusters),
-            },
-            "invoice": invoice,
-            "batch": self.batch,
-            "definition": self.definition.name,
-            "brand": self.brand,
-        }
+        if self.sample:
+            invoice = sample_invoice(self.templates, self.definition)
+        values = template_values(
+            customer,
+            addresses,
+            invoice,
+            batch=self.batch,
+            definition=self.definition.name,
+            brand=self.brand,
+        )
         attachments = [mime.Attachment.guess(name, data) for name, data in documents]
         with self.templates.budget():
             if self.definition.zip and documents:
@@ -181,6 +296,8 @@ class _Composer:
             subject = " ".join(self.render("subject", values).split())
             text = self.render("text", values)
             html = self.render("html", values) if self.definition.html else None
+        if html is not None:
+            html = inline_css(html)
         message_id = f"<{self.run_id}.{secrets.token_hex(8)}@{self.hostname}>"
         message = mime.compose(
             sender=mime.mailbox(self.sender.address, self.sender.name),
@@ -190,10 +307,13 @@ class _Composer:
             html=html,
             message_id=message_id,
             attachments=attachments,
+            logo=self.logo,
         )
         # A refused header (UnsafeHeader) fails this customer's items with
         # the reason, as any other fault of composing does.
-        return cleanup(message, message_id=message_id)
+        return Draft(
+            message, message_id, subject, [(a.filename, len(a.content)) for a in attachments]
+        )
 
     def _documents(self, folder: Path) -> list[tuple[str, bytes]]:
         wanted = self.definition.attach
@@ -253,17 +373,36 @@ def _items(
     rule: str,
     content: Cleaned | None,
     error: str | None,
+    copies: Copies,
 ) -> NewMessage:
     status: ItemStatus = "queued" if content is not None else "failed"
-    return NewMessage(
-        customer.id,
-        content,
-        [NewItem(address, "to", rule, status, error) for address in addresses],
-    )
+    reason = None
+    if not copies.customers:
+        # The copies still go; the customer's own addresses do not.
+        reason = "delivery: customers is off for this definition"
+    items = [
+        NewItem(address, "to", rule, status, error)
+        if reason is None
+        else NewItem(address, "to", rule, "skipped", reason)
+        for address in addresses
+    ]
+    items += [NewItem(address, "bcc", why, status, error) for address, why in copies.bcc]
+    if all(item.status == "skipped" for item in items):
+        content = None
+    return NewMessage(customer.id, content, items)
 
 
-class BatchStore(BillingStore, SenderStore, RunStore, Protocol):
-    """Customers, definitions and their runs, the senders they name, and runs read back."""
+class BatchStore(BillingStore, SenderStore, RunStore, SettingsStore, Protocol):
+    """Customers, definitions and their runs, the senders they name, runs read
+    back, and the delivery configuration."""
+
+
+@dataclass(frozen=True)
+class _InForce:
+    templates: Templates
+    settings: RunSettings
+    composer: Composer | None
+    config: Config | None
 
 
 class Batches:
@@ -277,29 +416,61 @@ class Batches:
         *,
         hostname: str,
         on_queued: Callable[[], None] = lambda: None,
-        brand: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
+        composer: Composer | None = None,
+        config: Config | None = None,
         in_force: InForce | None = None,
     ) -> None:
         self.store = store
         # The daemon's holder of the services in force: when given, each run
-        # reads the templates, brand and [runs] settings from it, so that a
-        # reload reaches the next run.
+        # reads the templates, brand, delivery and [runs] settings from it, so
+        # that a reload reaches the next run.
         self.in_force = in_force
-        self.brand = brand or _no_brand
+        self.composer = composer
+        self.config = config
         self.templates = templates
         self.settings = settings
         self.hostname = hostname
         self.on_queued = on_queued
         self._feeding: dict[str, asyncio.Task[None]] = {}
 
-    def _current(
-        self,
-    ) -> tuple[Templates, RunSettings, Callable[[], Awaitable[Mapping[str, Any]]]]:
-        """The templates, [runs] settings and brand a run starts with."""
+    def _current(self) -> _InForce:
+        """The templates, [runs] settings, brand and configuration a run starts with."""
         if self.in_force is None:
-            return self.templates, self.settings, self.brand
+            return _InForce(self.templates, self.settings, self.composer, self.config)
         services = self.in_force.services
-        return services.templates, services.config.runs, services.composer.brand
+        return _InForce(
+            services.templates, services.config.runs, services.composer, services.config
+        )
+
+    async def composer_for(self, definition: Definition, *, batch: str, run_id: str) -> _Composer:
+        """What renders ``definition`` now: the templates, brand, logo and the
+        delivery configuration of its email type in force."""
+        now = self._current()
+        sender = await self.store.get_sender(definition.from_key)
+        brand: Mapping[str, Any] = {}
+        logo = None
+        if now.composer is not None:
+            brand, logo = await now.composer.brand_and_logo()
+        copies = Copies()
+        if now.config is not None:
+            settings, _ = await delivery.current(self.store, now.config)
+            policy = settings.policy(definition.name)
+            bcc = [(address, "delivery.bcc") for address in policy.bcc]
+            if policy.bcc_admin and settings.admin:
+                bcc.insert(0, (settings.admin, "delivery.bcc_admin"))
+            copies = Copies(customers=policy.customers, bcc=tuple(dict.fromkeys(bcc)))
+        return _Composer(
+            now.templates,
+            definition,
+            sender,
+            brand,
+            batch=batch,
+            run_id=run_id,
+            hostname=self.hostname,
+            max_size=now.settings.max_message_size,
+            logo=logo,
+            copies=copies,
+        )
 
     async def start(self, name: str, batch: str, invoices: Path) -> tuple[str, bool]:
         """Record a run of definition ``name`` for ``batch``; return its id and
@@ -341,18 +512,8 @@ class Batches:
         if run.fed_at is not None:
             return True
         definition = await self.store.get_definition(run.definition)
-        sender = await self.store.get_sender(definition.from_key)
-        templates, settings, brand = self._current()
-        composer = _Composer(
-            templates,
-            definition,
-            sender,
-            await brand(),
-            batch=run.batch_id or "",
-            run_id=run_id,
-            hostname=self.hostname,
-            max_size=settings.max_message_size,
-        )
+        composer = await self.composer_for(definition, batch=run.batch_id or "", run_id=run_id)
+        settings = self._current().settings
         invoices = Path(run.invoices_dir)
         cursor = run.feed_cursor
         fed = 0
@@ -377,6 +538,116 @@ class Batches:
         log.info("definition_run_fed", run_id=run_id, customers=fed)
         return True
 
+    async def retry(self, run_id: str, item_id: int | None = None) -> int:
+        """Queue a run's failed items again (or the one ``item_id``); return
+        how many. A definition run's items are composed again from the
+        definition now in force, whether they failed to compose or at the
+        upstream; only items still failed are touched, so nobody who received
+        the message gets it twice."""
+        run = await self.store.get_run(run_id, item_limit=0)
+        if run.definition is None or run.invoices_dir is None:
+            if item_id is None:
+                return await self.store.retry_run(run_id)
+            await self.store.resend_item(run_id, item_id)
+            return 1
+        if run.fed_at is None and run.status != "cancelled":
+            raise InvalidInput(
+                "#/run", f"run {run_id} is still being queued; retry it once it is fed"
+            )
+        failed = (await self.store.get_run(run_id, item_status="failed")).items
+        if item_id is not None:
+            failed = [item for item in failed if item.id == item_id]
+            if not failed:
+                # An item that did not fail is sent again as it was.
+                await self.store.resend_item(run_id, item_id)
+                self.on_queued()
+                return 1
+        groups: dict[str, list[int]] = {}
+        for item in failed:
+            if item.customer_id is not None:
+                groups.setdefault(item.customer_id, []).append(item.id)
+        if not groups:
+            return 0
+        definition = await self.store.get_definition(run.definition)
+        composer = await self.composer_for(definition, batch=run.batch_id or "", run_id=run_id)
+        invoices = Path(run.invoices_dir)
+        queued = 0
+        ids = sorted(groups)
+        for start in range(0, len(ids), self._current().settings.batch_size):
+            page = ids[start : start + self._current().settings.batch_size]
+            requeued = []
+            for customer_id in page:
+                try:
+                    customer = await self.store.get_customer(customer_id)
+                except NotFoundError:
+                    gone = NewItem("", "to", "", "failed", "the customer no longer exists")
+                    message = NewMessage(customer_id, None, [gone])
+                else:
+                    message = await asyncio.to_thread(composer.message, customer, invoices)
+                requeued.append(Requeued(groups[customer_id], message))
+            queued += await self.store.requeue_recomposed(run_id, requeued)
+        if queued:
+            self.on_queued()
+        log.info("definition_run_retried", run_id=run_id, queued=queued)
+        return queued
+
+    async def draft(
+        self, name: str, customer_id: str, invoices: Path | None = None, *, to: str | None = None
+    ) -> Draft:
+        """The message customer ``customer_id`` would get from definition
+        ``name``: with the documents and data of ``invoices`` (a batch
+        folder), else with sample invoice data and no documents; addressed to
+        ``to`` instead when given (a test send)."""
+        definition = await self.store.get_definition(name)
+        customer = await self.store.get_customer(customer_id)
+        addresses: Sequence[str] = customer.addresses.get(definition.recipient_key, ())
+        if to is not None:
+            addresses = [to]
+        if not addresses:
+            raise InvalidInput(
+                "#/customer",
+                f"customer {customer_id} has no address under recipient key"
+                f" {definition.recipient_key}",
+            )
+        batch = invoices.name if invoices is not None else "sample"
+        composer = await self.composer_for(definition, batch=batch, run_id="preview")
+        if invoices is None:
+            composer = replace(
+                composer, definition=replace(definition, attach=(), zip=False), sample=True
+            )
+            folder = Path()
+        else:
+            folder = invoices / customer_id
+            if not await asyncio.to_thread(folder.is_dir):
+                raise InvalidInput("#/batch", f"no folder {customer_id} in {invoices}")
+        try:
+            return await composer.templates.run(composer.draft, customer, addresses, folder)
+        except _Skip as exc:
+            raise InvalidInput("#/batch", str(exc)) from exc
+        except (GatewayError, ValueError) as exc:
+            if isinstance(exc, InvalidInput):
+                raise
+            raise InvalidInput("#/customer", f"not composed: {exc}") from exc
+
+    async def test_message(
+        self, name: str, customer_id: str, to: str, invoices: Path | None = None
+    ) -> tuple[Cleaned, str]:
+        """Customer ``customer_id``'s message from definition ``name``,
+        addressed to ``to`` and ready to hand over, with its sender's address:
+        what ``send-test`` sends through ``gateway.queue.relay``."""
+        try:
+            check_address(to)
+        except ValueError as exc:
+            raise InvalidInput("#/to", str(exc)) from exc
+        made = await self.draft(name, customer_id, invoices, to=to)
+        try:
+            content = cleanup(made.message, message_id=made.message_id)
+        except UnsafeHeader as exc:
+            raise InvalidInput("#/subject", exc.reason) from exc
+        definition = await self.store.get_definition(name)
+        sender = await self.store.get_sender(definition.from_key)
+        return content, sender.address
+
     def launch(self, run_id: str) -> None:
         """Feed the run in the background (the daemon's way)."""
         if run_id in self._feeding:
@@ -400,10 +671,6 @@ class Batches:
         for task in list(self._feeding.values()):
             task.cancel()
         await asyncio.gather(*self._feeding.values(), return_exceptions=True)
-
-
-async def _no_brand() -> Mapping[str, Any]:
-    return {}
 
 
 def customer_folder(value: str, field: str) -> str:

@@ -11,7 +11,7 @@ The same checks serve ``herald customers import`` and ``POST /v1/customers``.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
 
 from gateway import json_input
@@ -104,29 +104,60 @@ def _addresses(value: Any) -> dict[str, tuple[str, ...]]:
     return addresses
 
 
-async def sync(store: BillingStore, lines: AsyncIterable[bytes]) -> int:
-    """Create or replace the customers in ``lines`` (JSON Lines), committing
-    every ``CHUNK``; return how many. A bad line stops the import with
-    ``InvalidInput`` naming it; the lines before it are kept."""
-    chunk: list[Customer] = []
-    count = 0
+MAX_NAMED = 100
+
+
+async def sync(
+    store: BillingStore,
+    lines: AsyncIterable[bytes],
+    *,
+    actor: str = "",
+    progress: Callable[[int], None] = lambda n: None,
+    skip_bad: bool = False,
+) -> int:
+    """Create or replace the customers in ``lines`` (JSON Lines), all in one
+    transaction, and return how many. Every line is checked first: when any
+    is bad, nothing is imported and ``InvalidInput`` names each bad line (the
+    first ``MAX_NAMED``). With ``skip_bad`` the good lines are imported all
+    the same, and then the bad ones are named."""
+    customers: dict[str, Customer] = {}
+    errors: list[tuple[str, str]] = []
+    bad = 0
     number = 0
     async for line in lines:
         number += 1
+        if number % CHUNK == 0:
+            progress(number)
         if not line.strip():
             continue
         try:
-            chunk.append(customer(json_input.loads(line)))
+            checked = customer(json_input.loads(line))
         except (json_input.MalformedJsonError, InvalidInput) as exc:
-            await store.put_customers(chunk)
-            count += len(chunk)
-            kept = f"; the {count} customer(s) before it were imported" if count else ""
-            if isinstance(exc, InvalidInput):
-                raise InvalidInput(f"line {number} {exc.field}", exc.detail + kept) from exc
-            raise InvalidInput(f"line {number}", f"is not valid JSON ({exc}){kept}") from exc
-        if len(chunk) >= CHUNK:
-            await store.put_customers(chunk)
-            count += len(chunk)
-            chunk = []
-    await store.put_customers(chunk)
-    return count + len(chunk)
+            bad += 1
+            if len(errors) < MAX_NAMED:
+                if isinstance(exc, InvalidInput):
+                    errors.append((f"line {number} {exc.field}", exc.detail))
+                else:
+                    errors.append((f"line {number}", f"is not valid JSON ({exc})"))
+            continue
+        customers[checked.id] = checked
+    progress(number)
+    if errors and not skip_bad:
+        raise BadLines(errors, f"{bad} bad line(s); nothing was imported")
+    await store.import_customers(list(customers.values()), actor=actor)
+    if errors:
+        raise BadLines(
+            errors, f"{bad} bad line(s) skipped; the other {len(customers)} were imported"
+        )
+    return len(customers)
+
+
+class BadLines(InvalidInput):
+    """A customers file with bad lines: ``errors`` name each one."""
+
+    def __init__(self, errors: list[tuple[str, str]], summary: str) -> None:
+        super().__init__(*errors[0])
+        self.errors = errors
+        self.args = (
+            "; ".join(f"{pointer}: {detail}" for pointer, detail in errors) + f" ({summary})",
+        )

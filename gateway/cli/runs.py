@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from gateway.cli import with_store
 from gateway.config import Config
+from gateway.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from gateway.billing.batches import Batches
     from gateway.cli import Subcommands
     from gateway.store import Run, Store
 
@@ -69,6 +71,11 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 def _list(config: Config, args: argparse.Namespace) -> int:
     from gateway.clock import rfc3339
     from gateway.presenters import run_json
+    from gateway.store import RUN_STATUSES, check_status
+
+    check_status(args.status, RUN_STATUSES, "--status")
+    if args.limit < 1:
+        raise InvalidInput("--limit", "must be a whole number of at least 1")
 
     async def action(store: Store) -> int:
         page = await store.list_runs(
@@ -82,10 +89,12 @@ def _list(config: Config, args: argparse.Namespace) -> int:
         for run in page.runs:
             print(
                 f"{run.id:<28} {rfc3339(run.created_at):<24} {run.status:<9}"
-                f" {run.email_type:<22} {_about(run)[:60]}"
+                f" {run.email_type:<22} {cut(_about(run), 60)}"
             )
         if not page.runs:
             print("(no runs)")
+        elif page.next_cursor:
+            print(f"(more runs than these {len(page.runs)}: raise --limit to see more)")
         return 0
 
     return with_store(config, action)
@@ -93,6 +102,11 @@ def _list(config: Config, args: argparse.Namespace) -> int:
 
 def _show(config: Config, args: argparse.Namespace) -> int:
     from gateway.presenters import run_json
+    from gateway.store import ITEM_STATUSES, check_status
+
+    check_status(args.item_status, ITEM_STATUSES, "--status")
+    if args.items < 0:
+        raise InvalidInput("--items", "must be a whole number, 0 or more")
 
     async def action(store: Store) -> int:
         run = await store.get_run(args.run_id, item_status=args.item_status, item_limit=args.items)
@@ -100,6 +114,17 @@ def _show(config: Config, args: argparse.Namespace) -> int:
             print(json.dumps(run_json(run), indent=2))
         else:
             _print(run)
+            total = (
+                run.counts.get(args.item_status, 0)
+                if args.item_status
+                else sum(run.counts.values())
+            )
+            if len(run.items) < total:
+                print(
+                    f"(showing {len(run.items)} of {total} recipients:"
+                    f" herald runs show {run.id} --items {total} for all,"
+                    " or --status S for some)"
+                )
         return 0
 
     return with_store(config, action)
@@ -126,16 +151,32 @@ def _print(run: Run) -> None:
         print(f"error:    {run.error}")
     print(f"counts:   {_counts(run) or '-'}")
     print("recipients:")
+    width = max((len(item.customer_id or "") for item in run.items), default=0)
     for item in run.items:
         outcome = item.reply or item.error or ""
-        who = f"{item.customer_id}: " if item.customer_id else ""
+        who = f"{item.customer_id or '-':<{width}} " if width else ""
         print(
             f"  #{item.id:<6} {who}{item.address or '-':<32} {item.role:<4} {item.status:<9}"
             f" attempts={item.attempts}  rule={item.rule}  {outcome}"
         )
+        if item.attempt_times:
+            times = ", ".join(rfc3339(t) for t in item.attempt_times)
+            print(f"  {'':<7} attempted: {times}")
+        if item.subject is not None:
+            print(
+                f"  {'':<7} subject: {item.subject}  (definition version {item.definition_version})"
+            )
+        if item.attachments:
+            files = ", ".join(f"{n} ({size} bytes)" for n, size in json.loads(item.attachments))
+            print(f"  {'':<7} attachments: {files}")
     print("history:")
     for entry in run.history:
         print(f"  {rfc3339(entry.at)}  {entry.event:<9} {entry.detail}")
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, with an ellipsis when cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _about(run: Run) -> str:
@@ -146,22 +187,32 @@ def _counts(run: Run) -> str:
     return " ".join(f"{status}={n}" for status, n in sorted(run.counts.items()))
 
 
-def _start(config: Config, args: argparse.Namespace) -> int:
+def batches_for(config: Config, store: Store) -> Batches:
+    """Definition runs as this process runs them: the templates, brand and
+    delivery configuration in force."""
     from gateway.billing.batches import Batches
     from gateway.content.composer import Composer
 
+    composer = Composer.for_config(config, store)
+    return Batches(
+        store,
+        composer.templates,
+        config.runs,
+        hostname=config.hostname,
+        composer=composer,
+        config=config,
+    )
+
+
+def _start(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        composer = Composer.for_config(config, store)
-        batches = Batches(
-            store,
-            composer.templates,
-            config.runs,
-            hostname=config.hostname,
-            brand=composer.brand,
-        )
+        batches = batches_for(config, store)
         run_id, created = await batches.start(args.definition, args.batch, args.invoices)
         if not created:
-            print(f"batch {args.batch} of {args.definition} already ran as {run_id}; nothing sent")
+            print(
+                f"batch {args.batch} of {args.definition} already ran as {run_id}; nothing sent"
+                f" (send its failed items again with: herald runs retry {run_id})"
+            )
             return 0
         print(f"run {run_id} started; queuing its messages")
         run = await store.get_run(run_id, item_limit=0)
@@ -204,7 +255,8 @@ def _total(run: Run) -> int:
 
 def _retry(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        print(f"{await store.retry_run(args.run_id)} failed item(s) queued again")
+        queued = await batches_for(config, store).retry(args.run_id)
+        print(f"{queued} failed item(s) queued again")
         return 0
 
     return with_store(config, action)
@@ -222,7 +274,7 @@ def _cancel(config: Config, args: argparse.Namespace) -> int:
 
 def _resend(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        await store.resend_item(args.run_id, args.item_id)
+        await batches_for(config, store).retry(args.run_id, args.item_id)
         print(f"item {args.item_id} of run {args.run_id} queued again")
         return 0
 
@@ -241,11 +293,17 @@ class Progress:
         self.tty = stream.isatty()
         self.started = time.monotonic()
         self.last = ""
+        # The rate counts from the first update: what was done before the
+        # bar appeared (a run half sent when watched) is no part of it.
+        self.base: tuple[float, int] | None = None
 
     def update(self, done: int, detail: str = "") -> None:
         total = max(self.total, done, 1)
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = f"{done / elapsed:.0f}/s"
+        now = time.monotonic()
+        if self.base is None:
+            self.base = (now, done)
+        since, before = self.base
+        rate = f"{(done - before) / (now - since):.0f}/s" if now > since else "-/s"
         if self.tty:
             filled = self.WIDTH * done // total
             bar = "#" * filled + "-" * (self.WIDTH - filled)

@@ -144,6 +144,7 @@ def _set(config: Config, args: argparse.Namespace) -> int:
             version = await composer.save(args.email_type, note=args.note, actor=actor(), **parts)
         except InvalidTemplate as exc:
             for pointer, detail in exc.errors:
+                detail = _as_given(args, pointer.removeprefix("#/"), detail)
                 print(f"herald: {pointer.removeprefix('#/')}: {detail}", file=sys.stderr)
             print(f"herald: nothing was saved for {args.email_type}", file=sys.stderr)
             return 1
@@ -151,6 +152,20 @@ def _set(config: Config, args: argparse.Namespace) -> int:
         return 0
 
     return with_store(config, action)
+
+
+def _as_given(args: argparse.Namespace, part: str, detail: str) -> str:
+    """``detail`` naming the file the user gave rather than the template's own
+    name (``bad.html, line 3`` instead of ``body.html, line 3``)."""
+    from gateway.content.templating import FILES
+
+    given = getattr(args, part, None) if part in FILES else None
+    if given is None:
+        return detail
+    for name in (f"{args.email_type}/{FILES[part]}", FILES[part]):
+        if detail.startswith(name):
+            return str(given) + detail[len(name) :]
+    return detail
 
 
 def _history(config: Config, args: argparse.Namespace) -> int:

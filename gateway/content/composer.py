@@ -46,7 +46,7 @@ from gateway.content.templating import (
 )
 from gateway.context import Event
 from gateway.draft import Draft
-from gateway.errors import InvalidInput, NotFoundError, UnsafeHeader
+from gateway.errors import InvalidEvent, InvalidInput, NotFoundError, UnsafeHeader
 from gateway.store import Cleaned, SettingsStore, TemplateParts, TemplateStore, TemplateVersion
 
 log = structlog.get_logger(__name__)
@@ -328,13 +328,16 @@ class Composer:
         return self.templates.shipped(email_type), None
 
     def require(self, email_type: str, data: Mapping[str, Any]) -> None:
-        """``InvalidInput`` naming the first required data tag ``data`` lacks."""
+        """``InvalidEvent`` naming each required data tag ``data`` lacks, each
+        with its own pointer."""
         entry = self.catalog.types.get(email_type)
         missing = entry.missing(data) if entry else []
         if missing:
-            names = ", ".join(tag.name for tag in missing)
-            raise InvalidInput(
-                f"#/data/{missing[0].field}", f"the required tag {names} has no value"
+            raise InvalidEvent(
+                [
+                    (f"#/data/{tag.field}", f"the required tag {tag.name} has no value")
+                    for tag in missing
+                ]
             )
 
     def sample(self, email_type: str, supplied: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import asyncio
 import contextvars
 import functools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -323,10 +323,10 @@ class Templates:
                 errors.append((pointer, f"{file}, line {line}: unknown tag {tag}{hint}"))
         return errors
 
-    def tags(self, tree: nodes.Template) -> list[tuple[str, int]]:
+    def tags(self, tree: nodes.Template, roots: Sequence[str] = ROOTS) -> list[tuple[str, int]]:
         """The tags a parsed template uses, with their line numbers: names
         looked up from outside, and ``root.field`` / ``root["field"]`` /
-        ``root.get("field")`` for the catalog's roots."""
+        ``root.get("field")`` for the ``roots`` (the catalog's by default)."""
         # In a template that extends another, the blocks see the top level's
         # imports and assignments, which meta still reports as undeclared.
         declared = {n.target for n in tree.find_all(nodes.Import)}
@@ -354,14 +354,14 @@ class Templates:
             if id(node) in getters or not isinstance(node.node, nodes.Name):
                 continue
             root = node.node.name
-            if root not in free or root not in ROOTS:
+            if root not in free or root not in roots:
                 continue
             if isinstance(node, nodes.Getattr):
                 found.append((f"{root}.{node.attr}", node.lineno))
             elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
                 found.append((f"{root}.{node.arg.value}", node.lineno))
         for name in tree.find_all(nodes.Name):
-            if name.ctx == "load" and name.name in free and name.name not in ROOTS:
+            if name.ctx == "load" and name.name in free and name.name not in roots:
                 found.append((name.name, name.lineno))
         return sorted(set(found), key=lambda item: (item[1], item[0]))
 

@@ -10,14 +10,14 @@ to the next one in every process that shares the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from gateway.addresses import check_address
 from gateway.config import Config, DeliverySettings, TypePolicy
 from gateway.content.templating import Templates
-from gateway.errors import InvalidInput
-from gateway.store import SettingsStore
+from gateway.errors import Faults, InvalidInput
+from gateway.store import BillingStore, SettingsStore
 
 SETTING = "delivery"
 ADMIN = f"{SETTING}/admin"
@@ -30,13 +30,14 @@ def type_setting(email_type: str) -> str:
     return f"{SETTING}/types/{email_type}"
 
 
-def known_types(templates: Templates) -> list[str]:
-    """Every email type Herald sends: those with a template, and ``legacy``."""
-    return sorted({*templates.types(), LEGACY})
+def known_types(templates: Templates, definitions: Sequence[str] = ()) -> list[str]:
+    """Every email type Herald sends: those with a template, each message
+    definition, and ``legacy``."""
+    return sorted({*templates.types(), *definitions, LEGACY})
 
 
-def check_type(email_type: str, templates: Templates) -> str:
-    known = known_types(templates)
+def check_type(email_type: str, templates: Templates, definitions: Sequence[str] = ()) -> str:
+    known = known_types(templates, definitions)
     if email_type not in known:
         raise InvalidInput(
             "#/type", f"unknown email type {email_type!r} (known: {', '.join(known)})"
@@ -61,15 +62,19 @@ def apply(base: TypePolicy, changes: Mapping[str, Any]) -> TypePolicy:
         raise InvalidInput(
             f"#/{unknown[0]}", f"is not a delivery setting ({', '.join(CHANGEABLE)})"
         )
+    # Every bad field is named, not only the first.
+    faults = Faults()
     flags = {}
     for name in ("customers", "bcc_admin"):
         value = changes.get(name, getattr(base, name))
         if not isinstance(value, bool):
-            raise InvalidInput(f"#/{name}", "must be true or false (on or off)")
+            faults.errors.append((f"#/{name}", "must be true or false (on or off)"))
         flags[name] = value
     bcc = base.bcc
     if "bcc" in changes:
-        bcc = _bcc(changes["bcc"])
+        with faults.check():
+            bcc = _bcc(changes["bcc"])
+    faults.raise_any()
     return TypePolicy(customers=flags["customers"], bcc_admin=flags["bcc_admin"], bcc=bcc)
 
 
@@ -121,8 +126,17 @@ async def current(store: SavedSettings, config: Config) -> tuple[DeliverySetting
     return DeliverySettings(admin=admin, types=types), sources
 
 
-async def overview(store: SettingsStore, config: Config, templates: Templates) -> dict[str, Any]:
+class DeliveryStore(SettingsStore, BillingStore, Protocol):
+    """The saved settings, and the definitions that are email types too."""
+
+
+async def _definitions(store: DeliveryStore) -> list[str]:
+    return [definition.name for definition in await store.list_definitions()]
+
+
+async def overview(store: DeliveryStore, config: Config, templates: Templates) -> dict[str, Any]:
     """Every known email type with its settings, as the API and CLI show them."""
+    definitions = await _definitions(store)
     settings, sources = await current(store, config)
     saved_admin = ADMIN in await store.read_settings(ADMIN)
     return {
@@ -136,14 +150,14 @@ async def overview(store: SettingsStore, config: Config, templates: Templates) -
                 "bcc": list(policy.bcc),
                 "source": sources.get(email_type, "default"),
             }
-            for email_type in known_types(templates)
+            for email_type in known_types(templates, definitions)
             for policy in [settings.policy(email_type)]
         ],
     }
 
 
 async def set_type(
-    store: SettingsStore,
+    store: DeliveryStore,
     config: Config,
     templates: Templates,
     email_type: str,
@@ -152,7 +166,7 @@ async def set_type(
     actor: str,
 ) -> TypePolicy:
     """Apply ``changes`` to the policy in force for ``email_type`` and save it."""
-    check_type(email_type, templates)
+    check_type(email_type, templates, await _definitions(store))
     settings, _ = await current(store, config)
     policy = apply(settings.policy(email_type), changes)
     await store.write_setting(

@@ -74,6 +74,15 @@ class Intake:
         self._depth = 0
         self._depth_at = -DEPTH_TTL
 
+    def _type_label(self, ctx: Context) -> str:
+        """The email type as a metric label: a type the catalog knows (or
+        ``legacy``), else ``other``, so callers cannot grow the label set."""
+        held = self.in_force
+        if not isinstance(held, InForce):
+            return ctx.email_type
+        known = held.services.composer.catalog.types
+        return ctx.email_type if ctx.email_type in known or ctx.email_type == "legacy" else "other"
+
     @property
     def pipeline(self) -> Pipeline:
         """The pipeline each submission runs: the one in force."""
@@ -252,7 +261,11 @@ class Intake:
             status=run.status,
             recipients=len(items),
         )
-        self.metrics.accepted.inc(source=ctx.source, email_type=ctx.email_type)
+        if run.status in ("rejected", "failed"):
+            # Refused, and recorded as such: not an accepted message.
+            self.metrics.refused.inc(source=ctx.source, reason=run.status)
+        else:
+            self.metrics.accepted.inc(source=ctx.source, email_type=self._type_label(ctx))
         if queued:
             self._depth += 1
             self.on_queued()

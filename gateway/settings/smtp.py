@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from gateway.addresses import check_header_text, check_host
 from gateway.config import Config, Upstream, describe_upstream
-from gateway.errors import InvalidInput
+from gateway.errors import Faults, InvalidInput
 from gateway.settings.vault import Vault
 from gateway.store import SettingsStore
 
@@ -78,43 +78,44 @@ def saved_form(upstream: Upstream | None, vault: Vault | None) -> dict[str, Any]
 def apply(base: Mapping[str, Any], changes: Mapping[str, Any], vault: Vault) -> dict[str, Any]:
     """``base`` (a saved form) with ``changes`` applied, every field checked.
 
-    Shared by the admin API and the CLI; raises ``InvalidInput`` naming the
-    first bad field, so nothing is ever half-saved.
+    Shared by the admin API and the CLI; raises ``InvalidInput`` naming
+    every bad field, so nothing is ever half-saved.
     """
     unknown = sorted(set(changes) - set(CHANGEABLE))
     if unknown:
         raise InvalidInput(f"#/{unknown[0]}", f"is not an SMTP setting ({', '.join(CHANGEABLE)})")
     value = {**_DEFAULTS, **base}
-    if "host" in changes:
-        value["host"] = _host(changes["host"])
-    if "port" in changes:
-        value["port"] = _port(changes["port"])
-    if "security" in changes:
-        if changes["security"] not in SECURITY:
-            raise InvalidInput("#/security", f"must be one of {', '.join(SECURITY)}")
-        value["security"] = changes["security"]
-    if "verify" in changes:
-        value["verify"] = _boolean("verify", changes["verify"])
-    if "ca_file" in changes:
-        value["ca_file"] = _ca_file(changes["ca_file"])
-    if "timeout" in changes:
-        value["timeout"] = _seconds("timeout", changes["timeout"])
-    if "connect_timeout" in changes:
-        connect = changes["connect_timeout"]
-        value["connect_timeout"] = (
-            None if connect in (None, "") else _seconds("connect_timeout", connect)
-        )
-    auth = _boolean("auth", changes["auth"]) if "auth" in changes else None
+    # Every bad field is named, not only the first.
+    faults = Faults()
+    checks: dict[str, Callable[[Any], Any]] = {
+        "host": _host,
+        "port": _port,
+        "security": _security,
+        "verify": lambda v: _boolean("verify", v),
+        "ca_file": _ca_file,
+        "timeout": lambda v: _seconds("timeout", v),
+        "connect_timeout": lambda v: None if v in (None, "") else _seconds("connect_timeout", v),
+    }
+    for name, check in checks.items():
+        if name in changes:
+            with faults.check():
+                value[name] = check(changes[name])
+    auth = None
+    with faults.check():
+        auth = _boolean("auth", changes["auth"]) if "auth" in changes else None
     if auth is False:
         for name in ("login", "password"):
             if changes.get(name) not in (None, ""):
-                raise InvalidInput(f"#/{name}", "must not be given when auth is off")
+                faults.errors.append((f"#/{name}", "must not be given when auth is off"))
         value["login"] = value["password"] = None
     else:
         if "login" in changes:
-            value["login"] = _text("login", changes["login"])
+            with faults.check():
+                value["login"] = _text("login", changes["login"])
         if "password" in changes:
-            value["password"] = vault.seal(_text("password", changes["password"]))
+            with faults.check():
+                value["password"] = vault.seal(_text("password", changes["password"]))
+    faults.raise_any()
     if not value["host"]:
         raise InvalidInput("#/host", "is required: no upstream is set yet")
     if auth is True and not value["login"]:
@@ -229,6 +230,12 @@ def _port(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise InvalidInput("#/port", f"must be a whole number from 1 to 65535, got {value!r}")
     return value
+
+
+def _security(value: Any) -> str:
+    if value not in SECURITY:
+        raise InvalidInput("#/security", f"must be one of {', '.join(SECURITY)}")
+    return str(value)
 
 
 def _boolean(name: str, value: Any) -> bool:

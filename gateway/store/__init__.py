@@ -19,17 +19,28 @@ import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NewType, Protocol
+from typing import Any, ClassVar, Literal, NewType, Protocol, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.clock import Clock, rfc3339
 from gateway.context import Later
+from gateway.errors import InvalidInput
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
 ]
 ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
 PENDING: frozenset[str] = frozenset({"queued", "deferred"})
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+ITEM_STATUSES: tuple[str, ...] = get_args(ItemStatus)
+
+
+def check_status(value: str | None, known: tuple[str, ...], field: str) -> str | None:
+    """``value`` when it is one of ``known`` (or None); else ``InvalidInput``
+    naming ``field`` and the statuses there are."""
+    if value is not None and value not in known:
+        raise InvalidInput(field, f"unknown status {value!r} (known: {', '.join(known)})")
+    return value
 
 
 _last_id = (0, 0)
@@ -89,6 +100,20 @@ class NewMessage:
     customer_id: str
     content: Cleaned | None
     items: Sequence[NewItem]
+    # What the message was sent as, for the run's record.
+    subject: str | None = None
+    attachments: Sequence[tuple[str, int]] = ()
+    definition_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """A failed item set of a definition run composed again: ``message``'s
+    content goes to the items ``item_ids``; without content they stay failed
+    with its items' error."""
+
+    item_ids: Sequence[int]
+    message: NewMessage
 
 
 @dataclass(frozen=True)
@@ -217,6 +242,17 @@ class Item:
     error: str | None
     updated_at: float
     customer_id: str | None = None
+    # Definition runs: the definition's version that built the item's message,
+    # the subject as sent and the attachments' names and sizes (JSON).
+    definition_version: int | None = None
+    subject: str | None = None
+    attachments: str | None = None
+    # When each delivery attempt was made: epoch seconds, comma-separated.
+    attempted_at: str | None = None
+
+    @property
+    def attempt_times(self) -> list[float]:
+        return [float(t) for t in self.attempted_at.split(",")] if self.attempted_at else []
 
 
 @dataclass(frozen=True)
@@ -435,6 +471,20 @@ class Definition:
     # A template rendered per recipient; the template is kept, never its result.
     zip_password: str | None = None
     schedule: Schedule | None = None
+    # The version in force, as the store numbers it (0 before it is saved).
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class DefinitionVersion:
+    """One saved state of a definition: every apply and rollback adds one."""
+
+    name: str
+    version: int
+    action: str
+    actor: str
+    created_at: float
+    definition: Definition
 
 
 @dataclass
@@ -733,8 +783,34 @@ class BillingStore(Protocol):
         """Up to ``limit`` customers in any of ``clusters`` with ids above
         ``after``, by id, so that a run can walk them page by page."""
 
-    async def put_definition(self, definition: Definition) -> None:
-        """Create or replace the definition named ``definition.name``."""
+    async def put_definition(
+        self, definition: Definition, *, actor: str = "", action: str = "apply"
+    ) -> int:
+        """Create or replace the definition named ``definition.name`` as a new
+        version, audited in the same transaction; return the version."""
+
+    async def definition_versions(self, name: str) -> list[DefinitionVersion]:
+        """Every version of the definition ``name``, newest first."""
+
+    async def definition_version(self, name: str, version: int) -> DefinitionVersion:
+        """One version; ``NotFoundError`` if unknown."""
+
+    async def list_customers(
+        self, *, search: str = "", cluster: str | None = None, after: str = "", limit: int = 50
+    ) -> list[Customer]:
+        """Customers by id above ``after``; ``search`` matches the id, name, an
+        address or a field value (case-insensitive), ``cluster`` a cluster."""
+
+    async def delete_customers(self, ids: Sequence[str], *, actor: str) -> int:
+        """Remove these customers, audited in the same transaction; return how many were found."""
+
+    async def import_customers(self, customers: Sequence[Customer], *, actor: str) -> None:
+        """``put_customers`` in one transaction, with one audit entry."""
+
+    async def requeue_recomposed(self, run_id: str, messages: Sequence[Requeued]) -> int:
+        """Give failed items of ``run_id`` a newly composed message (or a new
+        error), in one transaction; only items still failed are touched, so
+        nobody who received gets it again. Returns how many were queued."""
 
     async def list_definitions(self) -> list[Definition]: ...
 

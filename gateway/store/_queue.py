@@ -128,8 +128,9 @@ class QueueSQL(SQLBase):
             before = await _statuses(db, [o.item_id for o in results])
             await db.executemany(
                 "UPDATE items SET status = ?, reply = ?, error = ?, attempts = attempts + 1,"
-                " updated_at = ? WHERE id = ?",
-                [(o.status, o.reply, o.error, now, o.item_id) for o in results],
+                " updated_at = ?, attempted_at = COALESCE(attempted_at || ',', '') || ?"
+                " WHERE id = ?",
+                [(o.status, o.reply, o.error, now, repr(now), o.item_id) for o in results],
             )
             changes: Counter[str] = Counter(o.status for o in results)
             changes.subtract(before.values())

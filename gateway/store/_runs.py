@@ -30,7 +30,10 @@ _RUN_COLUMNS = (
     " expected"
 )
 
-_ITEM_COLUMNS = "id, address, role, rule, status, reply, attempts, error, updated_at, customer_id"
+_ITEM_COLUMNS = (
+    "id, address, role, rule, status, reply, attempts, error, updated_at, customer_id,"
+    " definition_version, subject, attachments, attempted_at"
+)
 
 
 class RunsSQL(SQLBase):

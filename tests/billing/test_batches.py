@@ -188,3 +188,30 @@ async def test_a_template_that_never_ends_is_stopped_in_the_worker_process(
     status, error = found["cus_globex"]
     assert status == "failed"
     assert error == "not composed: monthly/body.txt: the template ran longer than 0.3s"
+
+
+async def test_a_retry_composes_failed_items_again_from_the_definition_in_force(
+    store: Store,
+) -> None:
+    """Globex failed to compose (no secret for its zip password); once the
+    definition no longer needs one, a retry composes and queues it with the
+    new version, leaves Acme's queued item alone, and a second retry finds
+    nothing left to do."""
+    await store.put_definition(DEFINITION)
+    feeder = batches(store)
+    run_id, _ = await feeder.start("monthly", "b-retry", BATCH)
+    await feeder.feed(run_id)
+    before = await store.get_run(run_id)
+    acme = next(i for i in before.items if i.customer_id == "cus_acme")
+    assert (await items(store, run_id))["cus_globex"][0] == "failed"
+    assert acme.definition_version == 1
+    await store.put_definition(replace(DEFINITION, zip_password=None, subject="New"))
+    assert await feeder.retry(run_id) == 1
+    after = await store.get_run(run_id)
+    globex = next(i for i in after.items if i.customer_id == "cus_globex")
+    assert (globex.status, globex.error, globex.definition_version) == ("queued", None, 2)
+    assert globex.subject == "New"
+    assert next(i for i in after.items if i.customer_id == "cus_acme") == acme
+    assert after.counts == {"queued": 2, "skipped": 1}
+    assert await feeder.retry(run_id) == 0
+    assert (await store.queue_stats()).depth == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 
 from gateway.billing.customers import customer, sync
 from gateway.errors import InvalidInput
+from gateway.store import open_store
+from tests import stores
 from tests.encoded_words import EVIL, encode
 
 JSON = st.recursive(
@@ -93,19 +96,55 @@ def test_fields_keep_their_own_line_breaks() -> None:
     }
 
 
-async def test_an_import_names_the_line_of_a_hidden_break() -> None:
-    """A sync stops at the bad line, names it and keeps the lines before."""
-    kept: list[str] = []
-
-    class Store:
-        async def put_customers(self, customers: list[Any]) -> None:
-            kept.extend(c.id for c in customers)
+async def test_an_import_with_bad_lines_names_each_and_keeps_nothing(tmp_path: Path) -> None:
+    """Every bad line is named (a hidden break, bad JSON); the good lines
+    around them are not imported either, and the audit log has no entry."""
 
     async def lines() -> Any:
         yield json.dumps({"id": "cus_1", "name": "Acme"}).encode()
         yield json.dumps({"id": "cus_2", "name": f"=?utf-8?q?X=0D=0ABcc:_{EVIL}?="}).encode()
+        yield b"{not json"
+        yield json.dumps({"id": "cus_4", "name": "Globex"}).encode()
 
-    with pytest.raises(InvalidInput, match="the 1 customer") as refused:
-        await sync(Store(), lines())  # type: ignore[arg-type]  # a recording stand-in
-    assert refused.value.field == "line 2 #/name"
-    assert kept == ["cus_1"]
+    store = open_store(stores.url_for(tmp_path))
+    await store.open()
+    try:
+        with pytest.raises(InvalidInput, match="nothing was imported") as refused:
+            await sync(store, lines(), actor="test")
+        assert [pointer for pointer, _ in refused.value.errors] == ["line 2 #/name", "line 3"]
+        assert await store.list_customers() == []
+        assert await store.list_audit(setting="customers") == []
+    finally:
+        await store.close()
+
+
+async def test_an_import_is_audited_and_customers_can_be_searched_and_deleted(
+    tmp_path: Path,
+) -> None:
+    """A good file imports in one go with one audit entry; search finds by
+    name, address and field; a delete is audited and leaves the others."""
+
+    async def lines() -> Any:
+        yield json.dumps(
+            {"id": "cus_1", "name": "Acme", "clusters": ["eu"], "fields": {"vat_id": "NL9"}}
+        ).encode()
+        yield json.dumps(
+            {"id": "cus_2", "name": "Globex", "addresses": {"invoice": "ap@globex.test"}}
+        ).encode()
+
+    store = open_store(stores.url_for(tmp_path))
+    await store.open()
+    try:
+        assert await sync(store, lines(), actor="test") == 2
+        [entry] = await store.list_audit(setting="customers")
+        assert entry.actor == "test"
+        assert [c.id for c in await store.list_customers(search="ACME")] == ["cus_1"]
+        assert [c.id for c in await store.list_customers(search="globex.test")] == ["cus_2"]
+        assert [c.id for c in await store.list_customers(search="nl9")] == ["cus_1"]
+        assert [c.id for c in await store.list_customers(cluster="eu")] == ["cus_1"]
+        assert [c.id for c in await store.list_customers(after="cus_1")] == ["cus_2"]
+        assert await store.delete_customers(["cus_1", "cus_9"], actor="test") == 1
+        assert [c.id for c in await store.list_customers()] == ["cus_2"]
+        assert [e.setting for e in await store.list_audit(limit=1)] == ["customers/cus_1"]
+    finally:
+        await store.close()

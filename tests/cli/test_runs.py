@@ -36,3 +36,25 @@ def test_off_a_terminal_it_prints_a_line_per_change() -> None:
     lines.update(4, "sent=4")
     lines.done()
     assert pipe.getvalue() == "1/4 recipients done queued=3\n4/4 recipients done sent=4\n"
+
+
+def test_the_first_refresh_shows_no_rate() -> None:
+    """A run half done when watched is no speed: the first frame shows no
+    rate (not what was done before divided by a few microseconds), and later
+    frames count only what was done since the first."""
+    screen = Terminal()
+    bar = Progress(screen, total=1000, what="recipients done")
+    bar.update(900, "sent=900")
+    bar.update(900, "sent=900")
+    frames = screen.getvalue().split("\r\x1b[K")[1:]
+    assert "recipients done -/s" in frames[0]
+    assert "900/1000 recipients done 0/s" in frames[1] or "recipients done -/s" in frames[1]
+
+
+def test_a_cut_subject_ends_in_an_ellipsis() -> None:
+    """`runs list` cuts long subjects to the column and says so; short ones stay whole."""
+    from gateway.cli.runs import cut
+
+    assert cut("Your invoice INV-1", 60) == "Your invoice INV-1"
+    assert cut("x" * 61, 60) == "x" * 59 + "…"
+    assert len(cut("x" * 61, 60)) == 60

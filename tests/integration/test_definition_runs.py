@@ -287,3 +287,17 @@ def test_cancel_skips_what_was_not_sent(example: Herald, capture: Capture) -> No
         "no address under recipient key invoice",
     }
     assert capture.for_run(run_id) == []
+
+
+def test_customer_import_names_the_bad_line(example: Herald, tmp_path: Path) -> None:
+    """A bad JSON Lines file is refused with the line and field, no traceback."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"id": "ok_1", "clusters": ["eu"]}\n{"id": "ok_2", "addresses": {"invoice": "nope"}}\n'
+    )
+    result = example.cli("customers", "import", str(bad))
+    assert result.returncode == 1
+    expected = "herald: line 2 #/addresses/invoice/0: address 'nope' is not a valid"
+    assert result.stderr.startswith(expected)
+    assert "nothing was imported" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -101,15 +101,16 @@ def test_cli_edit_applies_to_the_running_daemon_and_rolls_back(
 
 
 def test_cli_refuses_a_bad_template_with_every_error(branded: Herald, tmp_path: Path) -> None:
-    """An unknown tag and a syntax error are printed, exit 1, and nothing is saved."""
+    """An unknown tag and a syntax error are printed against the files given,
+    exit 1, and nothing is saved."""
     subject = write(tmp_path, "s.txt", "Invoice {{ data.invoice_numbr }}")
     html = write(tmp_path, "b.html", "<p>\n{% for x in %}</p>")
     result = branded.cli("templates", "set", "invoice.issued", "--subject", subject, "--html", html)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "herald: subject: subject.txt, line 1: unknown tag data.invoice_numbr;"
+        f"herald: subject: {subject}, line 1: unknown tag data.invoice_numbr;"
         " did you mean data.invoice_number?",
-        "herald: html: body.html, line 2: Expected an expression, got 'end of statement block'",
+        f"herald: html: {html}, line 2: Expected an expression, got 'end of statement block'",
         "herald: nothing was saved for invoice.issued",
     ]
     versions = branded.admin("/v1/templates/invoice.issued/versions").json["versions"]
