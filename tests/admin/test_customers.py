@@ -10,7 +10,7 @@ from tests.integration.harness import Herald
 
 def test_a_sync_in_json_lines_replaces_each_customer_by_id(herald: Herald) -> None:
     """Every JSON Lines media type is read line by line; a later line with the same id
-    replaces the earlier customer."""
+    replaces the earlier customer, so two lines import one customer."""
     lines = (
         b'{"id": "api_1", "name": "One", "clusters": ["eu"],'
         b' "addresses": {"invoice": "one@x.test"}}\n'
@@ -18,7 +18,7 @@ def test_a_sync_in_json_lines_replaces_each_customer_by_id(herald: Herald) -> No
     )
     for media_type in ("application/jsonl", "application/x-ndjson", "application/x-jsonlines"):
         answer = herald.admin_send("POST", "/v1/customers", lines, content_type=media_type)
-        assert answer.json == {"imported": 2}, answer.body
+        assert answer.json == {"imported": 1}, answer.body
     shown = herald.admin("/v1/customers/api_1")
     assert shown.status == 200
     assert shown.json == {
@@ -31,14 +31,14 @@ def test_a_sync_in_json_lines_replaces_each_customer_by_id(herald: Herald) -> No
     }
 
 
-def test_a_bad_line_is_a_422_naming_it_and_the_lines_before_it_are_kept(herald: Herald) -> None:
-    """The problem names the line and field; the customers before it are imported."""
+def test_a_bad_line_is_a_422_naming_it_and_nothing_is_imported(herald: Herald) -> None:
+    """The problem names the line and field; no line of the file is imported."""
     lines = b'{"id": "kept_1"}\n{"id": "bad id!"}\n{"id": "never_1"}\n'
     answer = herald.admin_send("POST", "/v1/customers", lines, content_type="application/jsonl")
     assert answer.status == 422
     assert answer.json["errors"][0]["pointer"] == "line 2 #/id"
-    assert "the 1 customer(s) before it were imported" in answer.json["errors"][0]["detail"]
-    assert herald.admin("/v1/customers/kept_1").status == 200
+    assert "nothing was imported" in answer.json["detail"]
+    assert herald.admin("/v1/customers/kept_1").status == 404
     assert herald.admin("/v1/customers/never_1").status == 404
 
 
