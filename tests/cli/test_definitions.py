@@ -23,7 +23,7 @@ def test_the_shipped_example_applies_and_is_listed_and_shown(herald: Herald) -> 
     """`apply` saves the example file; `list` has a row for it, `show` the API's JSON."""
     applied = herald.cli("definitions", "apply", str(EXAMPLE))
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout == "definition monthly-invoice applied\n"
+    assert applied.stdout == "definition monthly-invoice applied as version 1\n"
     header, *rows = herald.cli("definitions", "list").stdout.splitlines()
     assert header.split() == ["NAME", "FROM", "TO", "CLUSTERS", "SCHEDULE"]
     [row] = [row for row in rows if row.startswith("monthly-invoice ")]

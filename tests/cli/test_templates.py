@@ -61,9 +61,9 @@ def test_cli_refuses_a_bad_template_with_every_error(branded: Herald, tmp_path: 
     result = branded.cli("templates", "set", "invoice.issued", "--subject", subject, "--html", html)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "herald: subject: subject.txt, line 1: unknown tag data.invoice_numbr;"
+        f"herald: subject: {subject}, line 1: unknown tag data.invoice_numbr;"
         " did you mean data.invoice_number?",
-        "herald: html: body.html, line 2: Expected an expression, got 'end of statement block'",
+        f"herald: html: {html}, line 2: Expected an expression, got 'end of statement block'",
         "herald: nothing was saved for invoice.issued",
     ]
     versions = branded.admin("/v1/templates/invoice.issued/versions").json["versions"]
