@@ -219,6 +219,24 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long what Herald recorded is kept, each on its own clock. A clock
+    of None keeps that kind for ever. Nothing still queued, deferred, held or
+    being sent is ever pruned, whatever its age."""
+
+    # A message's bytes, counted from when its run became final (sent,
+    # failed, ...); until then a resend can still use them.
+    bodies: float | None = 30 * 86400.0
+    # A final run with its recipients, counts and history, counted the same way.
+    runs: float | None = 365 * 86400.0
+    # Entries of the settings audit log, counted from the change.
+    audit: float | None = 730 * 86400.0
+    # How often the daemon prunes, and how many rows one transaction removes.
+    interval: float = 600.0
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
 class TypePolicy:
     """Who receives one email type, besides the addressees of the message."""
 
@@ -268,6 +286,7 @@ class Config:
     delivery: DeliverySettings
     max_message_size: int = 25 * 1024 * 1024
     runs: RunSettings
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     smtp_max_connections: int = 100
     raw: Mapping[str, Any] = field(repr=False)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
@@ -468,6 +487,7 @@ def _build(
         "brand": None,
         "delivery": DeliverySettings,
         "runs": RunSettings,
+        "retention": RetentionSettings,
     }
     sections = {
         name: _Section(top.table(name), where, name, model) for name, model in models.items()
@@ -585,6 +605,8 @@ def _build(
         batch_size=runs_section.integer("batch_size"),
     )
 
+    retention = _retention(sections["retention"])
+
     for section in sections.values():
         section.finish()
 
@@ -617,6 +639,7 @@ def _build(
         logo=logo,
         delivery=delivery,
         runs=runs,
+        retention=retention,
         max_message_size=max_message_size,
         smtp_max_connections=smtp_max_connections,
         raw=data,
@@ -659,6 +682,26 @@ def _smtp(section: _Section, env: Mapping[str, str], where: str) -> SMTPSettings
         idle_timeout=section.duration("idle_timeout"),
         max_connections_per_address=section.integer("max_connections_per_address", env=env),
         pre_mail_timeout=section.duration("pre_mail_timeout", env=env),
+    )
+
+
+def _retention(section: _Section) -> RetentionSettings:
+    """``[retention]``: each clock a duration, or ``"forever"`` to keep that kind."""
+
+    def clock(key: str) -> float | None:
+        if section.get(key) == "forever":
+            return None
+        try:
+            return section.duration(key)
+        except ConfigError:
+            raise section.fail(key, 'a duration such as "30d" or "365d", or "forever"') from None
+
+    return RetentionSettings(
+        bodies=clock("bodies"),
+        runs=clock("runs"),
+        audit=clock("audit"),
+        interval=section.duration("interval"),
+        batch_size=section.integer("batch_size"),
     )
 
 

@@ -28,6 +28,7 @@ from gateway.metrics import Metrics
 from gateway.queue.notify import Notifier
 from gateway.queue.pool import Guards
 from gateway.queue.qmgr import QueueManager
+from gateway.queue.retention import Pruner
 from gateway.queue.routing import Router
 from gateway.store import Store, open_store, redact_url
 
@@ -72,6 +73,7 @@ class Gateway:
     batches: Batches
     scheduler: Scheduler
     notifier: Notifier
+    pruner: Pruner
     webhook: Webhook
     guards: Guards
     metrics: Metrics
@@ -93,6 +95,7 @@ class Gateway:
         )
         notifier = Notifier(store, config, on_queued=qmgr.wake)
         qmgr.on_notice = notifier.wake
+        pruner = Pruner(store, config.retention)
         intake = Intake(store, in_force, qmgr.wake, config.queue, metrics)
         batches = Batches(
             store,
@@ -121,6 +124,7 @@ class Gateway:
             batches,
             scheduler,
             notifier,
+            pruner,
             webhook,
             guards,
             metrics,
@@ -150,6 +154,7 @@ class Gateway:
         self.webhook.secrets = new.webhook_secrets
         self.webhook.mail_from = new.sender.address
         self.notifier.configure(new)
+        self.pruner.configure(new.retention)
         self.config = new
         log.info(
             "config_reloaded",
@@ -248,6 +253,7 @@ async def _run(config: Config, store: Store) -> None:
     schedule = asyncio.create_task(gateway.scheduler.run(), name="scheduler")
     await gateway.batches.resume()
     notices = asyncio.create_task(gateway.notifier.run(), name="notifier")
+    pruning = asyncio.create_task(gateway.pruner.run(), name="pruner")
 
     log.info(
         "herald_started",
@@ -279,10 +285,13 @@ async def _run(config: Config, store: Store) -> None:
     schedule.cancel()
     await gateway.batches.stop()
     gateway.notifier.stop()
+    gateway.pruner.stop()
+    # A pass cut short loses nothing: each batch is its own transaction.
+    pruning.cancel()
     await gateway.qmgr.stop(gateway.config.shutdown_grace)
     queue.cancel()
     notices.cancel()
-    await asyncio.gather(queue, schedule, notices, return_exceptions=True)
+    await asyncio.gather(queue, schedule, notices, pruning, return_exceptions=True)
     await gateway.guards.close()
     for server in listeners:
         await server.wait_closed()

@@ -41,6 +41,7 @@ from gateway.errors import (
     MalformedBodyError,
     NotFoundError,
     Overloaded,
+    PrunedError,
     RateLimitedError,
     Reject,
     StageError,
@@ -70,6 +71,7 @@ class ProblemType(StrEnum):
     INVALID_URL = "invalid-url"
     MALFORMED_BODY = "malformed-body"
     NOT_FOUND = "not-found"
+    PRUNED = "pruned"
     QUEUE_FULL = "queue-full"
     RATE_LIMITED = "rate-limited"
     REJECTED = "rejected"
@@ -178,6 +180,8 @@ ANSWERS: Mapping[type[BaseException], Answer] = {
         HTTPStatus.REQUEST_ENTITY_TOO_LARGE, ProblemType.BODY_TOO_LARGE, Reply.TOO_BIG
     ),
     NotFoundError: Answer(HTTPStatus.NOT_FOUND, ProblemType.NOT_FOUND, Reply.REJECTED),
+    # Retention removed it: gone for good (RFC 9110 §15.5.11), no retry brings it back.
+    PrunedError: Answer(HTTPStatus.GONE, ProblemType.PRUNED, Reply.REJECTED),
     TemplateError: Answer(_UNPROCESSABLE, ProblemType.TEMPLATE_FAILED, Reply.REJECTED),
     # A limit is the template's own, whatever the load: no retry cures it.
     TemplateLimitError: Answer(_UNPROCESSABLE, ProblemType.TEMPLATE_FAILED, Reply.REJECTED),

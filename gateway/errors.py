@@ -44,6 +44,10 @@ class NotFoundError(GatewayError, LookupError):
     """A run, message or setting does not exist."""
 
 
+class PrunedError(GatewayError, LookupError):
+    """What was asked for is no longer kept: retention removed it."""
+
+
 class InvalidInput(GatewayError, ValueError):
     """Input from an admin or a platform is invalid. ``field`` names it, as a
     JSON pointer into the request body (``#/address``) or a CLI option."""

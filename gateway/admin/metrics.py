@@ -31,13 +31,17 @@ def routes(api: Api) -> list[web.RouteDef]:
         stats = await api.store.queue_stats()
         oldest = stats.oldest_queued_at
         health = api.store.health
+        store = await api.store.store_stats()
+        now = time.time()
         text = api.metrics.exposition(
             depth=stats.depth,
             held=stats.held,
-            oldest_age=max(time.time() - oldest, 0.0) if oldest else 0.0,
+            oldest_age=max(now - oldest, 0.0) if oldest else 0.0,
             store_failures=health.write_failures,
             store_trouble=health.trouble is not None,
             unrecorded=health.unrecorded,
+            store_size=store.size_bytes,
+            oldest_body_age=(max(now - store.oldest_body_at, 0.0) if store.oldest_body_at else 0.0),
         )
         return web.Response(
             text=text,

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, NewType, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.clock import Clock, rfc3339
+from gateway.config import RetentionSettings
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
@@ -693,7 +694,45 @@ class AccountStore(Protocol):
         ``NotFoundError`` if no live one matches."""
 
 
+@dataclass(frozen=True)
+class PruneReport:
+    """What one pass of retention removed (or, on a dry run, would remove)."""
+
+    bodies: int = 0  # messages whose bytes went; their records stay
+    runs: int = 0  # final runs removed with their items, counts and history
+    audit: int = 0  # audit log entries
+    freed_bytes: int = 0  # room handed back to the file system (SQLite)
+    # Another node was pruning the shared store at the time: this one left it alone.
+    elsewhere: bool = False
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """The store's size and what it holds, for ``herald store stats`` and ``/metrics``."""
+
+    kind: Literal["sqlite", "postgresql"]
+    size_bytes: int  # on disk: the file and its WAL, or the schema's tables and indexes
+    free_bytes: int  # room inside it that new rows reuse first
+    runs: int
+    bodies: int  # messages whose bytes are kept
+    pruned: int  # messages whose bytes retention removed
+    oldest_body_at: float | None  # when the oldest message still kept was queued
+
+
+class RetentionStore(Protocol):
+    """Retention (``herald store prune``, the daemon's pruner) and the store's size."""
+
+    async def prune(self, retention: RetentionSettings, *, dry_run: bool = False) -> PruneReport:
+        """Remove what ``retention``'s clocks let go, in transactions of at most
+        ``retention.batch_size`` rows, never anything still queued, deferred,
+        held or being sent; then hand the room back. With ``dry_run``, only
+        count what would go."""
+
+    async def store_stats(self) -> StoreStats: ...
+
+
 class Store(
+    RetentionStore,
     QueueStore,
     NoticeStore,
     IntakeStore,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -15,7 +17,7 @@ import structlog
 
 from gateway.clock import Clock
 from gateway.errors import ConflictError, StoreDataError, StoreError
-from gateway.store._base import Row, migrations
+from gateway.store._base import Connection, Row, migrations
 from gateway.store._queue import claimed_columns
 from gateway.store._sql import SQLStore
 
@@ -27,6 +29,10 @@ log = structlog.get_logger(__name__)
 # automatic checkpoint (every 1000 pages) lets it reach between two.
 WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
+
+# PRAGMA auto_vacuum's value for INCREMENTAL, and the pages one write hands back.
+INCREMENTAL = 2
+RECLAIM_PAGES = 1024
 
 _CLAIMED = claimed_columns("json_group_array(json_array(items.id, items.address))")
 
@@ -58,6 +64,10 @@ class SQLiteStore(SQLStore):
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             self._db.row_factory = sqlite3.Row
+            # Pages that pruning frees go back to the file system (``_reclaim``)
+            # rather than stay in the file. Set before anything is written to a
+            # new file (WAL mode included); an older file is converted once, below.
+            await self._db.execute_fetchall("PRAGMA auto_vacuum=INCREMENTAL")
             # WAL lets readers run beside the writer; synchronous=FULL fsyncs
             # every commit, because a 250 promises the message survives a crash.
             await self._db.execute("PRAGMA journal_mode=WAL")
@@ -70,10 +80,63 @@ class SQLiteStore(SQLStore):
             # gave it, and so takes up the room an operator frees.
             await self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             await self._migrate()
+            await self._incremental()
             if self.max_bytes is not None:
                 await self._limit_size(self.max_bytes)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+
+    async def _incremental(self) -> None:
+        """Convert a file made before retention to incremental auto-vacuum.
+
+        SQLite only changes the mode of a file that holds tables with a
+        VACUUM, which rewrites it whole (and needs room for a copy): that
+        happens once, at the first open after the upgrade (``herald serve``
+        or any command), and never again.
+        """
+        rows = await self.db.execute_fetchall("PRAGMA auto_vacuum")
+        if rows and int(next(iter(rows))[0]) == INCREMENTAL:
+            return
+        log.info("store_vacuum", path=self.path, reason="turning on incremental auto-vacuum")
+        await self.db.execute("VACUUM")
+
+    async def _size(self) -> tuple[int, int]:
+        rows = await self._read("PRAGMA page_size")
+        page_size = int(rows[0][0])
+        free = int((await self._read("PRAGMA freelist_count"))[0][0]) * page_size
+        if self.path == ":memory:":
+            pages = int((await self._read("PRAGMA page_count"))[0][0])
+            return pages * page_size, free
+        size = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                size += os.stat(self.path + suffix).st_size
+        return size, free
+
+    async def _reclaim(self) -> int:
+        """Give the free pages back to the file system, a few at a time, so
+        that no single write holds the writer for long."""
+        before = (await self._size())[0]
+
+        async def shrink(db: Connection) -> int:
+            # The pragma frees one page per step: read it to the end.
+            await (await db.execute(f"PRAGMA incremental_vacuum({RECLAIM_PAGES})")).fetchall()
+            row = await (await db.execute("PRAGMA freelist_count")).fetchone()
+            return int(row[0]) if row is not None else 0
+
+        left = await self._write(shrink)
+        while left:
+            await asyncio.sleep(0)
+            left, before_step = await self._write(shrink), left
+            if left >= before_step:
+                break  # nothing more to hand back (not in incremental mode)
+        # The WAL holds the shrunk pages until a checkpoint writes them back.
+        async with self._lock:
+            try:
+                await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                log.info("store_checkpoint_failed", error=str(exc))
+        return max(before - (await self._size())[0], 0)
 
     async def _limit_size(self, max_bytes: int) -> None:
         # A write that would grow the file past the cap fails with
