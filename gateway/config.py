@@ -243,6 +243,9 @@ class TypePolicy:
     customers: bool = True
     bcc_admin: bool = False
     bcc: tuple[str, ...] = ()
+    # Send to suppressed recipients too (a password reset, say, that the
+    # recipient asked for even though an old bounce suppressed them).
+    ignore_suppressions: bool = False
 
 
 @dataclass(frozen=True)
@@ -798,6 +801,7 @@ def _delivery(section: _Section, where: str) -> DeliverySettings:
             customers=policy.boolean("customers"),
             bcc_admin=policy.boolean("bcc_admin"),
             bcc=bcc,
+            ignore_suppressions=policy.boolean("ignore_suppressions"),
         )
         policy.finish()
     return DeliverySettings(admin=admin or None, types=types)

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from gateway.clock import rfc3339
-from gateway.store import AuditEntry, QueueEntry, Run, TemplateVersion
+from gateway.store import AuditEntry, QueueEntry, Run, Suppression, TemplateVersion
 
 # Keys a run shows even when they are null, so that a client can tell "not
 # yet" from "not this kind of run".
@@ -65,3 +65,9 @@ def template_version_json(version: TemplateVersion) -> dict[str, Any]:
     if version.parts is not None:
         body |= asdict(version.parts)
     return body
+
+
+def suppression_json(entry: Suppression) -> dict[str, Any]:
+    """A suppressed recipient as ``/v1/suppressions`` and ``herald suppressions list --json``
+    present it."""
+    return {**asdict(entry), "created_at": rfc3339(entry.created_at)}

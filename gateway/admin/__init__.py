@@ -308,6 +308,7 @@ def modules() -> list[ModuleType]:
         senders,
         smtp,
         smtp_users,
+        suppressions,
         templates,
     )
 
@@ -325,6 +326,7 @@ def modules() -> list[ModuleType]:
         customers,
         definitions,
         smtp_users,
+        suppressions,
         openapi,
     ]
 

@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         smtp,
         smtp_users,
         store,
+        suppressions,
         templates,
         tokens,
     )
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         delivery,
         audit,
         store,
+        suppressions,
         templates,
         brand,
         customers,

@@ -23,7 +23,8 @@ SETTING = "delivery"
 ADMIN = f"{SETTING}/admin"
 LEGACY = "legacy"
 MAX_BCC = 50
-CHANGEABLE = ("customers", "bcc_admin", "bcc")
+CHANGEABLE = ("customers", "bcc_admin", "bcc", "ignore_suppressions")
+FLAGS = ("customers", "bcc_admin", "ignore_suppressions")
 
 
 def type_setting(email_type: str) -> str:
@@ -62,7 +63,7 @@ def apply(base: TypePolicy, changes: Mapping[str, Any]) -> TypePolicy:
             f"#/{unknown[0]}", f"is not a delivery setting ({', '.join(CHANGEABLE)})"
         )
     flags = {}
-    for name in ("customers", "bcc_admin"):
+    for name in FLAGS:
         value = changes.get(name, getattr(base, name))
         if not isinstance(value, bool):
             raise InvalidInput(f"#/{name}", "must be true or false (on or off)")
@@ -70,7 +71,7 @@ def apply(base: TypePolicy, changes: Mapping[str, Any]) -> TypePolicy:
     bcc = base.bcc
     if "bcc" in changes:
         bcc = _bcc(changes["bcc"])
-    return TypePolicy(customers=flags["customers"], bcc_admin=flags["bcc_admin"], bcc=bcc)
+    return TypePolicy(**flags, bcc=bcc)
 
 
 def _bcc(value: Any) -> tuple[str, ...]:
@@ -96,6 +97,8 @@ def _policy(saved: Mapping[str, Any]) -> TypePolicy:
         customers=bool(saved["customers"]),
         bcc_admin=bool(saved["bcc_admin"]),
         bcc=tuple(saved["bcc"]),
+        # Saved before the setting existed: suppressions apply.
+        ignore_suppressions=bool(saved.get("ignore_suppressions", False)),
     )
 
 
@@ -134,6 +137,7 @@ async def overview(store: SettingsStore, config: Config, templates: Templates) -
                 "customers": policy.customers,
                 "bcc_admin": policy.bcc_admin,
                 "bcc": list(policy.bcc),
+                "ignore_suppressions": policy.ignore_suppressions,
                 "source": sources.get(email_type, "default"),
             }
             for email_type in known_types(templates)
@@ -157,7 +161,12 @@ async def set_type(
     policy = apply(settings.policy(email_type), changes)
     await store.write_setting(
         type_setting(email_type),
-        {"customers": policy.customers, "bcc_admin": policy.bcc_admin, "bcc": list(policy.bcc)},
+        {
+            "customers": policy.customers,
+            "bcc_admin": policy.bcc_admin,
+            "bcc": list(policy.bcc),
+            "ignore_suppressions": policy.ignore_suppressions,
+        },
         actor=actor,
     )
     return policy

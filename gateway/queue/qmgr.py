@@ -26,7 +26,7 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
 
@@ -41,9 +41,10 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.metrics import Metrics
+from gateway.queue import suppression
 from gateway.queue.routing import Relay, Router
 from gateway.queue.transaction import Result
-from gateway.store import Delivery, NewNotice, Outcome, QueueStore
+from gateway.store import Delivery, NewNotice, NewSuppression, Outcome, QueueStore
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +55,7 @@ _LOG_EVENTS = {
     "sent": "message_relayed",
     "deferred": "delivery_deferred",
     "failed": "message_failed",
+    "skipped": "recipient_suppressed",
 }
 
 
@@ -77,6 +79,8 @@ class _Attempt:
     identity: str
     upstream: str
     seconds: float
+    # Recipients whose mailbox the upstream said does not exist.
+    suppressions: list[NewSuppression] = field(default_factory=list)
 
 
 def _alive(pid: int) -> bool:
@@ -224,9 +228,11 @@ class QueueManager:
         log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
         if delivery.interrupted:
             log_.warning("possible_duplicate", reason="an earlier attempt was cut off after DATA")
-        addresses = [address for _, address in delivery.recipients]
+        skipped = await self._suppressed(delivery)
+        addresses = [address for item, address in delivery.recipients if item not in skipped]
         if not addresses:
-            await self._settle(_Attempt(delivery, [], None, [], "unknown", "unknown", 0.0))
+            outcomes = [skipped[item] for item, _ in delivery.recipients]
+            await self._settle(_Attempt(delivery, outcomes, None, [], "unknown", "unknown", 0.0))
             return
         relay: Relay | None = None
 
@@ -260,6 +266,9 @@ class QueueManager:
         expired = retry_at > delivery.queued_at + self.settings.lifetime
         outcomes = []
         for item_id, address in delivery.recipients:
+            if item_id in skipped:
+                outcomes.append(skipped[item_id])
+                continue
             result = results.get(address) or Result("deferred", error="no answer from the relay")
             status = result.verdict
             error = result.error
@@ -276,8 +285,19 @@ class QueueManager:
             identity,
             upstream,
             seconds,
+            suppression.learned(delivery, outcomes),
         )
         await self._settle(attempt)
+
+    async def _suppressed(self, delivery: Delivery) -> dict[int, Outcome]:
+        """The recipients of ``delivery`` not to send to: suppressed, unless
+        its email type ignores suppressions. A list that cannot be read holds
+        nothing back: the message goes to everyone."""
+        try:
+            return await suppression.skipped(self.router.store, self.router.config, delivery)
+        except Exception:
+            log.exception("suppressions_unreadable", run_id=delivery.run_id)
+            return {}
 
     async def _settle(self, attempt: _Attempt) -> None:
         """Record ``attempt``, or keep it until the store takes it."""
@@ -302,7 +322,11 @@ class QueueManager:
         log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
         try:
             await self.store.record_attempt(
-                delivery, attempt.outcomes, retry_at=attempt.retry_at, notices=attempt.notices
+                delivery,
+                attempt.outcomes,
+                retry_at=attempt.retry_at,
+                notices=attempt.notices,
+                suppressions=attempt.suppressions,
             )
         except LeaseLostError:
             # Another worker holds the message now: its outcome is the one that counts.

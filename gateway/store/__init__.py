@@ -467,11 +467,13 @@ class QueueStore(Protocol):
         *,
         retry_at: float | None,
         notices: Sequence[NewNotice] = (),
+        suppressions: Sequence[NewSuppression] = (),
     ) -> None:
-        """Record per-recipient outcomes and ``notices`` of permanent failure,
-        release the lease, and requeue the message for ``retry_at`` when some
-        recipients are still pending. ``LeaseLostError`` when the delivery's
-        owner no longer holds the lease: then nothing is recorded."""
+        """Record per-recipient outcomes, ``notices`` of permanent failure and
+        the ``suppressions`` they teach, release the lease, and requeue the
+        message for ``retry_at`` when some recipients are still pending.
+        ``LeaseLostError`` when the delivery's owner no longer holds the lease:
+        then nothing is recorded."""
 
     async def renew_leases(self, owner: str, message_ids: Collection[str], *, lease: float) -> int:
         """Extend ``owner``'s leases on ``message_ids`` by ``lease`` seconds from
@@ -694,6 +696,50 @@ class AccountStore(Protocol):
         ``NotFoundError`` if no live one matches."""
 
 
+SuppressionSource = Literal["upstream", "bounce", "operator"]
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A recipient Herald no longer sends to, and why: the reply that said
+    its mailbox does not exist, or an operator's note."""
+
+    address: str  # lower-cased
+    reason: str
+    source: SuppressionSource
+    created_at: float
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewSuppression:
+    address: str
+    reason: str
+    source: SuppressionSource
+    run_id: str | None = None
+
+
+class SuppressionStore(Protocol):
+    """The suppression list (``gateway.queue.suppression``, ``herald suppressions``,
+    ``/v1/suppressions``); every change joins the audit log in its transaction."""
+
+    async def suppressions_for(self, addresses: Collection[str]) -> dict[str, Suppression]:
+        """The suppressions among ``addresses``, by lower-cased address."""
+
+    async def list_suppressions(
+        self, *, search: str | None = None, after: str | None = None, limit: int = 100
+    ) -> list[Suppression]:
+        """Suppressions by address, those containing ``search`` (any case) when
+        given, from the first address past ``after``."""
+
+    async def add_suppression(self, suppression: NewSuppression, *, actor: str) -> bool:
+        """Suppress an address, audited; False (and nothing changed) when it
+        already was."""
+
+    async def remove_suppression(self, address: str, *, actor: str) -> Suppression:
+        """Send to an address again, audited; ``NotFoundError`` if it was not suppressed."""
+
+
 @dataclass(frozen=True)
 class PruneReport:
     """What one pass of retention removed (or, on a dry run, would remove)."""
@@ -733,6 +779,7 @@ class RetentionStore(Protocol):
 
 class Store(
     RetentionStore,
+    SuppressionStore,
     QueueStore,
     NoticeStore,
     IntakeStore,

@@ -11,9 +11,18 @@ from dataclasses import replace
 from typing import Any
 
 from gateway.errors import LeaseLostError, NotFoundError
-from gateway.store import Delivery, NewNotice, Notice, Outcome, QueueEntry, QueueStats
+from gateway.store import (
+    Delivery,
+    NewNotice,
+    NewSuppression,
+    Notice,
+    Outcome,
+    QueueEntry,
+    QueueStats,
+)
 from gateway.store._base import Connection, Row, SQLBase, _marks
 from gateway.store._runs import _count, _history, _refresh
+from gateway.store._suppressions import _suppress
 
 
 class QueueSQL(SQLBase):
@@ -79,6 +88,7 @@ class QueueSQL(SQLBase):
         *,
         retry_at: float | None,
         notices: Sequence[NewNotice] = (),
+        suppressions: Sequence[NewSuppression] = (),
     ) -> None:
         now = self.clock()
         addresses = dict(delivery.recipients)
@@ -148,6 +158,7 @@ class QueueSQL(SQLBase):
                 " VALUES (?,?,?,?,?)",
                 [(delivery.run_id, n.kind, json.dumps(n.payload), now, now) for n in notices],
             )
+            await _suppress(db, suppressions, now, "upstream")
             await _refresh(db, delivery.run_id, now)
 
         await self._write(record, needs_room=True)

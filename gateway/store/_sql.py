@@ -1,7 +1,8 @@
 """Herald's SQL store, composed of one part per aggregate.
 
 Each part is a module of its own (``_queue``, ``_runs``, ``_settings``,
-``_templates``, ``_billing``, ``_accounts``, ``_retention``, ``_copy``) on the common ground
+``_templates``, ``_billing``, ``_accounts``, ``_suppressions``, ``_retention``,
+``_copy``) on the common ground
 of ``_base``; a dialect (``_sqlite``, ``_postgres``) supplies transactions,
 reads and the claim statement.
 """
@@ -16,12 +17,21 @@ from gateway.store._queue import QueueSQL
 from gateway.store._retention import RetentionSQL
 from gateway.store._runs import RunsSQL
 from gateway.store._settings import SettingsSQL
+from gateway.store._suppressions import SuppressionsSQL
 from gateway.store._templates import TemplatesSQL
 
 __all__ = ["Connection", "Row", "SQLStore", "migrations"]
 
 
 class SQLStore(
-    QueueSQL, RunsSQL, SettingsSQL, TemplatesSQL, BillingSQL, AccountsSQL, RetentionSQL, CopySQL
+    QueueSQL,
+    RunsSQL,
+    SettingsSQL,
+    TemplatesSQL,
+    BillingSQL,
+    AccountsSQL,
+    SuppressionsSQL,
+    RetentionSQL,
+    CopySQL,
 ):
     """Everything Herald keeps, in SQL that SQLite and PostgreSQL share."""
