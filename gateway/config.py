@@ -237,6 +237,18 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class BounceSettings:
+    """Bounces that come back: with ``enabled``, every message leaves with a
+    return path of its own (VERP), ``<local_part>+<token>@<domain>``, and the
+    SMTP listener takes delivery status notifications sent to it."""
+
+    enabled: bool = False
+    # The domain whose mail reaches Herald's listener (its MX); by default the host name.
+    domain: str | None = None
+    local_part: str = "bounces"
+
+
+@dataclass(frozen=True)
 class TypePolicy:
     """Who receives one email type, besides the addressees of the message."""
 
@@ -290,6 +302,7 @@ class Config:
     max_message_size: int = 25 * 1024 * 1024
     runs: RunSettings
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
     smtp_max_connections: int = 100
     raw: Mapping[str, Any] = field(repr=False)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
@@ -491,6 +504,7 @@ def _build(
         "delivery": DeliverySettings,
         "runs": RunSettings,
         "retention": RetentionSettings,
+        "bounces": BounceSettings,
     }
     sections = {
         name: _Section(top.table(name), where, name, model) for name, model in models.items()
@@ -609,6 +623,7 @@ def _build(
     )
 
     retention = _retention(sections["retention"])
+    bounces = _bounces(sections["bounces"], hostname)
 
     for section in sections.values():
         section.finish()
@@ -643,6 +658,7 @@ def _build(
         delivery=delivery,
         runs=runs,
         retention=retention,
+        bounces=bounces,
         max_message_size=max_message_size,
         smtp_max_connections=smtp_max_connections,
         raw=data,
@@ -706,6 +722,21 @@ def _retention(section: _Section) -> RetentionSettings:
         interval=section.duration("interval"),
         batch_size=section.integer("batch_size"),
     )
+
+
+_LOCAL_PART = re.compile(r"^[a-z0-9][a-z0-9._-]{0,29}$")
+
+
+def _bounces(section: _Section, hostname: str) -> BounceSettings:
+    """``[bounces]``: the return path's local part and domain must make a valid address."""
+    enabled = section.boolean("enabled")
+    local_part = section.string("local_part", section.default("local_part")) or ""
+    if not _LOCAL_PART.match(local_part):
+        raise section.fail("local_part", "lower-case letters, digits, '.', '_' or '-' (at most 30)")
+    domain = (section.string("domain") or hostname).lower()
+    if not _valid(f"{local_part}+x@{domain}"):
+        raise section.fail("domain", "a mail domain that routes to Herald's SMTP listener")
+    return BounceSettings(enabled=enabled, domain=domain, local_part=local_part)
 
 
 def _limits(section: _Section) -> UpstreamLimits:

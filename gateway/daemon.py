@@ -25,6 +25,7 @@ from gateway.errors import GatewayError, ListenError
 from gateway.ingress import smtpd
 from gateway.ingress.webhook import Webhook
 from gateway.metrics import Metrics
+from gateway.queue.bounces import Bounces
 from gateway.queue.notify import Notifier
 from gateway.queue.pool import Guards
 from gateway.queue.qmgr import QueueManager
@@ -74,6 +75,7 @@ class Gateway:
     scheduler: Scheduler
     notifier: Notifier
     pruner: Pruner
+    bounces: Bounces
     webhook: Webhook
     guards: Guards
     metrics: Metrics
@@ -96,6 +98,7 @@ class Gateway:
         notifier = Notifier(store, config, on_queued=qmgr.wake)
         qmgr.on_notice = notifier.wake
         pruner = Pruner(store, config.retention)
+        bounces = Bounces(store, config)
         intake = Intake(store, in_force, qmgr.wake, config.queue, metrics)
         batches = Batches(
             store,
@@ -125,6 +128,7 @@ class Gateway:
             scheduler,
             notifier,
             pruner,
+            bounces,
             webhook,
             guards,
             metrics,
@@ -155,6 +159,7 @@ class Gateway:
         self.webhook.mail_from = new.sender.address
         self.notifier.configure(new)
         self.pruner.configure(new.retention)
+        self.bounces.configure(new)
         self.config = new
         log.info(
             "config_reloaded",
@@ -215,7 +220,7 @@ async def _run(config: Config, store: Store) -> None:
                 "[smtp] listen",
                 "HERALD_SMTP_LISTEN",
                 lambda: loop.create_server(
-                    smtpd.Listener(config, gateway.intake, context),
+                    smtpd.Listener(config, gateway.intake, context, bounces=gateway.bounces),
                     host=config.smtp_listen.host,
                     port=config.smtp_listen.port,
                 ),
@@ -229,7 +234,13 @@ async def _run(config: Config, store: Store) -> None:
                     "[smtp] tls_listen",
                     None,
                     lambda: loop.create_server(
-                        smtpd.Listener(config, gateway.intake, context, implicit_tls=True),
+                        smtpd.Listener(
+                            config,
+                            gateway.intake,
+                            context,
+                            implicit_tls=True,
+                            bounces=gateway.bounces,
+                        ),
                         host=tls_listen.host,
                         port=tls_listen.port,
                         ssl=context,

@@ -39,6 +39,7 @@ from gateway.errors import (
     InvalidEvent,
     InvalidInput,
     MalformedBodyError,
+    NotAReport,
     NotFoundError,
     Overloaded,
     PrunedError,
@@ -125,6 +126,7 @@ ANSWERS: Mapping[type[BaseException], Answer] = {
     # The stages' decisions (gateway.errors): the pipeline's verdicts.
     Reject: Answer(_UNPROCESSABLE, ProblemType.REJECTED, Reply.REJECTED),
     UnsafeHeader: Answer(_UNPROCESSABLE, ProblemType.REJECTED, Reply.UNSAFE_HEADER),
+    NotAReport: Answer(_UNPROCESSABLE, ProblemType.REJECTED, Reply.NOT_A_REPORT),
     Defer: Answer(
         HTTPStatus.SERVICE_UNAVAILABLE,
         ProblemType.DEFERRED,

@@ -129,6 +129,11 @@ class UnsafeHeader(Reject):
     SMTP 550 5.6.0, HTTP 422. The message is refused at the queue's entrance."""
 
 
+class NotAReport(Reject):
+    """Mail to a bounce address that is not a delivery status notification
+    (RFC 3464): SMTP 550 5.7.1; nothing is kept."""
+
+
 class Defer(Decision):
     """Temporary refusal: SMTP 4xx, HTTP 503. The sender should try again."""
 

@@ -769,3 +769,18 @@ def test_a_bad_retention_clock_names_its_key(tmp_path: Path) -> None:
     """A clock that is neither a duration nor "forever" is refused with its key."""
     with pytest.raises(ConfigError, match=r"\[retention\] bodies: expected a duration such as"):
         load_toml(tmp_path, '[retention]\nbodies = "never"\n')
+
+
+def test_bounces_default_to_off_on_the_host_name_and_check_the_address(tmp_path: Path) -> None:
+    """[bounces] is off by default; its domain defaults to the host name, and a
+    local part or domain that makes no address is refused with its key."""
+    defaults = config.load(None, env={"HERALD_HOSTNAME": "mail.example.com"}).bounces
+    assert (defaults.enabled, defaults.domain, defaults.local_part) == (
+        False,
+        "mail.example.com",
+        "bounces",
+    )
+    on = load_toml(tmp_path, '[bounces]\nenabled = true\ndomain = "B.example.com"\n').bounces
+    assert (on.enabled, on.domain) == (True, "b.example.com")
+    with pytest.raises(ConfigError, match=r"\[bounces\] local_part"):
+        load_toml(tmp_path, '[bounces]\nlocal_part = "no way"\n')

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
@@ -42,6 +42,7 @@ from gateway.errors import (
 )
 from gateway.metrics import Metrics
 from gateway.queue import suppression
+from gateway.queue.return_path import ReturnPath
 from gateway.queue.routing import Relay, Router
 from gateway.queue.transaction import Result
 from gateway.store import Delivery, NewNotice, NewSuppression, Outcome, QueueStore
@@ -118,6 +119,8 @@ class QueueManager:
         self._sending: set[str] = set()  # message ids of the deliveries under way
         # Attempts whose outcomes the store refused, by message id, oldest first.
         self._unrecorded: dict[str, _Attempt] = {}
+        # With [bounces] on, each message's own envelope sender (VERP).
+        self.return_path = ReturnPath.for_config(router.config)
 
     def wake(self) -> None:
         """Tell the manager that a message was queued."""
@@ -128,6 +131,7 @@ class QueueManager:
         self.settings = settings
         self.notify = notify
         self.router = router
+        self.return_path = ReturnPath.for_config(router.config)
         self._wakeup.set()
 
     async def recover(self) -> None:
@@ -245,7 +249,10 @@ class QueueManager:
         try:
             relay = await self.router.relay_for(delivery.mail_from)
             results = await relay.send(
-                delivery.mail_from, addresses, delivery.content, before_data=before_data
+                self._envelope_sender(delivery),
+                addresses,
+                delivery.content,
+                before_data=before_data,
             )
         except GatewayError as exc:
             # The settings cannot be read or their password opened: the
@@ -288,6 +295,14 @@ class QueueManager:
             suppression.learned(delivery, outcomes),
         )
         await self._settle(attempt)
+
+    def _envelope_sender(self, delivery: Delivery) -> str:
+        """The MAIL FROM of ``delivery``: its own bounce address with [bounces]
+        on; the null reverse-path stays null (RFC 5321 §4.5.5: a bounce is
+        never bounced)."""
+        if self.return_path is None or not delivery.mail_from:
+            return delivery.mail_from
+        return self.return_path.address_for(delivery.message_id)
 
     async def _suppressed(self, delivery: Delivery) -> dict[int, Outcome]:
         """The recipients of ``delivery`` not to send to: suppressed, unless
@@ -403,13 +418,18 @@ class QueueManager:
             "attempts": delivery.attempts + 1,
             "recipients": failed,
         }
-        notices = []
-        if self.notify.callback_url:
-            notices.append(NewNotice("callback", payload))
-        # RFC 5321 §4.5.5: never bounce a message sent with the null reverse-path.
-        if self.notify.bounce_to and delivery.mail_from:
-            notices.append(NewNotice("bounce", payload))
-        return notices
+        return failure_notices(self.notify, payload)
+
+
+def failure_notices(notify: NotifySettings, payload: dict[str, Any]) -> list[NewNotice]:
+    """The reports ``[notify]`` asks for of the failure ``payload`` describes."""
+    notices = []
+    if notify.callback_url:
+        notices.append(NewNotice("callback", payload))
+    # RFC 5321 §4.5.5: never bounce a message sent with the null reverse-path.
+    if notify.bounce_to and payload["mail_from"]:
+        notices.append(NewNotice("bounce", payload))
+    return notices
 
 
 def check_message_id(value: str, field: str = "#/message_id") -> str:

@@ -10,6 +10,8 @@ with the database, or set the passwords again after a restore.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import tempfile
 from pathlib import Path
@@ -39,6 +41,12 @@ class Vault:
                 f"a saved secret cannot be decrypted with {self.key_file}: the key file"
                 " was replaced or lost; set the password again"
             ) from exc
+
+    def derive(self, purpose: str) -> bytes:
+        """A key of its own for ``purpose`` (bounce addresses, say), made from
+        the settings key: every node with the same key file derives the same,
+        and the settings key itself never leaves the vault."""
+        return hmac.new(self._read_or_make(), f"herald:{purpose}".encode(), hashlib.sha256).digest()
 
     def _key(self) -> Fernet:
         if self._fernet is None:

@@ -28,7 +28,9 @@ from gateway.config import RetentionSettings
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
 ]
-ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
+# ``bounced``: the upstream took it, then a delivery status notification said
+# it could not be delivered.
+ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped", "bounced"]
 PENDING: frozenset[str] = frozenset({"queued", "deferred"})
 
 
@@ -50,8 +52,9 @@ def new_id(prefix: str) -> str:
 
 
 def run_status(items: Iterable[str]) -> RunStatus:
-    """A run's status, derived from its recipients' statuses."""
-    statuses = [s for s in items if s != "skipped"]
+    """A run's status, derived from its recipients' statuses; a bounced
+    recipient counts as failed."""
+    statuses = ["failed" if s == "bounced" else s for s in items if s != "skipped"]
     if not statuses:
         return "dropped"
     if "deferred" in statuses:
@@ -741,6 +744,46 @@ class SuppressionStore(Protocol):
 
 
 @dataclass(frozen=True)
+class BounceTarget:
+    """The message a bounce address names, as a bounce is matched against it."""
+
+    message_id: str
+    run_id: str
+    email_type: str
+    mail_from: str
+    attempts: int
+    recipients: Sequence[tuple[int, str, str]]  # (item id, address, status)
+
+
+@dataclass(frozen=True)
+class BouncedItem:
+    item_id: int
+    diagnostic: str
+
+
+class BounceStore(Protocol):
+    """Bounces that come back (``gateway.queue.bounces``)."""
+
+    async def bounce_target(self, message_id: str) -> BounceTarget | None:
+        """The message and its recipients, or None when it is not (or no longer) kept."""
+
+    async def record_bounce(
+        self,
+        *,
+        message_id: str | None,
+        run_id: str | None,
+        bounced: Sequence[BouncedItem],
+        detail: Mapping[str, Any],
+        notices: Sequence[NewNotice] = (),
+        suppressions: Sequence[NewSuppression] = (),
+    ) -> int:
+        """Keep a report that came back, and in the same transaction mark the
+        ``bounced`` items that are still ``sent`` as bounced with their
+        diagnostic, with the ``notices`` and ``suppressions`` it makes (only
+        when one was marked). Returns how many were marked."""
+
+
+@dataclass(frozen=True)
 class PruneReport:
     """What one pass of retention removed (or, on a dry run, would remove)."""
 
@@ -780,6 +823,7 @@ class RetentionStore(Protocol):
 class Store(
     RetentionStore,
     SuppressionStore,
+    BounceStore,
     QueueStore,
     NoticeStore,
     IntakeStore,

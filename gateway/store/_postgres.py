@@ -29,7 +29,9 @@ _MIGRATION_LOCK = 0x48455241  # "HERA"
 # Held by the transaction of each pruning batch: one node prunes at a time.
 _PRUNE_LOCK = 0x50524E45  # "PRNE"
 # The tables pruning thins out, vacuumed afterwards so their room is reused.
-_PRUNED_TABLES = "runs, messages, items, history, run_counts, run_keys, notices, settings_audit"
+_PRUNED_TABLES = (
+    "runs, messages, items, history, run_counts, run_keys, notices, bounce_reports, settings_audit"
+)
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
 

@@ -49,7 +49,15 @@ _Batch = Callable[[Connection, float, int], Awaitable[int]]
 _AUDIT_DUE = "FROM settings_audit WHERE at < ?"
 
 # Every table that names a run, children first (foreign keys point at runs).
-_RUN_TABLES = ("history", "items", "run_counts", "run_keys", "notices", "messages")
+_RUN_TABLES = (
+    "history",
+    "items",
+    "run_counts",
+    "run_keys",
+    "notices",
+    "bounce_reports",
+    "messages",
+)
 
 
 class RetentionSQL(SQLBase):

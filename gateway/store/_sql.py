@@ -1,8 +1,8 @@
 """Herald's SQL store, composed of one part per aggregate.
 
 Each part is a module of its own (``_queue``, ``_runs``, ``_settings``,
-``_templates``, ``_billing``, ``_accounts``, ``_suppressions``, ``_retention``,
-``_copy``) on the common ground
+``_templates``, ``_billing``, ``_accounts``, ``_suppressions``, ``_bounces``,
+``_retention``, ``_copy``) on the common ground
 of ``_base``; a dialect (``_sqlite``, ``_postgres``) supplies transactions,
 reads and the claim statement.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from gateway.store._accounts import AccountsSQL
 from gateway.store._base import Connection, Row, migrations
 from gateway.store._billing import BillingSQL
+from gateway.store._bounces import BouncesSQL
 from gateway.store._copy import CopySQL
 from gateway.store._queue import QueueSQL
 from gateway.store._retention import RetentionSQL
@@ -31,6 +32,7 @@ class SQLStore(
     BillingSQL,
     AccountsSQL,
     SuppressionsSQL,
+    BouncesSQL,
     RetentionSQL,
     CopySQL,
 ):

@@ -1,17 +1,22 @@
 """The life of a message after it is sent, end to end with the real daemon and
-a real upstream: retention and the store's size, suppressions."""
+a real upstream: retention and the store's size, suppressions, bounces that
+come back."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.integration.harness import Capture, Herald, wait_until
+from gateway.store import open_store
+from gateway.store._sql import SQLStore
+from tests.integration.harness import STRANGER, CallbackServer, Capture, Herald, wait_until
 from tests.integration.test_faults import smtp_message
 
 # A body clock of a second, so that a sent message's body may go at once; the
@@ -20,13 +25,34 @@ CONFIG = """
 [retention]
 bodies = "1s"
 interval = "1h"
+
+[smtp]
+# Only this address may relay: STRANGER (127.0.0.2) is a remote MTA.
+allow = ["127.0.0.1/32"]
+
+[bounces]
+enabled = true
+domain = "bounces.herald.test"
+
+[notify]
+callback_url = "{callback}"
 """
 
 
 @pytest.fixture(scope="module")
-def herald(tmp_path_factory: pytest.TempPathFactory, capture: Capture) -> Iterator[Herald]:
+def hooks() -> Iterator[CallbackServer]:
+    server = CallbackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def herald(
+    tmp_path_factory: pytest.TempPathFactory, capture: Capture, hooks: CallbackServer
+) -> Iterator[Herald]:
     workdir: Path = tmp_path_factory.mktemp("herald")
-    daemon = Herald(workdir, upstream=capture.url, config=CONFIG).start()
+    config = CONFIG.format(callback=hooks.url)
+    daemon = Herald(workdir, upstream=capture.url, config=config).start()
     yield daemon
     daemon.stop()
 
@@ -151,3 +177,138 @@ def test_a_missing_mailbox_is_suppressed_and_the_next_message_is_skipped(
     ]
     third = smtp_message(herald, "welcome back", to="gone@example.com")
     herald.wait_for_status(third, "sent")
+
+
+def dsn(
+    return_path: str, recipient: str, *, action: str = "failed", status: str = "5.1.1"
+) -> bytes:
+    """A delivery status notification (RFC 3464) as a receiving MTA writes one."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\n"
+        f"To: {return_path}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="DSN"\r\n'
+        "\r\n--DSN\r\nContent-Type: text/plain\r\n\r\n"
+        "This is the mail system at host mx.example.com. Your message could not be delivered.\r\n"
+        "\r\n--DSN\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.com\r\n"
+        "Arrival-Date: Tue, 1 Dec 2026 10:00:00 +0000\r\n"
+        "\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        f"Original-Recipient: rfc822;{recipient}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address rejected:\r\n"
+        " User unknown in virtual mailbox table\r\n"
+        "\r\n--DSN\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "Subject: whatever was sent\r\n"
+        "\r\n--DSN--\r\n"
+    ).encode()
+
+
+def send_report(herald: Herald, rcpt: str, body: bytes) -> tuple[int, bytes]:
+    """Deliver ``body`` to ``rcpt`` on Herald's listener as a remote MTA does:
+    from outside the allowed networks, with the null reverse-path."""
+    with herald.smtp(source=STRANGER) as client:
+        client.ehlo()
+        code, reply = client.mail("")
+        assert code == 250, reply
+        code, reply = client.rcpt(rcpt)
+        if code != 250:
+            return code, reply
+        return client.data(body)
+
+
+def test_a_dsn_for_a_sent_item_marks_it_bounced_and_reports_it(
+    herald: Herald, capture: Capture, hooks: CallbackServer
+) -> None:
+    """A message leaves with its own return path; a DSN for it delivered to the
+    listener from a stranger marks the recipient bounced with the diagnostic,
+    suppresses the address and fires the failure callback."""
+    run_id = smtp_message(herald, "delivered, then bounced", to="bounced@example.com")
+    herald.wait_for_status(run_id, "sent")
+    [mail] = capture.wait_for(lambda c: c.rcpt_tos == ["bounced@example.com"])
+    return_path = mail.mail_from
+    assert return_path.startswith("bounces+msg_")
+    assert return_path.endswith("@bounces.herald.test")
+
+    code, reply = send_report(herald, return_path, dsn(return_path, "bounced@example.com"))
+    assert code == 250, reply
+    run = herald.run(run_id)
+    assert run["status"] == "failed"
+    [item] = run["items"]
+    assert item["status"] == "bounced"
+    assert "550 5.1.1 <bounced@example.com>: Recipient address rejected" in item["error"]
+    assert "bounced" in [entry["event"] for entry in run["history"]]
+    [entry] = herald.admin("/v1/suppressions?search=bounced@").json["suppressions"]
+    assert (entry["source"], entry["run_id"]) == ("bounce", run_id)
+
+    def reported() -> dict[str, object] | None:
+        for callback in hooks.received:
+            body = json.loads(callback.body)
+            if body["type"] == "message.bounced" and body["run_id"] == run_id:
+                return dict(body)
+        return None
+
+    report = wait_until(reported, 30, "the failure callback")
+    assert report["recipients"][0]["address"] == "bounced@example.com"
+
+    # The same report again changes nothing more.
+    code, _ = send_report(herald, return_path, dsn(return_path, "bounced@example.com"))
+    assert code == 250
+    assert herald.run(run_id)["counts"] == {"bounced": 1}
+
+
+def test_what_is_not_a_dsn_or_names_no_message_is_refused_or_dropped(
+    herald: Herald, capture: Capture
+) -> None:
+    """Mail that is not a DSN is refused at the bounce address, a forged bounce
+    address is unknown, a stranger may not relay through the null sender,
+    and a DSN that matches no recipient is kept and dropped."""
+    run_id = smtp_message(herald, "delivered, stays delivered", to="kept@example.com")
+    herald.wait_for_status(run_id, "sent")
+    [mail] = capture.wait_for(lambda c: c.rcpt_tos == ["kept@example.com"])
+    return_path = mail.mail_from
+
+    code, reply = send_report(
+        herald, return_path, b"From: x@example.com\r\nSubject: hello\r\n\r\nnot a report\r\n"
+    )
+    assert code == 550
+    assert reply.startswith(b"5.7.1 This address takes only delivery status notifications")
+
+    local, _, domain = return_path.partition("@")
+    forged = f"{local[:-1]}{'1' if local.endswith('0') else '0'}@{domain}"
+    code, reply = send_report(herald, forged, dsn(forged, "kept@example.com"))
+    assert (code, reply) == (550, b"5.1.1 No such bounce address")
+
+    code, _ = send_report(herald, "bob@example.com", dsn(return_path, "bob@example.com"))
+    assert code == 554
+
+    code, reply = send_report(herald, return_path, dsn(return_path, "someone@example.com"))
+    assert code == 250, reply
+    code, reply = send_report(
+        herald, return_path, dsn(return_path, "kept@example.com", action="delayed", status="4.4.1")
+    )
+    assert code == 250, reply
+    assert herald.run(run_id)["status"] == "sent"
+    assert [row["matched"] for row in bounce_reports(herald, run_id)] == [0, 0]
+
+
+def bounce_reports(herald: Herald, run_id: str) -> list[dict[str, Any]]:
+    """The reports the daemon's store kept for ``run_id``, oldest first."""
+
+    async def read() -> list[dict[str, Any]]:
+        store = open_store(herald.env["HERALD_STORE"])
+        assert isinstance(store, SQLStore)
+        await store.open()
+        try:
+            rows = await store._read(
+                "SELECT matched, detail FROM bounce_reports WHERE run_id = ? ORDER BY id", (run_id,)
+            )
+        finally:
+            await store.close()
+        return [dict(row) for row in rows]
+
+    return asyncio.run(read())
