@@ -248,11 +248,9 @@ class QueueManager:
         started = time.monotonic()
         try:
             relay = await self.router.relay_for(delivery.mail_from)
+            content = await self.router.signer.sign(delivery.content)
             results = await relay.send(
-                self._envelope_sender(delivery),
-                addresses,
-                delivery.content,
-                before_data=before_data,
+                self._envelope_sender(delivery), addresses, content, before_data=before_data
             )
         except GatewayError as exc:
             # The settings cannot be read or their password opened: the

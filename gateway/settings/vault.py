@@ -1,4 +1,5 @@
-"""Secrets at rest: the one module that imports ``cryptography``.
+"""Secrets at rest, and the keys Herald makes: the one module that imports
+``cryptography``.
 
 Secrets saved in the store (the upstream SMTP password) are sealed with
 Fernet (AES-128-CBC and HMAC-SHA256) under a key kept beside the store, in
@@ -17,12 +18,30 @@ import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.errors import GatewayError
 
 
 class SecretError(GatewayError, ValueError):
     """A sealed secret cannot be opened with the key file at hand."""
+
+
+def new_signing_key(bits: int = 2048) -> tuple[str, bytes]:
+    """A new RSA key for DKIM (RFC 8301 §3.2: at least 1024 bits, 2048
+    advised): the private key as PKCS#1 PEM, the public key as the DER
+    SubjectPublicKeyInfo that a DKIM TXT record carries (RFC 6376 §3.6.1)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
 
 
 class Vault:

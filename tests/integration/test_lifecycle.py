@@ -1,6 +1,6 @@
 """The life of a message after it is sent, end to end with the real daemon and
 a real upstream: retention and the store's size, suppressions, bounces that
-come back."""
+come back, DKIM."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import asyncio
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dkim
 import pytest
 
 from gateway.store import open_store
@@ -312,3 +314,49 @@ def bounce_reports(herald: Herald, run_id: str) -> list[dict[str, Any]]:
         return [dict(row) for row in rows]
 
     return asyncio.run(read())
+
+
+def test_a_signed_message_verifies_with_dkimpy_against_the_published_key(
+    herald: Herald, capture: Capture
+) -> None:
+    """``herald dkim keygen`` prints the TXT record; the next message from that
+    domain arrives upstream signed relaxed/relaxed, and dkimpy verifies it
+    against exactly that record; the private key is in no output or audit entry."""
+    made = herald.cli("dkim", "keygen", "example.com", "--selector", "s2026")
+    assert made.returncode == 0, made.stderr
+    zone_line = made.stdout.splitlines()[-1]
+    name, _, rest = zone_line.partition(". IN TXT ")
+    assert name == "s2026._domainkey.example.com"
+    record = "".join(re.findall(r'"([^"]*)"', rest))
+    assert record.startswith("v=DKIM1; k=rsa; p=")
+
+    run_id = smtp_message(herald, "signed", to="signed@example.com")
+    herald.wait_for_status(run_id, "sent")
+    [mail] = capture.wait_for(lambda c: c.rcpt_tos == ["signed@example.com"])
+    signature = str(mail.message["DKIM-Signature"])
+    assert "d=example.com" in signature
+    assert "s=s2026" in signature
+    assert "c=relaxed/relaxed" in signature
+
+    looked_up = []
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        looked_up.append(name)
+        return record.encode()
+
+    assert dkim.verify(mail.content, dnsfunc=dns)
+    assert looked_up == [b"s2026._domainkey.example.com."]
+    # The body changed on the way: the signature no longer holds.
+    assert not dkim.verify(mail.content.replace(b"body", b"BODY"), dnsfunc=dns)
+
+    # Herald's own test send signs and checks its signature against the key.
+    tested = herald.cli("smtp", "test", "--from", "app@example.com", "--to", "qa@example.com")
+    assert tested.returncode == 0, tested.stderr
+    assert "DKIM: signed for s2026._domainkey.example.com, verified against its key" in (
+        tested.stdout
+    )
+
+    audit = herald.cli("audit", "--setting", "dkim", "--json")
+    [entry] = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert entry["new"]["private_key"] == "******** (changed)"
+    assert "PRIVATE KEY" not in made.stdout + audit.stdout + herald.log()
