@@ -47,6 +47,7 @@ _RUNS_DUE = (
 _Batch = Callable[[Connection, float, int], Awaitable[int]]
 
 _AUDIT_DUE = "FROM settings_audit WHERE at < ?"
+_REPORTS_DUE = "FROM bounce_reports WHERE run_id IS NULL AND received_at < ?"
 
 # Every table that names a run, children first (foreign keys point at runs).
 _RUN_TABLES = (
@@ -75,6 +76,7 @@ class RetentionSQL(SQLBase):
         clocks = {
             "bodies": (retention.bodies, _BODIES_DUE, self._prune_bodies),
             "runs": (retention.runs, _RUNS_DUE, self._prune_runs),
+            "reports": (retention.runs, _REPORTS_DUE, self._prune_orphan_reports),
             "audit": (retention.audit, _AUDIT_DUE, self._prune_audit),
         }
         counts: dict[str, int] = {}
@@ -134,6 +136,15 @@ class RetentionSQL(SQLBase):
             await db.execute(f"DELETE FROM {table} WHERE run_id IN ({_marks(ids)})", ids)  # noqa: S608 -- fixed table names
         await db.execute(f"DELETE FROM runs WHERE id IN ({_marks(ids)})", ids)  # noqa: S608 -- placeholders only
         return len(ids)
+
+    async def _prune_orphan_reports(self, db: Connection, cutoff: float, limit: int) -> int:
+        """Bounce reports that matched no message, on the runs' clock."""
+        cursor = await db.execute(
+            "DELETE FROM bounce_reports WHERE id IN (SELECT id FROM bounce_reports"
+            " WHERE run_id IS NULL AND received_at < ? ORDER BY id LIMIT ?) RETURNING id",
+            (cutoff, limit),
+        )
+        return len(list(await cursor.fetchall()))
 
     async def _prune_audit(self, db: Connection, cutoff: float, limit: int) -> int:
         cursor = await db.execute(

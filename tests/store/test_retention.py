@@ -277,3 +277,16 @@ async def test_steady_traffic_with_retention_stays_within_the_stated_bound(
         # VACUUM lets new rows reuse the room, while indexes settle more
         # slowly: the tables grow by a small part of what the traffic brought.
         assert sizes[-1] - sizes[11] < 0.25 * 12 * 30 * len(body), sizes
+
+
+async def test_a_bounce_report_that_matched_nothing_goes_on_the_run_clock(
+    store: SQLStore, clock: stores.MovableClock
+) -> None:
+    """A kept report that named no message is pruned with the runs of its age."""
+    await store.record_bounce(message_id="msg_x", run_id=None, bounced=(), detail={})
+    clock.advance(364 * DAY)
+    await store.prune(RETENTION)
+    assert len(await store._read("SELECT id FROM bounce_reports")) == 1
+    clock.advance(2 * DAY)
+    await store.prune(RETENTION)
+    assert await store._read("SELECT id FROM bounce_reports") == []
