@@ -238,12 +238,45 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long what Herald recorded is kept, each on its own clock. A clock
+    of None keeps that kind for ever. Nothing still queued, deferred, held or
+    being sent is ever pruned, whatever its age."""
+
+    # A message's bytes, counted from when its run became final (sent,
+    # failed, ...); until then a resend can still use them.
+    bodies: float | None = 30 * 86400.0
+    # A final run with its recipients, counts and history, counted the same way.
+    runs: float | None = 365 * 86400.0
+    # Entries of the settings audit log, counted from the change.
+    audit: float | None = 730 * 86400.0
+    # How often the daemon prunes, and how many rows one transaction removes.
+    interval: float = 600.0
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class BounceSettings:
+    """Bounces that come back: with ``enabled``, every message leaves with a
+    return path of its own (VERP), ``<local_part>+<token>@<domain>``, and the
+    SMTP listener takes delivery status notifications sent to it."""
+
+    enabled: bool = False
+    # The domain whose mail reaches Herald's listener (its MX); by default the host name.
+    domain: str | None = None
+    local_part: str = "bounces"
+
+
+@dataclass(frozen=True)
 class TypePolicy:
     """Who receives one email type, besides the addressees of the message."""
 
     customers: bool = True
     bcc_admin: bool = False
     bcc: tuple[str, ...] = ()
+    # Send to suppressed recipients too (a password reset, say, that the
+    # recipient asked for even though an old bounce suppressed them).
+    ignore_suppressions: bool = False
 
 
 @dataclass(frozen=True)
@@ -285,6 +318,8 @@ class Config:
     logo: brand_settings.Logo | None = field(repr=False)
     delivery: DeliverySettings
     runs: RunSettings
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
     raw: Mapping[str, Any] = field(repr=False)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
     max_event_size: int = 1024 * 1024
@@ -484,6 +519,8 @@ def _build(
         "brand": None,
         "delivery": DeliverySettings,
         "runs": RunSettings,
+        "retention": RetentionSettings,
+        "bounces": BounceSettings,
     }
     sections = {
         name: _Section(top.table(name), where, name, model) for name, model in models.items()
@@ -597,6 +634,9 @@ def _build(
         batch_size=runs_section.integer("batch_size"),
     )
 
+    retention = _retention(sections["retention"])
+    bounces = _bounces(sections["bounces"], hostname)
+
     for section in sections.values():
         section.finish()
 
@@ -627,6 +667,8 @@ def _build(
         logo=logo,
         delivery=delivery,
         runs=runs,
+        retention=retention,
+        bounces=bounces,
         raw=data,
         smtp=smtp_settings,
         max_event_size=max_event_size,
@@ -673,6 +715,41 @@ def _smtp(section: _Section, env: Mapping[str, str], where: str) -> SMTPSettings
         max_connections_per_address=section.integer("max_connections_per_address", env=env),
         pre_mail_timeout=section.duration("pre_mail_timeout", env=env),
     )
+
+
+def _retention(section: _Section) -> RetentionSettings:
+    """``[retention]``: each clock a duration, or ``"forever"`` to keep that kind."""
+
+    def clock(key: str) -> float | None:
+        if section.get(key) == "forever":
+            return None
+        try:
+            return section.duration(key)
+        except ConfigError:
+            raise section.fail(key, 'a duration such as "30d" or "365d", or "forever"') from None
+
+    return RetentionSettings(
+        bodies=clock("bodies"),
+        runs=clock("runs"),
+        audit=clock("audit"),
+        interval=section.duration("interval"),
+        batch_size=section.integer("batch_size"),
+    )
+
+
+_LOCAL_PART = re.compile(r"^[a-z0-9][a-z0-9._-]{0,29}$")
+
+
+def _bounces(section: _Section, hostname: str) -> BounceSettings:
+    """``[bounces]``: the return path's local part and domain must make a valid address."""
+    enabled = section.boolean("enabled")
+    local_part = section.string("local_part", section.default("local_part")) or ""
+    if not _LOCAL_PART.match(local_part):
+        raise section.fail("local_part", "lower-case letters, digits, '.', '_' or '-' (at most 30)")
+    domain = (section.string("domain") or hostname).lower()
+    if not _valid(f"{local_part}+x@{domain}"):
+        raise section.fail("domain", "a mail domain that routes to Herald's SMTP listener")
+    return BounceSettings(enabled=enabled, domain=domain, local_part=local_part)
 
 
 def _limits(section: _Section) -> UpstreamLimits:
@@ -781,6 +858,7 @@ def _delivery(section: _Section, where: str) -> DeliverySettings:
             customers=policy.boolean("customers"),
             bcc_admin=policy.boolean("bcc_admin"),
             bcc=bcc,
+            ignore_suppressions=policy.boolean("ignore_suppressions"),
         )
         policy.finish()
     return DeliverySettings(admin=admin or None, types=types)

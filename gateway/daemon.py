@@ -27,9 +27,11 @@ from gateway.errors import GatewayError, ListenError
 from gateway.ingress import smtpd
 from gateway.ingress.webhook import Webhook
 from gateway.metrics import Metrics
+from gateway.queue.bounces import Bounces
 from gateway.queue.notify import Notifier
 from gateway.queue.pool import Guards
 from gateway.queue.qmgr import QueueManager
+from gateway.queue.retention import Pruner
 from gateway.queue.routing import Router
 from gateway.settings.smtp import vault_for
 from gateway.store import Store, open_store, redact_url
@@ -72,6 +74,8 @@ class Gateway:
     batches: Batches
     scheduler: Scheduler
     notifier: Notifier
+    pruner: Pruner
+    bounces: Bounces
     webhook: Webhook
     guards: Guards
     metrics: Metrics
@@ -94,6 +98,8 @@ class Gateway:
         )
         notifier = Notifier(store, config, on_queued=qmgr.wake)
         qmgr.on_notice = notifier.wake
+        pruner = Pruner(store, config.retention)
+        bounces = Bounces(store, config)
         intake = Intake(store, in_force, qmgr.wake, config.queue, metrics)
         qmgr.compose = intake.compose
         batches = Batches(
@@ -126,6 +132,8 @@ class Gateway:
             batches,
             scheduler,
             notifier,
+            pruner,
+            bounces,
             webhook,
             guards,
             metrics,
@@ -156,6 +164,8 @@ class Gateway:
         self.webhook.secrets = new.webhook_secrets
         self.webhook.mail_from = new.sender.address
         self.notifier.configure(new)
+        self.pruner.configure(new.retention)
+        self.bounces.configure(new)
         self.config = new
         log.info(
             "config_reloaded",
@@ -218,7 +228,7 @@ async def _run(config: Config, store: Store) -> None:
                 "[smtp] listen",
                 "HERALD_SMTP_LISTEN",
                 lambda: loop.create_server(
-                    smtpd.Listener(config, gateway.intake, store, context),
+                    smtpd.Listener(config, gateway.intake, store, context, bounces=gateway.bounces),
                     host=config.smtp.listen.host,
                     port=config.smtp.listen.port,
                 ),
@@ -232,7 +242,14 @@ async def _run(config: Config, store: Store) -> None:
                     "[smtp] tls_listen",
                     None,
                     lambda: loop.create_server(
-                        smtpd.Listener(config, gateway.intake, store, context, implicit_tls=True),
+                        smtpd.Listener(
+                            config,
+                            gateway.intake,
+                            store,
+                            context,
+                            implicit_tls=True,
+                            bounces=gateway.bounces,
+                        ),
                         host=tls_listen.host,
                         port=tls_listen.port,
                         ssl=context,
@@ -256,6 +273,7 @@ async def _run(config: Config, store: Store) -> None:
     schedule = asyncio.create_task(gateway.scheduler.run(), name="scheduler")
     await gateway.batches.resume()
     notices = asyncio.create_task(gateway.notifier.run(), name="notifier")
+    pruning = asyncio.create_task(gateway.pruner.run(), name="pruner")
 
     log.info(
         "herald_started",
@@ -287,10 +305,13 @@ async def _run(config: Config, store: Store) -> None:
     schedule.cancel()
     await gateway.batches.stop()
     gateway.notifier.stop()
+    gateway.pruner.stop()
+    # A pass cut short loses nothing: each batch is its own transaction.
+    pruning.cancel()
     await gateway.qmgr.stop(gateway.config.shutdown_grace)
     queue.cancel()
     notices.cancel()
-    await asyncio.gather(queue, schedule, notices, return_exceptions=True)
+    await asyncio.gather(queue, schedule, notices, pruning, return_exceptions=True)
     await gateway.guards.close()
     for server in listeners:
         await server.wait_closed()

@@ -39,8 +39,10 @@ from gateway.errors import (
     InvalidEvent,
     InvalidInput,
     MalformedBodyError,
+    NotAReport,
     NotFoundError,
     Overloaded,
+    PrunedError,
     RateLimitedError,
     Reject,
     StageError,
@@ -70,6 +72,7 @@ class ProblemType(StrEnum):
     INVALID_URL = "invalid-url"
     MALFORMED_BODY = "malformed-body"
     NOT_FOUND = "not-found"
+    PRUNED = "pruned"
     QUEUE_FULL = "queue-full"
     RATE_LIMITED = "rate-limited"
     REJECTED = "rejected"
@@ -123,6 +126,7 @@ ANSWERS: Mapping[type[BaseException], Answer] = {
     # The stages' decisions (gateway.errors): the pipeline's verdicts.
     Reject: Answer(_UNPROCESSABLE, ProblemType.REJECTED, Reply.REJECTED),
     UnsafeHeader: Answer(_UNPROCESSABLE, ProblemType.REJECTED, Reply.UNSAFE_HEADER),
+    NotAReport: Answer(_UNPROCESSABLE, ProblemType.REJECTED, Reply.NOT_A_REPORT),
     Defer: Answer(
         HTTPStatus.SERVICE_UNAVAILABLE,
         ProblemType.DEFERRED,
@@ -178,6 +182,8 @@ ANSWERS: Mapping[type[BaseException], Answer] = {
         HTTPStatus.REQUEST_ENTITY_TOO_LARGE, ProblemType.BODY_TOO_LARGE, Reply.TOO_BIG
     ),
     NotFoundError: Answer(HTTPStatus.NOT_FOUND, ProblemType.NOT_FOUND, Reply.REJECTED),
+    # Retention removed it: gone for good (RFC 9110 §15.5.11), no retry brings it back.
+    PrunedError: Answer(HTTPStatus.GONE, ProblemType.PRUNED, Reply.REJECTED),
     TemplateError: Answer(_UNPROCESSABLE, ProblemType.TEMPLATE_FAILED, Reply.REJECTED),
     # A limit is the template's own, whatever the load: no retry cures it.
     TemplateLimitError: Answer(_UNPROCESSABLE, ProblemType.TEMPLATE_FAILED, Reply.REJECTED),

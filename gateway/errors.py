@@ -47,6 +47,10 @@ class NotFoundError(GatewayError, LookupError):
     """A run, message or setting does not exist."""
 
 
+class PrunedError(GatewayError, LookupError):
+    """What was asked for is no longer kept: retention removed it."""
+
+
 class InvalidInput(GatewayError, ValueError):
     """Input from an admin or a platform is invalid. ``field`` names it, as a
     JSON pointer into the request body (``#/address``) or a CLI option."""
@@ -163,6 +167,11 @@ class Reject(Decision):
 class UnsafeHeader(Reject):
     """A header would carry a line break onto the wire, written or encoded:
     SMTP 550 5.6.0, HTTP 422. The message is refused at the queue's entrance."""
+
+
+class NotAReport(Reject):
+    """Mail to a bounce address that is not a delivery status notification
+    (RFC 3464): SMTP 550 5.7.1; nothing is kept."""
 
 
 class Defer(Decision):

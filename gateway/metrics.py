@@ -61,6 +61,8 @@ class _Scraped(Collector):
         self.store_failures = 0
         self.store_trouble = False
         self.unrecorded = 0
+        self.store_size = 0
+        self.oldest_body_age = 0.0
 
     def collect(self) -> Iterable[Metric]:
         yield GaugeMetricFamily(
@@ -86,6 +88,16 @@ class _Scraped(Collector):
             "herald_unrecorded_outcomes",
             "Delivery attempts whose outcomes wait in memory for the store.",
             self.unrecorded,
+        )
+        yield GaugeMetricFamily(
+            "herald_store_size_bytes",
+            "The store on disk: the SQLite file and its WAL, or the schema's tables.",
+            self.store_size,
+        )
+        yield GaugeMetricFamily(
+            "herald_store_oldest_body_age_seconds",
+            "Age of the oldest message whose bytes the store still keeps ([retention] bodies).",
+            self.oldest_body_age,
         )
 
 
@@ -143,6 +155,8 @@ class Metrics:
         store_failures: int = 0,
         store_trouble: bool = False,
         unrecorded: int = 0,
+        store_size: int = 0,
+        oldest_body_age: float = 0.0,
     ) -> str:
         scraped = self._scraped
         # Set and rendered with no await between: one event loop, so no other
@@ -150,6 +164,7 @@ class Metrics:
         scraped.depth, scraped.held, scraped.oldest_age = depth, held, oldest_age
         scraped.store_failures, scraped.store_trouble = store_failures, store_trouble
         scraped.unrecorded = unrecorded
+        scraped.store_size, scraped.oldest_body_age = store_size, oldest_body_age
         return generate_latest(_WithoutCreated(self.registry)).decode("utf-8")
 
 

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 from gateway.billing.batches import Draft
 from gateway.clock import rfc3339
 from gateway.queue.diagnosis import Diagnosis
-from gateway.store import AuditEntry, DefinitionVersion, QueueEntry, Run, TemplateVersion
+from gateway.store import (
+    AuditEntry,
+    DefinitionVersion,
+    QueueEntry,
+    Run,
+    Suppression,
+    TemplateVersion,
+)
 
 if TYPE_CHECKING:
     from gateway.content.composer import TemplateSummary
@@ -152,3 +159,9 @@ def diagnosis_json(to: str, diagnosis: Diagnosis) -> dict[str, Any]:
         "reply": diagnosis.reply,
         "error": diagnosis.error,
     }
+
+
+def suppression_json(entry: Suppression) -> dict[str, Any]:
+    """A suppressed recipient as ``/v1/suppressions`` and ``herald suppressions list --json``
+    present it."""
+    return {**asdict(entry), "created_at": rfc3339(entry.created_at)}

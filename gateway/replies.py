@@ -9,6 +9,7 @@ class Reply(StrEnum):
     # RFC 5321 §6.1: a 250 after DATA means the message is ours.
     QUEUED = "250 2.0.0 Ok: queued as {run_id}"
     DROPPED = "250 2.0.0 Ok: accepted, not relayed ({reason})"
+    REPORT_RECEIVED = "250 2.0.0 Ok: delivery status notification received"
     SENDER_OK = "250 2.1.0 Ok"
     RECIPIENT_OK = "250 2.1.5 Ok"
     REJECTED = "550 5.7.1 {reason}"
@@ -35,6 +36,12 @@ class Reply(StrEnum):
     # RFC 4954 §6: 454 4.7.0 is a temporary authentication failure.
     RATE_LIMITED = "454 4.7.0 Too many failed attempts, try again later"
     BAD_RECIPIENT = "553 5.1.3 Recipient address is not valid"
+    # RFC 3463 §3.2: X.1.1, no such mailbox: a bounce address Herald never made.
+    UNKNOWN_BOUNCE_ADDRESS = "550 5.1.1 No such bounce address"
+    # A bounce address takes only delivery status notifications (RFC 3464),
+    # and a transaction either reports a bounce or carries mail, not both.
+    NOT_A_REPORT = "550 5.7.1 This address takes only delivery status notifications: {reason}"
+    BOUNCE_ALONE = "452 4.5.3 Send the delivery status notification in a transaction of its own"
     BAD_SENDER = "553 5.1.7 Sender address is not valid"
     # RFC 4954 §6: a client outside the allowed networks must log in first.
     AUTH_REQUIRED = "530 5.7.0 Authentication required"

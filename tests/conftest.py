@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.store import Store, open_store
+from gateway.store._sql import SQLStore
 from tests import stores
 
 
@@ -32,3 +33,21 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await opened.open()
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+def clock() -> stores.MovableClock:
+    """The clock of ``clocked_store``: a test moves it forward instead of sleeping."""
+    return stores.MovableClock()
+
+
+@pytest.fixture
+async def clocked_store(tmp_path: Path, clock: stores.MovableClock) -> AsyncIterator[SQLStore]:
+    """A real, empty store of the kind this session tests, reading ``clock``."""
+    opened = open_store(stores.url_for(tmp_path), clock=clock)
+    assert isinstance(opened, SQLStore)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -751,3 +751,38 @@ def test_a_default_is_read_from_its_field() -> None:
     assert config.default(config.DeliverySettings, "types") == {}
     with pytest.raises(LookupError):
         config.default(config.RunSettings, "spool_dir")
+
+
+def test_retention_clocks_default_and_read_durations_or_forever(tmp_path: Path) -> None:
+    """[retention] keeps bodies 30 days, runs 365 and audit entries 730 by
+    default; each clock takes a duration or "forever"."""
+    defaults = config.load(None, env={}).retention
+    assert (defaults.bodies, defaults.runs, defaults.audit) == (
+        30 * 86400,
+        365 * 86400,
+        730 * 86400,
+    )
+    loaded = load_toml(tmp_path, '[retention]\nbodies = "12h"\nruns = "forever"\ninterval = "1m"\n')
+    assert (loaded.retention.bodies, loaded.retention.runs) == (12 * 3600, None)
+    assert loaded.retention.interval == 60
+
+
+def test_a_bad_retention_clock_names_its_key(tmp_path: Path) -> None:
+    """A clock that is neither a duration nor "forever" is refused with its key."""
+    with pytest.raises(ConfigError, match=r"\[retention\] bodies: expected a duration such as"):
+        load_toml(tmp_path, '[retention]\nbodies = "never"\n')
+
+
+def test_bounces_default_to_off_on_the_host_name_and_check_the_address(tmp_path: Path) -> None:
+    """[bounces] is off by default; its domain defaults to the host name, and a
+    local part or domain that makes no address is refused with its key."""
+    defaults = config.load(None, env={"HERALD_HOSTNAME": "mail.example.com"}).bounces
+    assert (defaults.enabled, defaults.domain, defaults.local_part) == (
+        False,
+        "mail.example.com",
+        "bounces",
+    )
+    on = load_toml(tmp_path, '[bounces]\nenabled = true\ndomain = "B.example.com"\n').bounces
+    assert (on.enabled, on.domain) == (True, "b.example.com")
+    with pytest.raises(ConfigError, match=r"\[bounces\] local_part"):
+        load_toml(tmp_path, '[bounces]\nlocal_part = "no way"\n')

@@ -328,6 +328,7 @@ def modules() -> list[ModuleType]:
         senders,
         smtp,
         smtp_users,
+        suppressions,
         templates,
     )
 
@@ -345,6 +346,7 @@ def modules() -> list[ModuleType]:
         customers,
         definitions,
         smtp_users,
+        suppressions,
         openapi,
     ]
 

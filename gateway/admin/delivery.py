@@ -80,6 +80,7 @@ def routes(api: Api) -> list[web.RouteDef]:
                 "customers": policy.customers,
                 "bcc_admin": policy.bcc_admin,
                 "bcc": list(policy.bcc),
+                "ignore_suppressions": policy.ignore_suppressions,
                 "source": "saved",
             }
         )

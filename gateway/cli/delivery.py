@@ -34,6 +34,11 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     put.add_argument("--customers", choices=["on", "off"], help="send to the customer/reseller")
     put.add_argument("--bcc-admin", choices=["on", "off"], help="BCC the admin")
     put.add_argument("--bcc", metavar="ADDR,ADDR", help="more BCC addresses ('' for none)")
+    put.add_argument(
+        "--ignore-suppressions",
+        choices=["on", "off"],
+        help="send to suppressed recipients too (herald suppressions)",
+    )
     put.set_defaults(command=_set)
 
     admin = actions.add_parser("admin", parents=[common], help="set the admin's own address")
@@ -88,6 +93,8 @@ def _set(config: Config, args: argparse.Namespace) -> int:
         changes["bcc_admin"] = on_off(args.bcc_admin)
     if args.bcc is not None:
         changes["bcc"] = [a.strip() for a in args.bcc.split(",") if a.strip()]
+    if args.ignore_suppressions is not None:
+        changes["ignore_suppressions"] = on_off(args.ignore_suppressions)
 
     async def action(store: Store) -> int:
         policy = await delivery.set_type(
@@ -95,7 +102,8 @@ def _set(config: Config, args: argparse.Namespace) -> int:
         )
         print(
             f"{args.email_type}: customers {_word(policy.customers)},"
-            f" bcc admin {_word(policy.bcc_admin)}, bcc {', '.join(policy.bcc) or '-'}"
+            f" bcc admin {_word(policy.bcc_admin)}, bcc {', '.join(policy.bcc) or '-'},"
+            f" ignore suppressions {_word(policy.ignore_suppressions)}"
         )
         return 0
 

@@ -23,7 +23,8 @@ SETTING = "delivery"
 ADMIN = f"{SETTING}/admin"
 LEGACY = "legacy"
 MAX_BCC = 50
-CHANGEABLE = ("customers", "bcc_admin", "bcc")
+CHANGEABLE = ("customers", "bcc_admin", "bcc", "ignore_suppressions")
+FLAGS = ("customers", "bcc_admin", "ignore_suppressions")
 
 
 def type_setting(email_type: str) -> str:
@@ -65,7 +66,7 @@ def apply(base: TypePolicy, changes: Mapping[str, Any]) -> TypePolicy:
     # Every bad field is named, not only the first.
     faults = Faults()
     flags = {}
-    for name in ("customers", "bcc_admin"):
+    for name in FLAGS:
         value = changes.get(name, getattr(base, name))
         if not isinstance(value, bool):
             faults.errors.append((f"#/{name}", "must be true or false (on or off)"))
@@ -75,7 +76,7 @@ def apply(base: TypePolicy, changes: Mapping[str, Any]) -> TypePolicy:
         with faults.check():
             bcc = _bcc(changes["bcc"])
     faults.raise_any()
-    return TypePolicy(customers=flags["customers"], bcc_admin=flags["bcc_admin"], bcc=bcc)
+    return TypePolicy(**flags, bcc=bcc)
 
 
 def _bcc(value: Any) -> tuple[str, ...]:
@@ -101,6 +102,8 @@ def _policy(saved: Mapping[str, Any]) -> TypePolicy:
         customers=bool(saved["customers"]),
         bcc_admin=bool(saved["bcc_admin"]),
         bcc=tuple(saved["bcc"]),
+        # Saved before the setting existed: suppressions apply.
+        ignore_suppressions=bool(saved.get("ignore_suppressions", False)),
     )
 
 
@@ -148,6 +151,7 @@ async def overview(store: DeliveryStore, config: Config, templates: Templates) -
                 "customers": policy.customers,
                 "bcc_admin": policy.bcc_admin,
                 "bcc": list(policy.bcc),
+                "ignore_suppressions": policy.ignore_suppressions,
                 "source": sources.get(email_type, "default"),
             }
             for email_type in known_types(templates, definitions)
@@ -171,7 +175,12 @@ async def set_type(
     policy = apply(settings.policy(email_type), changes)
     await store.write_setting(
         type_setting(email_type),
-        {"customers": policy.customers, "bcc_admin": policy.bcc_admin, "bcc": list(policy.bcc)},
+        {
+            "customers": policy.customers,
+            "bcc_admin": policy.bcc_admin,
+            "bcc": list(policy.bcc),
+            "ignore_suppressions": policy.ignore_suppressions,
+        },
         actor=actor,
     )
     return policy

@@ -36,11 +36,14 @@ from gateway.errors import (
     ConfigError,
     Decision,
     Drop,
+    NotAReport,
     NotFoundError,
     Overloaded,
     StageError,
     StoreError,
 )
+from gateway.queue.bounces import Bounces
+from gateway.queue.return_path import ReturnPath
 from gateway.replies import Reply
 from gateway.settings.passwords import verify_password
 from gateway.settings.smtp_users import domain_allowed
@@ -49,6 +52,7 @@ from gateway.store import AccountStore, SMTPUser, new_id
 log = structlog.get_logger(__name__)
 
 TYPE_HEADER = "X-Herald-Type"
+NULL_SENDER = "<>"
 DEFAULT_TYPE = "legacy"
 
 
@@ -96,13 +100,21 @@ class SMTPIngress:
     """The aiosmtpd handler."""
 
     def __init__(
-        self, intake: Intake, accounts: AccountStore, hostname: str, settings: SMTPSettings
+        self,
+        intake: Intake,
+        accounts: AccountStore,
+        hostname: str,
+        settings: SMTPSettings,
+        bounces: Bounces | None = None,
     ) -> None:
         self.intake = intake
         # The SMTP logins that AUTH checks.
         self.accounts = accounts
         self.hostname = hostname
         self.settings = settings
+        # With [bounces] on: delivery status notifications to a message's
+        # return path, taken from anyone and never relayed.
+        self.bounces = bounces
 
     # RFC 4954 §4: the client's credentials, checked off the event loop
     # because scrypt is deliberately slow.
@@ -157,6 +169,13 @@ class SMTPIngress:
     def _may_relay(self, session: Session) -> bool:
         return self._login_of(session) is not None or self.settings.allows(_peer(session))
 
+    def _return_path(self) -> ReturnPath | None:
+        return self.bounces.return_path if self.bounces is not None else None
+
+    def _is_bounce(self, address: str) -> bool:
+        return_path = self._return_path()
+        return return_path is not None and return_path.is_bounce_address(address)
+
     async def handle_MAIL(
         self,
         server: SMTP,
@@ -165,11 +184,17 @@ class SMTPIngress:
         address: str,
         mail_options: list[str],
     ) -> str:
-        if not self._may_relay(session):
+        # aiosmtpd hands the null reverse-path over as written, "<>"; it also
+        # keeps it so in the envelope, where an empty one would mean "no MAIL yet".
+        sender = "" if address == NULL_SENDER else address
+        # RFC 3464 §2: a DSN comes with the null reverse-path, from servers
+        # that never log in; such a transaction may only go to a bounce
+        # address (handle_RCPT), so Herald relays nothing for them.
+        if not self._may_relay(session) and (sender or self._return_path() is None):
             log.info("smtp_relay_refused", peer=_peer(session), stage="MAIL")
             return Reply.AUTH_REQUIRED.format_reply()
         # RFC 5321 §4.5.5: the null reverse-path is valid (bounces use it).
-        if address:
+        if sender:
             try:
                 check_address(address)
             except ValueError:
@@ -181,10 +206,9 @@ class SMTPIngress:
             return reply(exc)
         user = self._login_of(session)
         if user is not None and (
-            not domain_allowed(address, user.sender_domains)
-            or (not address and user.sender_domains)
+            not domain_allowed(sender, user.sender_domains) or (not sender and user.sender_domains)
         ):
-            domain = address.rpartition("@")[2] or "the null sender"
+            domain = sender.rpartition("@")[2] or "the null sender"
             return Reply.SENDER_NOT_ALLOWED.format_reply(domain=domain)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -200,13 +224,23 @@ class SMTPIngress:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if not self._may_relay(session):
+        bounce = self._is_bounce(address)
+        if not bounce and not self._may_relay(session):
             log.info("smtp_relay_refused", peer=_peer(session), stage="RCPT")
             return Reply.RELAY_DENIED.format_reply()
         try:
             check_address(address)
         except ValueError:
             return Reply.BAD_RECIPIENT.format_reply()
+        if envelope.rcpt_tos and self._is_bounce(envelope.rcpt_tos[0]) != bounce:
+            return Reply.BOUNCE_ALONE.format_reply()
+        if bounce:
+            return_path = self._return_path()
+            if return_path is None or return_path.message_of(address) is None:
+                log.info("smtp_bounce_address_unknown", peer=_peer(session))
+                return Reply.UNKNOWN_BOUNCE_ADDRESS.format_reply()
+            envelope.rcpt_tos.append(address)
+            return Reply.RECIPIENT_OK.format_reply()
         user = self._login_of(session)
         if user is not None and not domain_allowed(address, user.recipient_domains):
             return Reply.RECIPIENT_NOT_ALLOWED.format_reply(domain=address.rpartition("@")[2])
@@ -221,6 +255,8 @@ class SMTPIngress:
         return Reply.LOCAL_ERROR.format_reply()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if envelope.rcpt_tos and self._is_bounce(envelope.rcpt_tos[0]):
+            return await self._bounce(session, envelope)
         if not self._may_relay(session) or not envelope.rcpt_tos:
             return Reply.RELAY_DENIED.format_reply()
         run_id = new_id("run")
@@ -250,7 +286,7 @@ class SMTPIngress:
             source="smtp",
             email_type=email_type,
             run_id=run_id,
-            mail_from=envelope.mail_from or "",
+            mail_from="" if envelope.mail_from == NULL_SENDER else envelope.mail_from or "",
             message=message,
             subject=str(message.get("Subject", "")),
         )
@@ -270,6 +306,26 @@ class SMTPIngress:
         if accepted.status == "dropped":
             return answer(Drop).reply.format_reply(reason=f"run {accepted.run_id}")
         return Reply.QUEUED.format_reply(run_id=accepted.run_id)
+
+    async def _bounce(self, session: Session, envelope: Envelope) -> str:
+        """A DSN to bounce addresses: matched and kept, never relayed."""
+        return_path, bounces = self._return_path(), self.bounces
+        if return_path is None or bounces is None:  # checked at RCPT; [bounces] is off
+            return Reply.RELAY_DENIED.format_reply()
+        raw = normalise_line_endings(envelope.original_content or b"")
+        try:
+            for address in envelope.rcpt_tos:
+                message_id = return_path.message_of(address)
+                if message_id is not None:
+                    await bounces.receive(message_id, raw)
+        except NotAReport as exc:
+            log.info("smtp_bounce_refused", peer=_peer(session), reason=exc.reason)
+            return reply(exc)
+        except StoreError as exc:
+            log.exception("bounce_not_stored")
+            return reply(exc)
+        # RFC 5321 §6.1: only now, with the report committed, is it ours.
+        return Reply.REPORT_RECEIVED.format_reply()
 
 
 def _received_name(helo: str | None) -> str:
@@ -413,9 +469,10 @@ class Listener:
         context: ssl.SSLContext | None = None,
         *,
         implicit_tls: bool = False,
+        bounces: Bounces | None = None,
     ) -> None:
         self.config = config
-        self.handler = SMTPIngress(intake, accounts, config.hostname, config.smtp)
+        self.handler = SMTPIngress(intake, accounts, config.hostname, config.smtp, bounces)
         self.context = context
         self.implicit_tls = implicit_tls
         self.active = 0

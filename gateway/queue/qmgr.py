@@ -26,9 +26,9 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -42,13 +42,31 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.metrics import Metrics
+from gateway.queue import suppression
+from gateway.queue.return_path import ReturnPath
 from gateway.queue.routing import Relay, Router
 from gateway.queue.transaction import Result
-from gateway.store import Cleaned, Delivery, NewNotice, Outcome, QueueStore
+from gateway.store import (
+    Cleaned,
+    Delivery,
+    NewNotice,
+    NewSuppression,
+    Outcome,
+    QueueStore,
+    SettingsStore,
+    SuppressionStore,
+)
 
 # What composes a message queued to be composed after the commit (the intake's
 # ``compose``): the message as cleanup made it ready, and its subject.
 Compose = Callable[[Later], Awaitable[tuple[Cleaned, str]]]
+
+
+class ManagerStore(QueueStore, SuppressionStore, SettingsStore, Protocol):
+    """What the queue manager uses: claim, record and release, and the
+    suppressions (with the delivery settings that may ignore them) it checks
+    each delivery against."""
+
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +77,7 @@ _LOG_EVENTS = {
     "sent": "message_relayed",
     "deferred": "delivery_deferred",
     "failed": "message_failed",
+    "skipped": "recipient_suppressed",
 }
 
 
@@ -86,6 +105,8 @@ class _Attempt:
     identity: str
     upstream: str
     seconds: float
+    # Recipients whose mailbox the upstream said does not exist.
+    suppressions: list[NewSuppression] = field(default_factory=list)
 
 
 def _alive(pid: int) -> bool:
@@ -101,7 +122,7 @@ def _alive(pid: int) -> bool:
 class QueueManager:
     def __init__(
         self,
-        store: QueueStore,
+        store: ManagerStore,
         router: Router,
         settings: QueueSettings,
         *,
@@ -125,6 +146,8 @@ class QueueManager:
         self._sending: set[str] = set()  # message ids of the deliveries under way
         # Attempts whose outcomes the store refused, by message id, oldest first.
         self._unrecorded: dict[str, _Attempt] = {}
+        # With [bounces] on, each message's own envelope sender (VERP).
+        self.return_path = ReturnPath.for_config(router.config)
 
     def wake(self) -> None:
         """Tell the manager that a message was queued."""
@@ -135,6 +158,7 @@ class QueueManager:
         self.settings = settings
         self.notify = notify
         self.router = router
+        self.return_path = ReturnPath.for_config(router.config)
         self._wakeup.set()
 
     async def recover(self) -> None:
@@ -245,9 +269,11 @@ class QueueManager:
         log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
         if delivery.interrupted:
             log_.warning("possible_duplicate", reason="an earlier attempt was cut off after DATA")
-        addresses = [address for _, address in delivery.recipients]
+        skipped = await self._suppressed(delivery)
+        addresses = [address for item, address in delivery.recipients if item not in skipped]
         if not addresses:
-            await self._settle(_Attempt(delivery, [], None, [], "unknown", "unknown", 0.0))
+            outcomes = [skipped[item] for item, _ in delivery.recipients]
+            await self._settle(_Attempt(delivery, outcomes, None, [], "unknown", "unknown", 0.0))
             return
         relay: Relay | None = None
         composed: tuple[Cleaned, str] | None = None
@@ -264,8 +290,9 @@ class QueueManager:
                 composed = await self._compose(delivery.later)
                 delivery = replace(delivery, content=bytes(composed[0]))
             relay = await self.router.relay_for(delivery.mail_from)
+            content = await self.router.signer.sign(delivery.content)
             results = await relay.send(
-                delivery.mail_from, addresses, delivery.content, before_data=before_data
+                self._envelope_sender(delivery), addresses, content, before_data=before_data
             )
         except _NotComposed as exc:
             log_.warning("message_not_composed", error=str(exc))
@@ -289,6 +316,9 @@ class QueueManager:
         expired = retry_at > delivery.queued_at + self.settings.lifetime
         outcomes = []
         for item_id, address in delivery.recipients:
+            if item_id in skipped:
+                outcomes.append(skipped[item_id])
+                continue
             result = results.get(address) or Result("deferred", error="no answer from the relay")
             status = result.verdict
             error = result.error
@@ -305,6 +335,7 @@ class QueueManager:
             identity,
             upstream,
             seconds,
+            suppression.learned(delivery, outcomes),
         )
         await self._settle(attempt)
 
@@ -325,6 +356,24 @@ class QueueManager:
             if not isinstance(exc, GatewayError):
                 log.exception("compose_crashed", email_type=later.email_type)
             raise _NotComposed(f"the message could not be composed: {exc}") from exc
+
+    def _envelope_sender(self, delivery: Delivery) -> str:
+        """The MAIL FROM of ``delivery``: its own bounce address with [bounces]
+        on; the null reverse-path stays null (RFC 5321 §4.5.5: a bounce is
+        never bounced)."""
+        if self.return_path is None or not delivery.mail_from:
+            return delivery.mail_from
+        return self.return_path.address_for(delivery.message_id)
+
+    async def _suppressed(self, delivery: Delivery) -> dict[int, Outcome]:
+        """The recipients of ``delivery`` not to send to: suppressed, unless
+        its email type ignores suppressions. A list that cannot be read holds
+        nothing back: the message goes to everyone."""
+        try:
+            return await suppression.skipped(self.store, self.router.config, delivery)
+        except Exception:
+            log.exception("suppressions_unreadable", run_id=delivery.run_id)
+            return {}
 
     async def _settle(self, attempt: _Attempt) -> None:
         """Record ``attempt``, or keep it until the store takes it."""
@@ -349,7 +398,11 @@ class QueueManager:
         log_ = log.bind(run_id=delivery.run_id, message_id=delivery.message_id)
         try:
             await self.store.record_attempt(
-                delivery, attempt.outcomes, retry_at=attempt.retry_at, notices=attempt.notices
+                delivery,
+                attempt.outcomes,
+                retry_at=attempt.retry_at,
+                notices=attempt.notices,
+                suppressions=attempt.suppressions,
             )
         except LeaseLostError:
             # Another worker holds the message now: its outcome is the one that counts.
@@ -426,13 +479,18 @@ class QueueManager:
             "attempts": delivery.attempts + 1,
             "recipients": failed,
         }
-        notices = []
-        if self.notify.callback_url:
-            notices.append(NewNotice("callback", payload))
-        # RFC 5321 §4.5.5: never bounce a message sent with the null reverse-path.
-        if self.notify.bounce_to and delivery.mail_from:
-            notices.append(NewNotice("bounce", payload))
-        return notices
+        return failure_notices(self.notify, payload)
+
+
+def failure_notices(notify: NotifySettings, payload: dict[str, Any]) -> list[NewNotice]:
+    """The reports ``[notify]`` asks for of the failure ``payload`` describes."""
+    notices = []
+    if notify.callback_url:
+        notices.append(NewNotice("callback", payload))
+    # RFC 5321 §4.5.5: never bounce a message sent with the null reverse-path.
+    if notify.bounce_to and payload["mail_from"]:
+        notices.append(NewNotice("bounce", payload))
+    return notices
 
 
 def check_message_id(value: str, field: str = "#/message_id") -> str:

@@ -10,6 +10,7 @@ with any proposed changes to the settings, and the answer is a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,6 +47,8 @@ async def send_test(
     """
     router = Router(config, store)
     upstream = await router.upstream_for(mail_from, proposed)
+    content = Cleaned(await router.signer.sign(content))
+    signed = await router.signer.check(content)
     if upstream is not None:
         diagnosis = await diagnose(
             upstream, local_hostname=config.hostname, mail_from=mail_from, to=to, content=content
@@ -63,6 +66,8 @@ async def send_test(
             capture.describe(),
             reply,
         )
+    if signed is not None:
+        diagnosis = dataclasses.replace(diagnosis, detail=f"{diagnosis.detail}; {signed}")
     log.info(
         "test_email_sent",
         to_domain=to.rpartition("@")[2],

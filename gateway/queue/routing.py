@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from gateway.config import Config, Upstream
 from gateway.queue.capture import MaildirCapture
+from gateway.queue.dkim import Signer
 from gateway.queue.pool import Guards, SMTPRelay
 from gateway.queue.transaction import BeforeData, Result
 from gateway.settings import smtp as smtp_settings
@@ -62,6 +63,8 @@ class Router:
         # Without a registry (a one-off Router) sessions are not kept for reuse.
         self.guards = guards
         self.vault = smtp_settings.vault_for(config)
+        # DKIM, for every way out alike (the capture too, so a test sees it).
+        self.signer = Signer(store, self.vault)
         self.capture = MaildirCapture(config.upstream.capture_dir)
         # The upstream chosen for each sender address, at one saved version of
         # the settings and senders (``saved_version``): reading and decrypting

@@ -1,4 +1,5 @@
-"""Secrets at rest: the one module that imports ``cryptography``.
+"""Secrets at rest, and the keys Herald makes: the one module that imports
+``cryptography``.
 
 Secrets saved in the store (the upstream SMTP password) are sealed with
 Fernet (AES-128-CBC and HMAC-SHA256) under a key kept beside the store, in
@@ -10,17 +11,37 @@ with the database, or set the passwords again after a restore.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.errors import GatewayError
 
 
 class SecretError(GatewayError, ValueError):
     """A sealed secret cannot be opened with the key file at hand."""
+
+
+def new_signing_key(bits: int = 2048) -> tuple[str, bytes]:
+    """A new RSA key for DKIM (RFC 8301 §3.2: at least 1024 bits, 2048
+    advised): the private key as PKCS#1 PEM, the public key as the DER
+    SubjectPublicKeyInfo that a DKIM TXT record carries (RFC 6376 §3.6.1)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
 
 
 class Vault:
@@ -39,6 +60,12 @@ class Vault:
                 f"a saved secret cannot be decrypted with {self.key_file}: the key file"
                 " was replaced or lost; set the password again"
             ) from exc
+
+    def derive(self, purpose: str) -> bytes:
+        """A key of its own for ``purpose`` (bounce addresses, say), made from
+        the settings key: every node with the same key file derives the same,
+        and the settings key itself never leaves the vault."""
+        return hmac.new(self._read_or_make(), f"herald:{purpose}".encode(), hashlib.sha256).digest()
 
     def _key(self) -> Fernet:
         if self._fernet is None:

@@ -23,13 +23,16 @@ from typing import Any, ClassVar, Literal, NewType, Protocol, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.clock import Clock, rfc3339
+from gateway.config import RetentionSettings
 from gateway.context import Later
 from gateway.errors import InvalidInput
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
 ]
-ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped"]
+# ``bounced``: the upstream took it, then a delivery status notification said
+# it could not be delivered.
+ItemStatus = Literal["queued", "deferred", "sent", "failed", "skipped", "bounced"]
 PENDING: frozenset[str] = frozenset({"queued", "deferred"})
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 ITEM_STATUSES: tuple[str, ...] = get_args(ItemStatus)
@@ -61,8 +64,9 @@ def new_id(prefix: str) -> str:
 
 
 def run_status(items: Iterable[str]) -> RunStatus:
-    """A run's status, derived from its recipients' statuses."""
-    statuses = [s for s in items if s != "skipped"]
+    """A run's status, derived from its recipients' statuses; a bounced
+    recipient counts as failed."""
+    statuses = ["failed" if s == "bounced" else s for s in items if s != "skipped"]
     if not statuses:
         return "dropped"
     if "deferred" in statuses:
@@ -576,11 +580,13 @@ class QueueStore(Protocol):
         *,
         retry_at: float | None,
         notices: Sequence[NewNotice] = (),
+        suppressions: Sequence[NewSuppression] = (),
     ) -> None:
-        """Record per-recipient outcomes and ``notices`` of permanent failure,
-        release the lease, and requeue the message for ``retry_at`` when some
-        recipients are still pending. ``LeaseLostError`` when the delivery's
-        owner no longer holds the lease: then nothing is recorded."""
+        """Record per-recipient outcomes, ``notices`` of permanent failure and
+        the ``suppressions`` they teach, release the lease, and requeue the
+        message for ``retry_at`` when some recipients are still pending.
+        ``LeaseLostError`` when the delivery's owner no longer holds the lease:
+        then nothing is recorded."""
 
     async def renew_leases(self, owner: str, message_ids: Collection[str], *, lease: float) -> int:
         """Extend ``owner``'s leases on ``message_ids`` by ``lease`` seconds from
@@ -917,8 +923,132 @@ class ConsoleStore(Protocol):
         (keyset pagination), only ``actor``'s when given."""
 
 
+SuppressionSource = Literal["upstream", "bounce", "operator"]
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A recipient Herald no longer sends to, and why: the reply that said
+    its mailbox does not exist, or an operator's note."""
+
+    address: str  # lower-cased
+    reason: str
+    source: SuppressionSource
+    created_at: float
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewSuppression:
+    address: str
+    reason: str
+    source: SuppressionSource
+    run_id: str | None = None
+
+
+class SuppressionStore(Protocol):
+    """The suppression list (``gateway.queue.suppression``, ``herald suppressions``,
+    ``/v1/suppressions``); every change joins the audit log in its transaction."""
+
+    async def suppressions_for(self, addresses: Collection[str]) -> dict[str, Suppression]:
+        """The suppressions among ``addresses``, by lower-cased address."""
+
+    async def list_suppressions(
+        self, *, search: str | None = None, after: str | None = None, limit: int = 100
+    ) -> list[Suppression]:
+        """Suppressions by address, those containing ``search`` (any case) when
+        given, from the first address past ``after``."""
+
+    async def add_suppression(self, suppression: NewSuppression, *, actor: str) -> bool:
+        """Suppress an address, audited; False (and nothing changed) when it
+        already was."""
+
+    async def remove_suppression(self, address: str, *, actor: str) -> Suppression:
+        """Send to an address again, audited; ``NotFoundError`` if it was not suppressed."""
+
+
+@dataclass(frozen=True)
+class BounceTarget:
+    """The message a bounce address names, as a bounce is matched against it."""
+
+    message_id: str
+    run_id: str
+    email_type: str
+    mail_from: str
+    attempts: int
+    recipients: Sequence[tuple[int, str, str]]  # (item id, address, status)
+
+
+@dataclass(frozen=True)
+class BouncedItem:
+    item_id: int
+    diagnostic: str
+
+
+class BounceStore(Protocol):
+    """Bounces that come back (``gateway.queue.bounces``)."""
+
+    async def bounce_target(self, message_id: str) -> BounceTarget | None:
+        """The message and its recipients, or None when it is not (or no longer) kept."""
+
+    async def record_bounce(
+        self,
+        *,
+        message_id: str | None,
+        run_id: str | None,
+        bounced: Sequence[BouncedItem],
+        detail: Mapping[str, Any],
+        notices: Sequence[NewNotice] = (),
+        suppressions: Sequence[NewSuppression] = (),
+    ) -> int:
+        """Keep a report that came back, and in the same transaction mark the
+        ``bounced`` items that are still ``sent`` as bounced with their
+        diagnostic, with the ``notices`` and ``suppressions`` it makes (only
+        when one was marked). Returns how many were marked."""
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What one pass of retention removed (or, on a dry run, would remove)."""
+
+    bodies: int = 0  # messages whose bytes went; their records stay
+    runs: int = 0  # final runs removed with their items, counts and history
+    audit: int = 0  # audit log entries
+    freed_bytes: int = 0  # room handed back to the file system (SQLite)
+    # Another node was pruning the shared store at the time: this one left it alone.
+    elsewhere: bool = False
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """The store's size and what it holds, for ``herald store stats`` and ``/metrics``."""
+
+    kind: Literal["sqlite", "postgresql"]
+    size_bytes: int  # on disk: the file and its WAL, or the schema's tables and indexes
+    free_bytes: int  # room inside it that new rows reuse first
+    runs: int
+    bodies: int  # messages whose bytes are kept
+    pruned: int  # messages whose bytes retention removed
+    oldest_body_at: float | None  # when the oldest message still kept was queued
+
+
+class RetentionStore(Protocol):
+    """Retention (``herald store prune``, the daemon's pruner) and the store's size."""
+
+    async def prune(self, retention: RetentionSettings, *, dry_run: bool = False) -> PruneReport:
+        """Remove what ``retention``'s clocks let go, in transactions of at most
+        ``retention.batch_size`` rows, never anything still queued, deferred,
+        held or being sent; then hand the room back. With ``dry_run``, only
+        count what would go."""
+
+    async def store_stats(self) -> StoreStats: ...
+
+
 class Store(
     HealthStore,
+    RetentionStore,
+    SuppressionStore,
+    BounceStore,
     QueueStore,
     NoticeStore,
     IntakeStore,

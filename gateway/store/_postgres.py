@@ -26,6 +26,12 @@ from gateway.store._sql import SQLStore
 
 # Any constant will do, as long as every node uses the same one.
 _MIGRATION_LOCK = 0x48455241  # "HERA"
+# Held by the transaction of each pruning batch: one node prunes at a time.
+_PRUNE_LOCK = 0x50524E45  # "PRNE"
+# The tables pruning thins out, vacuumed afterwards so their room is reused.
+_PRUNED_TABLES = (
+    "runs, messages, items, history, run_counts, run_keys, notices, bounce_reports, settings_audit"
+)
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
 
@@ -87,6 +93,8 @@ class PostgresStore(SQLStore):
     # disagree still agree on when a lease runs out; an injected clock (a
     # test's) is bound instead.
     now_sql = "coalesce(?::float8, extract(epoch FROM now())::float8)"
+    prune_guard_sql = f"SELECT pg_try_advisory_xact_lock({_PRUNE_LOCK})"
+    kind = "postgresql"
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
         self.url, self.schema = split_url(url)
@@ -161,6 +169,26 @@ class PostgresStore(SQLStore):
                 return list(await connection.fetch(numbered(sql), *params))
         except (asyncpg.PostgresError, OSError) as exc:
             raise StoreError(f"store error: {exc}") from exc
+
+    async def _size(self) -> tuple[int, int]:
+        rows = await self._read(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS size"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+        )
+        # PostgreSQL reports no free room of its own; VACUUM marks it reusable.
+        return int(rows[0]["size"]), 0
+
+    async def _reclaim(self) -> int:
+        """A plain VACUUM of the pruned tables: their dead rows' room is reused
+        by new ones (it takes no lock that stops reads or writes)."""
+        before = (await self._size())[0]
+        try:
+            async with self.pool.acquire() as connection:
+                await connection.execute(f"VACUUM (ANALYZE) {_PRUNED_TABLES}")
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise StoreError(f"store error: {exc}") from exc
+        return max(before - (await self._size())[0], 0)
 
     async def imported(self) -> None:
         """Move each identity column's sequence past the ids copied in."""

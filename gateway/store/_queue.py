@@ -12,9 +12,19 @@ from typing import Any
 
 from gateway.context import Later
 from gateway.errors import LeaseLostError, NotFoundError
-from gateway.store import Cleaned, Delivery, NewNotice, Notice, Outcome, QueueEntry, QueueStats
+from gateway.store import (
+    Cleaned,
+    Delivery,
+    NewNotice,
+    NewSuppression,
+    Notice,
+    Outcome,
+    QueueEntry,
+    QueueStats,
+)
 from gateway.store._base import Connection, Row, SQLBase, _marks
 from gateway.store._runs import _count, _history, _refresh
+from gateway.store._suppressions import _suppress
 
 
 class QueueSQL(SQLBase):
@@ -98,6 +108,7 @@ class QueueSQL(SQLBase):
         *,
         retry_at: float | None,
         notices: Sequence[NewNotice] = (),
+        suppressions: Sequence[NewSuppression] = (),
     ) -> None:
         now = self.clock()
         addresses = dict(delivery.recipients)
@@ -168,6 +179,7 @@ class QueueSQL(SQLBase):
                 " VALUES (?,?,?,?,?)",
                 [(delivery.run_id, n.kind, json.dumps(n.payload), now, now) for n in notices],
             )
+            await _suppress(db, suppressions, now, "upstream")
             await _refresh(db, delivery.run_id, now)
 
         await self._write(record, needs_room=True)

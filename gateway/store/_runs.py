@@ -9,8 +9,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from gateway.clock import rfc3339
 from gateway.context import Later
-from gateway.errors import ConflictError, NotFoundError, StoreError
+from gateway.errors import ConflictError, NotFoundError, PrunedError, StoreError
 from gateway.store import (
     PENDING,
     HistoryEntry,
@@ -53,7 +54,8 @@ class RunsSQL(SQLBase):
         async def insert(db: Connection) -> None:
             await db.execute(
                 "INSERT INTO runs (id, source, email_type, idempotency_key, status, subject,"
-                " mail_from, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " mail_from, error, created_at, updated_at, finished_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run.id,
                     run.source,
@@ -65,6 +67,8 @@ class RunsSQL(SQLBase):
                     run.error,
                     now,
                     now,
+                    # Final already (dropped, rejected): the retention clocks start now.
+                    None if run.status in (*PENDING, "running") else now,
                 ),
             )
             counts = await _enqueue(
@@ -170,8 +174,19 @@ class RunsSQL(SQLBase):
         return await self._requeue(run_id, "status = 'failed'", "retried")
 
     async def resend_item(self, run_id: str, item_id: int) -> None:
-        if not await self._requeue(run_id, f"id = {int(item_id)}", "resent"):
-            raise NotFoundError(f"run {run_id!r} has no item {item_id} with a message to send")
+        if await self._requeue(run_id, f"id = {int(item_id)}", "resent"):
+            return
+        rows = await self._read(
+            "SELECT m.pruned_at FROM items i JOIN messages m ON m.id = i.message_id"
+            " WHERE i.run_id = ? AND i.id = ? AND m.pruned_at IS NOT NULL",
+            (run_id, int(item_id)),
+        )
+        if rows:
+            raise PrunedError(
+                f"item {item_id} of run {run_id} cannot be sent again: retention removed"
+                f" its message on {rfc3339(rows[0]['pruned_at'])} ([retention] bodies)"
+            )
+        raise NotFoundError(f"run {run_id!r} has no item {item_id} with a message to send")
 
     async def _requeue(self, run_id: str, which: str, event: str) -> int:
         """Queue the items of ``run_id`` matching ``which`` (a fixed clause)
@@ -181,7 +196,9 @@ class RunsSQL(SQLBase):
             await _state(db, run_id)
             cursor = await db.execute(
                 f"SELECT id, status, message_id FROM items WHERE run_id = ? AND {which}"  # noqa: S608 -- callers pass fixed clauses
-                " AND message_id IS NOT NULL AND status NOT IN ('queued', 'deferred')",
+                " AND message_id IS NOT NULL AND status NOT IN ('queued', 'deferred')"
+                # A message whose bytes retention removed has nothing left to send.
+                " AND message_id NOT IN (SELECT id FROM messages WHERE pruned_at IS NOT NULL)",
                 (run_id,),
             )
             rows = list(await cursor.fetchall())

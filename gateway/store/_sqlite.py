@@ -11,6 +11,8 @@ of one hop between the loop and a thread for each statement.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -38,6 +40,10 @@ WAL_SIZE_LIMIT = 4 * 1024 * 1024
 # The most writes one group commit takes; the rest join the next.
 MAX_BATCH = 256
 
+
+# PRAGMA auto_vacuum's value for INCREMENTAL, and the pages one write hands back.
+INCREMENTAL = 2
+RECLAIM_PAGES = 1024
 
 _CLAIMED = claimed_columns("json_group_array(json_array(items.id, items.address))")
 
@@ -164,6 +170,9 @@ class SQLiteStore(SQLStore):
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Pages that pruning frees go back to the file system (``_reclaim``)
+            # rather than stay in the file. Set before anything is written to a
+            # new file (WAL mode included); an older file is converted once, below.
             # WAL lets readers run beside the writer; synchronous=FULL fsyncs
             # every commit, because a 250 promises the message survives a crash.
             # SQLite reuses the WAL from its start after each checkpoint but
@@ -172,6 +181,7 @@ class SQLiteStore(SQLStore):
             # gave it, and so takes up the room an operator frees.
             await writer.connect(
                 self.path,
+                "PRAGMA auto_vacuum=INCREMENTAL",
                 "PRAGMA journal_mode=WAL",
                 "PRAGMA synchronous=FULL",
                 "PRAGMA foreign_keys=ON",
@@ -180,6 +190,7 @@ class SQLiteStore(SQLStore):
             )
             self._writer = writer
             await self._migrate()
+            await self._incremental()
             if self.max_bytes is not None:
                 await self._limit_size(self.max_bytes)
             if self.path != ":memory:":
@@ -189,6 +200,54 @@ class SQLiteStore(SQLStore):
         except (sqlite3.Error, OSError) as exc:
             await self.close()
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+
+    async def _incremental(self) -> None:
+        """Convert a file made before retention to incremental auto-vacuum.
+
+        SQLite only changes the mode of a file that holds tables with a
+        VACUUM, which rewrites it whole (and needs room for a copy): that
+        happens once, at the first open after the upgrade (``herald serve``
+        or any command), and never again.
+        """
+        rows = await self._on_writer(lambda db: db.execute("PRAGMA auto_vacuum").fetchall())
+        if rows and int(rows[0][0]) == INCREMENTAL:
+            return
+        log.info("store_vacuum", path=self.path, reason="turning on incremental auto-vacuum")
+        await self._on_writer(lambda db: db.execute("VACUUM").fetchall())
+
+    async def _size(self) -> tuple[int, int]:
+        rows = await self._read("PRAGMA page_size")
+        page_size = int(rows[0][0])
+        free = int((await self._read("PRAGMA freelist_count"))[0][0]) * page_size
+        if self.path == ":memory:":
+            pages = int((await self._read("PRAGMA page_count"))[0][0])
+            return pages * page_size, free
+        size = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                size += os.stat(self.path + suffix).st_size
+        return size, free
+
+    async def _reclaim(self) -> int:
+        """Give the free pages back to the file system, a few at a time, so
+        that no single write holds the writer for long."""
+        before = (await self._size())[0]
+
+        async def shrink(db: Connection) -> int:
+            # The pragma frees one page per step: read it to the end.
+            await (await db.execute(f"PRAGMA incremental_vacuum({RECLAIM_PAGES})")).fetchall()
+            row = await (await db.execute("PRAGMA freelist_count")).fetchone()
+            return int(row[0]) if row is not None else 0
+
+        left = await self._write(shrink)
+        while left:
+            await asyncio.sleep(0)
+            left, before_step = await self._write(shrink), left
+            if left >= before_step:
+                break  # nothing more to hand back (not in incremental mode)
+        # The WAL holds the shrunk pages until a checkpoint writes them back.
+        await self._checkpoint()
+        return max(before - (await self._size())[0], 0)
 
     async def _limit_size(self, max_bytes: int) -> None:
         # A write that would grow the file past the cap fails with
@@ -206,6 +265,10 @@ class SQLiteStore(SQLStore):
         # holds fits in pages the file already has) hands the WAL's space back
         # to a full disk; coming out of it, the WAL goes back to nothing at once
         # instead of waiting for the next checkpoint.
+        await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """Write the WAL back into the file and cut it to nothing, if it can be now."""
         async with self._lock:
             try:
                 await self._on_writer(

@@ -236,7 +236,9 @@ def test_api_refuses_invoices_outside_the_spool(
 def test_failed_items_retry_and_one_item_resends(example: Herald, capture: Capture) -> None:
     """An address the upstream refuses fails its item; `runs retry` sends it once
     the upstream accepts; `runs resend` sends one item again."""
-    capture.rcpt_replies["rechnung@globex"] = "550 5.1.1 No such user"
+    # A refusal for policy: one saying the mailbox does not exist would
+    # suppress the address, and the retry would skip it (tests/queue/test_suppression.py).
+    capture.rcpt_replies["rechnung@globex"] = "550 5.7.1 Rejected by policy"
     try:
         run_id = start(example, "2026-11-retry")
         run = example.wait_for_status(run_id, "partial")
@@ -244,7 +246,7 @@ def test_failed_items_retry_and_one_item_resends(example: Herald, capture: Captu
         capture.rcpt_replies.clear()
     failed = [item for item in run["items"] if item["status"] == "failed"]
     assert [item["address"] for item in failed] == ["rechnung@globex.example"]
-    assert failed[0]["error"].startswith("550 5.1.1")
+    assert failed[0]["error"].startswith("550 5.7.1")
     retried = example.cli("runs", "retry", run_id)
     assert retried.stdout.startswith("1 failed item(s) queued again"), retried.stderr
     run = example.wait_for_status(run_id, "sent")

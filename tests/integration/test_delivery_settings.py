@@ -59,6 +59,7 @@ def test_delivery_settings_change_the_envelope_of_the_next_message(
         "customers": True,
         "bcc_admin": True,
         "bcc": [],
+        "ignore_suppressions": False,
         "source": "saved",
     }
     mail, _ = delivered(herald, capture, "account.created")

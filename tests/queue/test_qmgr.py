@@ -41,7 +41,9 @@ def router_for(store: Store, tmp_path: Path, upstream: str | None = None) -> Rou
     return Router(configuration.load(None, env=env), store)
 
 
-async def queue_one(store: Store, *recipients: str) -> str:
+async def queue_one(
+    store: Store, *recipients: str, content: bytes = b"Subject: hi\r\n\r\nhello\r\n"
+) -> str:
     run_id = new_id("run")
     await store.record_run(
         NewRun(
@@ -52,7 +54,7 @@ async def queue_one(store: Store, *recipients: str) -> str:
             subject="hi",
             mail_from="app@example.com",
             items=[NewItem(address, "to", "test") for address in recipients or ["ada@example.com"]],
-            content=Cleaned(b"Subject: hi\r\n\r\nhello\r\n"),
+            content=Cleaned(content),
         )
     )
     return run_id

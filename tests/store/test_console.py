@@ -10,9 +10,9 @@ from gateway.errors import InvalidInput, NotFoundError
 from gateway.settings import users
 from gateway.store._sql import SQLStore
 from tests import stores
-from tests.store.test_store import clock, store
+from tests.store.test_store import store
 
-__all__ = ["clock", "store"]  # the store's fixtures, a real store on a movable clock
+__all__ = ["store"]  # the store's fixture, a real store on a movable clock (``clock``)
 
 IDLE, ABSOLUTE = 1800.0, 43200.0
 

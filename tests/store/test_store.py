@@ -74,19 +74,8 @@ def new_run(
 
 
 @pytest.fixture
-def clock() -> stores.MovableClock:
-    return stores.MovableClock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: stores.MovableClock) -> AsyncIterator[SQLStore]:
-    opened = open_store(stores.url_for(tmp_path), clock=clock)
-    assert isinstance(opened, SQLStore)
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
+def store(clocked_store: SQLStore) -> SQLStore:
+    return clocked_store
 
 
 @pytest.fixture
