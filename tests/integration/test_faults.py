@@ -246,7 +246,7 @@ def test_full_store_refuses_and_acknowledges_only_what_it_stored(
 ) -> None:
     """When the store cannot grow, webhooks get 503 and SMTP 451; everything that got
     202 or 250 is in the store and is delivered once the store has room again."""
-    config = FAST + "\n[store]\nmax_size = 262144\n"
+    config = FAST + "\n[store]\nmax_size = 524288\n"
     herald = Herald(tmp_path, upstream=capture.url, config=config).start()
     acknowledged: list[str] = []
     refused: list[int] = []

@@ -729,7 +729,7 @@ async def test_a_full_sqlite_store_fails_the_probe_until_there_is_room(tmp_path:
     trouble; once room is freed the probe succeeds, the trouble ends and the WAL is
     handed back to the disk."""
     path = tmp_path / "herald.db"
-    store = SQLiteStore(str(path), max_bytes=262144)
+    store = SQLiteStore(str(path), max_bytes=524288)
     await store.open()
     try:
         with contextlib.closing(sqlite3.connect(path)) as other, other:
@@ -818,7 +818,7 @@ async def test_a_full_store_refuses_the_write_and_keeps_nothing_of_it(tmp_path: 
     """With max_bytes reached, record_run raises StoreError and nothing of it is stored;
     runs committed before stay."""
     path = tmp_path / "herald.db"
-    store = SQLiteStore(str(path), max_bytes=262144)
+    store = SQLiteStore(str(path), max_bytes=524288)
     await store.open()
     kept = 0
     refused = None
