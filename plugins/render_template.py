@@ -37,13 +37,14 @@ class RenderTemplate:
             self.composer.require(ctx.email_type, event.data)
             if ctx.compose_later:
                 # What the sender can act on is checked now: the tags it must
-                # send and a template for its type (a shipped one, else one
-                # saved in the store). Rendering follows the commit.
-                if not self.composer.templates.has(ctx.email_type):
-                    await self.composer.parts(ctx.email_type)
+                # send, a template for its type (a shipped one, else one saved
+                # in the store) and the subject its data makes, as a header.
+                # The body and the MIME follow the commit.
+                variables = event_variables(event)
+                ctx.subject = await self.composer.subject(ctx.email_type, variables)
                 ctx.later = Later(
                     ctx.email_type,
-                    event_variables(event),
+                    variables,
                     to=[(event.recipient.email, event.recipient.name)],
                     message_id=message_id,
                 )

@@ -30,7 +30,7 @@ import css_inline
 import structlog
 
 from gateway import brand as branding
-from gateway.addresses import check_address
+from gateway.addresses import check_address, check_header_text
 from gateway.config import SHIPPED_TEMPLATES, Config
 from gateway.content import mime, workers
 from gateway.content._html_text import text_from_html
@@ -393,6 +393,32 @@ class Composer:
             logo=logo,
         )
         return Composed(email_type, version, subject, html, text, message, logo)
+
+    async def subject(self, email_type: str, variables: Mapping[str, Any]) -> str:
+        """The subject that ``email_type``'s template in force makes of
+        ``variables`` (with the brand in force), checked as a header: what a
+        message composed after the commit will carry. Rendering the subject
+        alone is cheap, so a subject the sender's data would break is refused
+        before the answer (``UnsafeHeader``), not found after it."""
+        saved = await self._in_force()
+        parts, _ = await self.parts(email_type, saved)
+        brand, _ = await self.brand_and_logo(saved=saved)
+        subject = await self.templates.run(
+            self._subject, email_type, parts.subject, {**variables, "brand": brand}
+        )
+        try:
+            return check_header_text(subject, "the Subject header")
+        except ValueError as exc:
+            raise UnsafeHeader(str(exc)) from exc
+
+    def _subject(self, email_type: str, source: str, values: Mapping[str, Any]) -> str:
+        templates = self.templates
+        name = f"{email_type}/{FILES['subject']}"
+        # Compiled first, so the time limit bounds the render alone.
+        templates.render_string(name, source, None)
+        with templates.budget():
+            rendered = templates.render_string(name, source, templates.tag_values(values))
+        return " ".join(rendered.split())
 
     async def wrap(
         self, variables: Mapping[str, Any], *, html: str, text: str

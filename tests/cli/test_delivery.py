@@ -16,7 +16,10 @@ def test_set_changes_a_type_the_daemon_then_shows(herald: Herald) -> None:
     the daemon's API."""
     saved = herald.cli("delivery", "set", "system.alert", "--customers", "off", "--bcc-admin", "on")
     assert saved.returncode == 0, saved.stderr
-    assert saved.stdout == "system.alert: customers off, bcc admin on, bcc -\n"
+    assert (
+        saved.stdout
+        == "system.alert: customers off, bcc admin on, bcc -, ignore suppressions off\n"
+    )
     [row] = [
         r
         for r in herald.cli("delivery", "show").stdout.splitlines()

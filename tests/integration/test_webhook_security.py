@@ -123,8 +123,8 @@ def test_one_good_signature_among_many_is_enough(herald: Herald) -> None:
 def test_header_injection_through_event_data_sends_nothing(
     herald: Herald, capture: Capture
 ) -> None:
-    """CR/LF in data folded into the subject stays one header; a NUL fails the run
-    before anything is sent."""
+    """CR/LF in data folded into the subject stays one header; a NUL is refused with
+    422 before the answer, though the body is composed after it."""
     folded = post(
         herald,
         json.dumps(event(invoice_number="INV-1\r\nBcc: leak@evil.test")).encode(),
@@ -142,11 +142,9 @@ def test_header_injection_through_event_data_sends_nothing(
         json.dumps(event(invoice_number="INV-1\x00X")).encode(),
         f"msg_{uuid.uuid4().hex}",
     )
-    # The subject is rendered after the answer: the run fails, saying why.
-    assert nul.status == 202
-    refused = herald.wait_for_status(nul.json["run_id"], "failed")
-    [item] = [item for item in refused["items"] if item["role"] == "to"]
-    assert "Subject header must not contain CR, LF or NUL" in item["error"]
+    assert nul.status == 422
+    assert "Subject header must not contain CR, LF or NUL" in nul.json["detail"]
+    assert herald.run(nul.json["run_id"])["status"] == "rejected"
     for field, value in (("name", "Ada\r\nBcc: leak@evil.test"), ("email", "ada@x.test\r\nBcc: y")):
         body = event()
         body["recipient"][field] = value

@@ -16,7 +16,7 @@ from gateway.config import SHIPPED_TEMPLATES
 from gateway.content import mime
 from gateway.content.templating import Templates
 from gateway.context import Context
-from gateway.errors import Reject
+from gateway.errors import Reject, UnsafeHeader
 from gateway.ingress.events import parse_event
 from gateway.store import Store
 from tests.plugins import make_services
@@ -253,3 +253,22 @@ async def test_asked_to_compose_later_it_checks_now_and_describes_the_message(
         await stage.process(unknown)
     assert info.value.field == "type"
     assert unknown.later is None
+
+
+async def test_asked_to_compose_later_it_renders_and_checks_the_subject_now(
+    tmp_path: Path,
+) -> None:
+    """The subject is rendered before the answer, so the run shows it at once and a
+    subject the event's data would break is refused then, with nothing described."""
+    stage = await make_stage(tmp_path)
+    ctx = event_context(load_event("invoice.issued"))
+    ctx.compose_later = True
+    await stage.process(ctx)
+    assert "INV-2026-0042" in ctx.subject
+    raw = copy.deepcopy(load_event("invoice.issued"))
+    raw["data"]["invoice_number"] = "INV-1\x00X"
+    broken = event_context(raw)
+    broken.compose_later = True
+    with pytest.raises(UnsafeHeader, match="the Subject header must not contain CR, LF or NUL"):
+        await stage.process(broken)
+    assert broken.later is None
