@@ -80,6 +80,7 @@ async def _page(
                 **row,
                 "customers": posted.get(f"customers:{email_type}") == "on",
                 "bcc_admin": posted.get(f"bcc_admin:{email_type}") == "on",
+                "ignore_suppressions": posted.get(f"ignore_suppressions:{email_type}") == "on",
                 "bcc_text": posted.get(f"bcc:{email_type}", ""),
             }
         else:
@@ -122,6 +123,7 @@ async def save(request: web.Request) -> web.StreamResponse:
             "customers": posted.get(f"customers:{email_type}") == "on",
             "bcc_admin": posted.get(f"bcc_admin:{email_type}") == "on",
             "bcc": list(bcc),
+            "ignore_suppressions": posted.get(f"ignore_suppressions:{email_type}") == "on",
         }
         if any(wanted[name] != row[name] for name in delivery.CHANGEABLE):
             changes[email_type] = wanted
