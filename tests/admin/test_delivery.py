@@ -38,6 +38,7 @@ def test_a_type_changed_is_shown_as_saved_and_audited(herald: Herald) -> None:
         "customers": True,
         "bcc_admin": True,
         "bcc": ["f@acme.test"],
+        "ignore_suppressions": False,
         "source": "saved",
     }
     shown = policy(herald, "invoice.issued")

@@ -146,7 +146,7 @@ def test_a_run_refused_upstream_is_retried_once_fixed_and_each_customer_gets_one
     the definition built it."""
     code, _, err = apply(loaded, tmp_path, "recover", subject="Old {{ invoice.number }}")
     assert code == 0, err
-    capture.rcpt_replies["acme.example"] = "550 5.1.1 mailbox unavailable"
+    capture.rcpt_replies["acme.example"] = "550 5.7.1 recipient refused by policy"
     try:
         run_id = start(loaded, "recover", "2026-11-recover")
         run = loaded.wait_for_status(run_id, "failed", "partial", timeout=20)
