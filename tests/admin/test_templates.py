@@ -70,6 +70,24 @@ def test_api_saves_lists_and_rolls_back_versions(branded: Herald) -> None:
 
     versions = branded.admin(f"{path}/versions").json["versions"]
     assert [v["version"] for v in versions] == [2, 1]
+    page = branded.admin(f"{path}/versions?limit=1").json["versions"]
+    assert [v["version"] for v in page] == [2]
+    older = branded.admin(f"{path}/versions?limit=1&before=2").json["versions"]
+    assert [v["version"] for v in older] == [1]
+    assert branded.admin(f"{path}/versions?limit=0").status == 400
+    assert {v["actor"] for v in versions} == {"admin-api"}
+    diff = branded.admin(f"{path}/versions/2/diff?against=1").json["parts"]
+    assert [(d["part"], d["changed"]) for d in diff] == [
+        ("subject", True),
+        ("html", False),
+        ("text", False),
+    ]
+    assert "-{{ data.resource_name }} is up\n+Up: {{ data.resource_name }}\n" in diff[0]["unified"]
+    assert branded.admin(f"{path}/versions/x/diff").status == 422
+    listed = {t["type"]: t for t in branded.admin("/v1/templates").json["templates"]}
+    assert listed["resource.provisioned"]["version"] == 2
+    assert listed["resource.provisioned"]["updated_by"] == "admin-api"
+    assert listed["invoice.issued"]["updated_at"] is None
     back = branded.admin_send("POST", f"{path}/rollback", {"version": 1})
     assert back.json["version"] == 3
     assert branded.admin(path).json["subject"] == "{{ data.resource_name }} is up"

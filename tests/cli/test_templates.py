@@ -55,7 +55,8 @@ def test_unreadable_files_are_one_line_naming_the_option(branded: Herald, tmp_pa
 
 
 def test_cli_refuses_a_bad_template_with_every_error(branded: Herald, tmp_path: Path) -> None:
-    """An unknown tag and a syntax error are printed, exit 1, and nothing is saved."""
+    """An unknown tag and a syntax error are printed against the files given,
+    exit 1, and nothing is saved."""
     subject = write(tmp_path, "s.txt", "Invoice {{ data.invoice_numbr }}")
     html = write(tmp_path, "b.html", "<p>\n{% for x in %}</p>")
     result = branded.cli("templates", "set", "invoice.issued", "--subject", subject, "--html", html)
