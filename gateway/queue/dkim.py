@@ -78,20 +78,33 @@ def verifies(content: bytes, txt_record: str) -> bool:
 
 
 class Signer:
-    """Signs with the key saved for the From domain, read at each message."""
+    """Signs with the key saved for the From domain. The keys are read once
+    per saved version of the settings (``saved_version``, which a key saved
+    or removed in any process moves), not at each message; with no key at
+    all, a message is not even parsed."""
 
     def __init__(self, store: SettingsStore, vault: Vault) -> None:
         self.store = store
         self.vault = vault
+        self._keys: dict[str, tuple[str, str]] = {}
+        self._keys_at: int | None = None
+
+    async def _in_force(self) -> dict[str, tuple[str, str]]:
+        version = await self.store.saved_version()
+        if version != self._keys_at:
+            # Read after the version: what is read is at least as new.
+            self._keys = await dkim_keys.signing_keys(self.store, self.vault)
+            self._keys_at = version
+        return self._keys
 
     async def sign(self, content: bytes) -> bytes:
+        keys = await self._in_force()
+        if not keys:
+            return content
         domain = from_domain(content)
-        if domain is None:
+        if domain is None or domain not in keys:
             return content
-        key = await dkim_keys.signing_key(self.store, self.vault, domain)
-        if key is None:
-            return content
-        selector, private_key = key
+        selector, private_key = keys[domain]
         # Hashing a large message and the RSA operation take a while: off the loop.
         header = await asyncio.to_thread(
             signature, content, selector=selector, domain=domain, private_key=private_key

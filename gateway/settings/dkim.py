@@ -110,13 +110,17 @@ async def keys(store: SettingsStore) -> list[DkimKey]:
     )
 
 
-async def signing_key(store: SettingsStore, vault: Vault, domain: str) -> tuple[str, str] | None:
-    """The selector and private key (PEM) for ``domain``, or None without one."""
-    name = _key_setting(domain.lower())
-    saved = (await store.read_settings(name)).get(name)
-    if saved is None:
-        return None
-    return str(saved["selector"]), vault.open(str(saved["private_key"]))
+async def signing_keys(store: SettingsStore, vault: Vault) -> dict[str, tuple[str, str]]:
+    """The selector and private key (PEM) of every domain that has a key, by domain."""
+    saved = await store.read_settings(SETTING)
+    return {
+        name.removeprefix(f"{SETTING}/"): (
+            str(value["selector"]),
+            vault.open(str(value["private_key"])),
+        )
+        for name, value in saved.items()
+        if name != SETTING
+    }
 
 
 async def remove(store: SettingsStore, domain: str, *, actor: str) -> None:
