@@ -10,7 +10,7 @@ from gateway.admin import Api, read_json
 from gateway.openapi import Json, json_body, operation, path_param, ref
 from gateway.queue.routing import RoutingStore
 from gateway.settings import smtp as smtp_settings
-from gateway.settings.senders import save, sender
+from gateway.settings.senders import remove, save, sender
 
 SCOPE = "settings:manage"
 SCHEMAS: dict[str, Json] = {
@@ -52,7 +52,15 @@ OPENAPI: dict[str, Json] = {
                 "required": ["address"],
                 "properties": {"address": {"type": "string"}, "name": {"type": "string"}},
             },
-        )
+        ),
+        "delete": operation(
+            "Remove the sender with this from key, and its own upstream;"
+            " refused while a definition sends from it",
+            scope=SCOPE,
+            ok={200: json_body({"type": "object"}, "The from key removed")},
+            problems=(404, 422),
+            parameters=[path_param("key", "The from key")],
+        ),
     },
 }
 
@@ -79,7 +87,13 @@ def routes(api: Api) -> list[web.RouteDef]:
         await save(store, identity, actor=api.actor_of(request))
         return web.json_response(asdict(identity))
 
+    async def delete_sender(request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        await remove(api.store, key, actor=api.actor_of(request))
+        return web.json_response({"deleted": key})
+
     return [
         web.get("/v1/senders", api.protect(list_senders, scope=SCOPE)),
         web.put("/v1/senders/{key}", api.protect(put_sender, scope=SCOPE)),
+        web.delete("/v1/senders/{key}", api.protect(delete_sender, scope=SCOPE)),
     ]

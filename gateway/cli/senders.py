@@ -23,6 +23,11 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     put.set_defaults(command=_set)
     listing = actions.add_parser("list", parents=[common], help="every sender")
     listing.set_defaults(command=_list)
+    drop = actions.add_parser(
+        "remove", parents=[common], help="remove a sender no definition sends from"
+    )
+    drop.add_argument("key", metavar="KEY")
+    drop.set_defaults(command=_remove)
 
 
 def _set(config: Config, args: argparse.Namespace) -> int:
@@ -46,6 +51,17 @@ def _list(config: Config, args: argparse.Namespace) -> int:
         for identity in await store.list_senders():
             own = f"  via {upstreams[identity.key]}" if identity.key in upstreams else ""
             print(f"{identity.key:<20} {identity.name} <{identity.address}>{own}")
+        return 0
+
+    return with_store(config, action)
+
+
+def _remove(config: Config, args: argparse.Namespace) -> int:
+    from gateway.settings.senders import remove
+
+    async def action(store: Store) -> int:
+        await remove(store, args.key, actor=actor())
+        print(f"sender {args.key} removed")
         return 0
 
     return with_store(config, action)

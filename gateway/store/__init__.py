@@ -738,6 +738,11 @@ class SenderStore(Protocol):
     async def get_sender(self, key: str) -> SenderIdentity:
         """The sender for a from key; ``NotFoundError`` if unknown."""
 
+    async def delete_sender(self, key: str, *, actor: str) -> None:
+        """Remove the sender with this from key, audited in the same
+        transaction; ``NotFoundError`` if unknown, ``InvalidInput`` naming
+        the definitions when any still sends from it."""
+
 
 class TemplateStore(Protocol):
     """The versions of edited templates (``gateway.content.composer``)."""
@@ -912,6 +917,12 @@ class ConsoleStore(Protocol):
     async def customer_page(self, *, after: str | None, limit: int) -> list[Customer]:
         """Up to ``limit`` customers with ids above ``after``, by id (their
         names and fields; not their clusters or addresses)."""
+
+    async def customer_runs(
+        self, customer_id: str, *, before: str | None = None, limit: int = 20
+    ) -> list[Run]:
+        """The runs that wrote to ``customer_id``, newest first (older than the
+        run id ``before`` when given), each with only that customer's items."""
 
     async def flow_since(self, since: float) -> list[FlowCount]:
         """Runs made since ``since``, counted by email type and status."""

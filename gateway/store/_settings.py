@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from gateway.errors import NotFoundError
+from gateway.errors import InvalidInput, NotFoundError
 from gateway.store import AuditEntry, SenderIdentity, masked
 from gateway.store._base import Connection, Row, SQLBase
 
@@ -44,6 +44,28 @@ class SettingsSQL(SQLBase):
         if not rows:
             raise NotFoundError(f"no sender with from key {key!r}")
         return SenderIdentity(**dict(rows[0]))
+
+    async def delete_sender(self, key: str, *, actor: str) -> None:
+        now = self.clock()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT key, address, name FROM senders WHERE key = ?", (key,)
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise NotFoundError(f"no sender with from key {key!r}")
+            # Checked in the transaction that deletes, so that no definition is
+            # left naming a sender that is gone (applying one checks its sender).
+            cursor = await db.execute("SELECT name, body FROM definitions ORDER BY name")
+            users = [r["name"] for r in await cursor.fetchall() if _from_key(r["body"]) == key]
+            if users:
+                raise InvalidInput(
+                    "#/key",
+                    f"sender {key!r} is the from key of definition(s) {', '.join(users)};"
+                    " give them another sender first",
+                )
+            await db.execute("DELETE FROM senders WHERE key = ?", (key,))
+            await _audit(db, now, actor, f"senders/{key}", dict(row), None)
 
     async def saved_version(self) -> int:
         rows = await self._read("SELECT version FROM saved_version WHERE id = 1")
@@ -130,3 +152,9 @@ async def _audit(
             None if new is None else json.dumps(new, sort_keys=True),
         ),
     )
+
+
+def _from_key(body: str) -> object:
+    """The from key a definition's stored document names."""
+    document = json.loads(body)
+    return document.get("from_key") if isinstance(document, dict) else None

@@ -53,3 +53,44 @@ def test_senders_need_the_settings_scope(herald: Herald) -> None:
     )
     assert answer.status == 401
     assert all(s["key"] != "anon" for s in herald.admin("/v1/senders").json["senders"])
+
+
+def _definition(from_key: str) -> dict[str, Any]:
+    return {
+        "from_key": from_key,
+        "recipient_key": "invoice",
+        "clusters": ["eu"],
+        "subject": "Invoice",
+        "text": "Dear {{ customer.name }}",
+    }
+
+
+def test_delete_removes_a_sender_and_a_used_one_is_refused_naming_the_definition(
+    herald: Herald,
+) -> None:
+    """DELETE removes a sender no definition sends from; one a definition sends
+    from is a 422 naming the definition, and stays listed until it is free."""
+    put(herald, "spare", {"address": "spare@acme.test"})
+    put(herald, "inuse", {"address": "inuse@acme.test"})
+    applied = herald.admin_send("PUT", "/v1/definitions/api-sender-use", _definition("inuse"))
+    assert applied.status == 200, applied.body
+    answer = herald.admin("/v1/senders/spare", method="DELETE")
+    assert (answer.status, answer.json) == (200, {"deleted": "spare"})
+    refused = herald.admin("/v1/senders/inuse", method="DELETE")
+    assert refused.status == 422
+    [error] = refused.json["errors"]
+    assert error["pointer"] == "#/key"
+    assert "api-sender-use" in error["detail"]
+    keys = [s["key"] for s in herald.admin("/v1/senders").json["senders"]]
+    assert "inuse" in keys
+    assert "spare" not in keys
+
+
+def test_deleting_an_unknown_sender_is_404_and_needs_a_token(herald: Herald) -> None:
+    """An unknown key is a 404 problem; without a token nothing is removed."""
+    answer = herald.admin("/v1/senders/nobody", method="DELETE")
+    assert answer.status == 404
+    assert "nobody" in answer.json["detail"]
+    put(herald, "guarded", {"address": "guarded@acme.test"})
+    assert herald.admin("/v1/senders/guarded", token=None, method="DELETE").status == 401
+    assert "guarded" in [s["key"] for s in herald.admin("/v1/senders").json["senders"]]

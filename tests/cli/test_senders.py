@@ -41,3 +41,28 @@ def test_cli_refuses_an_invalid_address_readably(herald: Herald) -> None:
     assert result.stderr.startswith("herald: address:")
     assert "Traceback" not in result.stderr
     assert " x " not in herald.cli("senders", "list").stdout
+
+
+def test_cli_removes_a_sender_and_refuses_one_a_definition_sends_from(herald: Herald) -> None:
+    """`herald senders remove` removes a free sender (the API no longer lists it)
+    and refuses one a definition sends from, naming the definition, exit 1."""
+    assert herald.cli("senders", "set", "cli-spare", "--address", "s@acme.test").returncode == 0
+    assert herald.cli("senders", "set", "cli-used", "--address", "u@acme.test").returncode == 0
+    definition = {
+        "from_key": "cli-used",
+        "recipient_key": "invoice",
+        "clusters": ["eu"],
+        "subject": "Invoice",
+        "text": "Dear {{ customer.name }}",
+    }
+    assert herald.admin_send("PUT", "/v1/definitions/cli-uses", definition).status == 200
+    removed = herald.cli("senders", "remove", "cli-spare")
+    assert (removed.returncode, removed.stdout) == (0, "sender cli-spare removed\n")
+    refused = herald.cli("senders", "remove", "cli-used")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("herald: key:")
+    assert "cli-uses" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    keys = [s["key"] for s in herald.admin("/v1/senders").json["senders"]]
+    assert "cli-used" in keys
+    assert "cli-spare" not in keys

@@ -1,13 +1,14 @@
 """Tests for gateway/settings/senders.py: a sender identity is checked before it
-is saved, and saved with its audit entry, in a real store."""
+is saved, and saved or removed with its audit entry, in a real store."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.errors import InvalidInput
-from gateway.settings.senders import save, sender
-from gateway.store import SenderIdentity, Store
+from gateway.errors import InvalidInput, NotFoundError
+from gateway.settings import smtp
+from gateway.settings.senders import remove, save, sender
+from gateway.store import Definition, SenderIdentity, Store
 
 
 def test_a_valid_sender_is_kept_as_given() -> None:
@@ -49,3 +50,57 @@ async def test_save_replaces_by_key_and_audits_each_change(store: Store) -> None
     assert await store.get_sender("billing") == SenderIdentity("billing", "new@acme.test", "New")
     entries = await store.list_audit(setting="senders/billing")
     assert [e.actor for e in entries] == ["bob", "alice"]
+
+
+def _definition(name: str, from_key: str) -> Definition:
+    return Definition(
+        name=name,
+        from_key=from_key,
+        recipient_key="invoice",
+        clusters=("eu",),
+        subject="Invoice",
+        text="Dear {{ customer.name }}",
+    )
+
+
+async def test_remove_deletes_the_sender_audited_and_forgets_its_own_upstream(
+    store: Store,
+) -> None:
+    """A removed sender is gone, the audit names who removed it, and its own
+    upstream setting goes with it; another sender's stays."""
+    await save(store, sender("gone", "gone@acme.test", "Gone"), actor="alice")
+    await save(store, sender("kept", "kept@acme.test"), actor="alice")
+    for key in ("gone", "kept"):
+        await smtp.save(store, smtp.sender_setting(key), {"host": "mx.acme.test"}, actor="alice")
+    await remove(store, "gone", actor="bob")
+    with pytest.raises(NotFoundError):
+        await store.get_sender("gone")
+    assert [s.key for s in await store.list_senders()] == ["kept"]
+    [entry, *_] = await store.list_audit(setting="senders/gone")
+    assert (entry.actor, entry.new) == ("bob", None)
+    assert entry.old == {"key": "gone", "address": "gone@acme.test", "name": "Gone"}
+    saved = await store.read_settings(smtp.SETTING)
+    assert smtp.sender_setting("gone") not in saved
+    assert smtp.sender_setting("kept") in saved
+
+
+async def test_remove_refuses_a_sender_a_definition_sends_from(store: Store) -> None:
+    """While definitions name the sender as their from key, removing it is
+    refused naming each of them, and the sender stays."""
+    await save(store, sender("billing", "billing@acme.test"), actor="alice")
+    await save(store, sender("other", "other@acme.test"), actor="alice")
+    await store.put_definition(_definition("monthly", "billing"))
+    await store.put_definition(_definition("yearly", "billing"))
+    await store.put_definition(_definition("notices", "other"))
+    with pytest.raises(InvalidInput) as refused:
+        await remove(store, "billing", actor="bob")
+    assert refused.value.field == "#/key"
+    assert "monthly, yearly" in refused.value.detail
+    assert "notices" not in refused.value.detail
+    assert await store.get_sender("billing") == SenderIdentity("billing", "billing@acme.test")
+
+
+async def test_removing_an_unknown_sender_is_not_found(store: Store) -> None:
+    """There is nothing to remove under a key no sender has."""
+    with pytest.raises(NotFoundError, match="nobody"):
+        await remove(store, "nobody", actor="bob")
