@@ -121,7 +121,7 @@ async def sync(
     first ``MAX_NAMED``). With ``skip_bad`` the good lines are imported all
     the same, and then the bad ones are named."""
     customers: dict[str, Customer] = {}
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[int, str, str]] = []
     bad = 0
     number = 0
     async for line in lines:
@@ -136,28 +136,35 @@ async def sync(
             bad += 1
             if len(errors) < MAX_NAMED:
                 if isinstance(exc, InvalidInput):
-                    errors.append((f"line {number} {exc.field}", exc.detail))
+                    errors.append((number, exc.field, exc.detail))
                 else:
-                    errors.append((f"line {number}", f"is not valid JSON ({exc})"))
+                    errors.append((number, "", f"is not valid JSON ({exc})"))
             continue
         customers[checked.id] = checked
     progress(number)
     if errors and not skip_bad:
-        raise BadLines(errors, f"{bad} bad line(s); nothing was imported")
+        raise BadLines(errors, bad, f"{bad} bad line(s); nothing was imported")
     await store.import_customers(list(customers.values()), actor=actor)
     if errors:
         raise BadLines(
-            errors, f"{bad} bad line(s) skipped; the other {len(customers)} were imported"
+            errors, bad, f"{bad} bad line(s) skipped; the other {len(customers)} were imported"
         )
     return len(customers)
 
 
 class BadLines(InvalidInput):
-    """A customers file with bad lines: ``errors`` name each one."""
+    """A customers file with bad lines: ``lines`` are (line number, JSON
+    pointer or '', detail) for the first ``MAX_NAMED`` of the ``bad`` ones,
+    ``errors`` the same as pointers (``line 3 #/id``) and ``summary`` says
+    what was imported."""
 
-    def __init__(self, errors: list[tuple[str, str]], summary: str) -> None:
+    def __init__(self, lines: list[tuple[int, str, str]], bad: int, summary: str) -> None:
+        errors = [(f"line {number} {field}".rstrip(), detail) for number, field, detail in lines]
         super().__init__(*errors[0])
         self.errors = errors
+        self.lines = lines
+        self.bad = bad
+        self.summary = summary
         self.args = (
             "; ".join(f"{pointer}: {detail}" for pointer, detail in errors) + f" ({summary})",
         )

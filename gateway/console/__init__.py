@@ -1,12 +1,12 @@
 """The console: Herald's pages for people, at ``/`` of the HTTP listener.
 
 Each module here serves one family of pages (``signin``, ``overview``,
-``runs``, ``customers``, ``smtp``, ``delivery``, ``users``, ``audit``) with ``routes(console)``
-and, for the navigation, ``NAV``. Pages are rendered on the server by
-Jinja2 with the console's own environment (autoescape on; never the sandbox
-that renders email) from ``templates/``, and ``static/`` holds the CSS and
-the script, all shipped inside the wheel. Every page works before any script
-loads; the script only makes it pleasant.
+``runs``, ``customers``, ``smtp``, ``delivery``, ``users``,
+``audit``) with ``routes(console)`` and, for the navigation, ``NAV``. Pages
+are rendered on the server by Jinja2 with the console's own environment
+(autoescape on; never the sandbox that renders email) from ``templates/``,
+and ``static/`` holds the CSS and the script, all shipped inside the wheel.
+Every page works before any script loads; the script only makes it pleasant.
 
 The console is a face beside ``admin/`` and ``cli/``: it may import them and
 everything below, and does the work through what the admin API and the CLI
@@ -164,7 +164,18 @@ def modules() -> list[ModuleType]:
         users,
     )
 
-    return [signin, overview, runs, email_templates, brand, customers, smtp, delivery, users, audit]
+    return [
+        signin,
+        overview,
+        runs,
+        email_templates,
+        brand,
+        customers,
+        smtp,
+        delivery,
+        users,
+        audit,
+    ]
 
 
 def console_of(request: web.Request) -> Console:
@@ -256,7 +267,10 @@ async def _refuse_forgery(request: web.Request, expected: str) -> web.Response |
     if not same_origin(request):
         log.info("console_origin_refused", path=request.path, origin=request.headers.get("Origin"))
         return error_page(request, 403, "This form was not sent from Herald's own pages.")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        return error_page(request, 413, "What this form sent is too large for Herald to take.")
     offered = form.get("csrf")
     if not isinstance(offered, str) or not hmac.compare_digest(
         offered.encode("utf-8", errors="surrogateescape"), expected.encode()

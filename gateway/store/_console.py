@@ -14,8 +14,11 @@ from gateway.store import (
     ConsoleUser,
     Customer,
     FlowCount,
+    Item,
+    Run,
 )
-from gateway.store._base import Connection, Row, SQLBase
+from gateway.store._base import Connection, Row, SQLBase, _marks
+from gateway.store._runs import _ITEM_COLUMNS, _RUN_COLUMNS, _run
 from gateway.store._settings import AUDIT_COLUMNS, _audit, audit_entry
 
 _USER_COLUMNS = (
@@ -172,6 +175,30 @@ class ConsoleSQL(SQLBase):
             Customer(row["id"], row["name"], row["locale"], json.loads(row["fields"] or "{}"))
             for row in rows
         ]
+
+    async def customer_runs(
+        self, customer_id: str, *, before: str | None = None, limit: int = 20
+    ) -> list[Run]:
+        older, params = (
+            ("", [customer_id]) if before is None else (" AND run_id < ?", [customer_id, before])
+        )
+        rows = await self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN"  # noqa: S608 -- fixed columns and clauses, values are bound
+            f" (SELECT run_id FROM items WHERE customer_id = ?{older}) ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        if not rows:
+            return []
+        ids = [row["id"] for row in rows]
+        items: dict[str, list[Item]] = {run_id: [] for run_id in ids}
+        for row in await self._read(
+            f"SELECT run_id, {_ITEM_COLUMNS} FROM items WHERE customer_id = ?"  # noqa: S608 -- fixed columns and placeholders
+            f" AND run_id IN ({_marks(ids)}) ORDER BY id",
+            (customer_id, *ids),
+        ):
+            fields = dict(row)
+            items[fields.pop("run_id")].append(Item(**fields))
+        return [_run(row, items=items[row["id"]]) for row in rows]
 
     async def flow_since(self, since: float) -> list[FlowCount]:
         rows = await self._read(

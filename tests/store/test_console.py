@@ -137,3 +137,34 @@ async def test_a_totp_step_is_taken_once(store: SQLStore) -> None:
     assert await store.take_totp_step("ada", 101)
     assert (await store.get_console_user("ada")).totp_step == 101
     assert not await store.take_totp_step("nobody", 5)
+
+
+async def test_a_customers_runs_are_newest_first_with_only_its_items(store: SQLStore) -> None:
+    """The runs that wrote to a customer come newest first, a page at a time,
+    each holding that customer's items and no other customer's; a run that
+    never wrote to it is not among them."""
+    from gateway.store import NewItem, NewMessage
+    from tests.store.test_store import batch_run, customer_message
+
+    for number, batch in enumerate(("b1", "b2", "b3", "b4"), start=1):
+        run_id = f"run_{number}"
+        await store.start_batch_run(batch_run(run_id, batch))
+        messages = [customer_message("cus_other", "other@x.test")]
+        if batch != "b3":
+            messages.insert(0, customer_message("cus_1", "a@x.test", "b@x.test"))
+        if batch == "b4":
+            skipped = NewItem("", "to", "customer", "skipped", "no address")
+            messages.insert(0, NewMessage("cus_1", None, [skipped]))
+        await store.feed_run(run_id, messages, after=None, cursor="cus_other")
+    first = await store.customer_runs("cus_1", limit=2)
+    assert [run.id for run in first] == ["run_4", "run_2"]
+    assert [(i.address, i.status) for i in first[0].items] == [
+        ("", "skipped"),
+        ("a@x.test", "queued"),
+        ("b@x.test", "queued"),
+    ]
+    assert {i.customer_id for run in first for i in run.items} == {"cus_1"}
+    older = await store.customer_runs("cus_1", before=first[-1].id, limit=2)
+    assert [run.id for run in older] == ["run_1"]
+    assert first[0].definition == "monthly"
+    assert await store.customer_runs("cus_nobody") == []
