@@ -1,7 +1,7 @@
 """The console: Herald's pages for people, at ``/`` of the HTTP listener.
 
 Each module here serves one family of pages (``signin``, ``overview``,
-``runs``, ``customers``, ``smtp``, ``delivery``, ``users``,
+``runs``, ``customers``, ``senders``, ``smtp``, ``delivery``, ``users``,
 ``audit``) with ``routes(console)`` and, for the navigation, ``NAV``. Pages
 are rendered on the server by Jinja2 with the console's own environment
 (autoescape on; never the sandbox that renders email) from ``templates/``,
@@ -159,6 +159,7 @@ def modules() -> list[ModuleType]:
         email_templates,
         overview,
         runs,
+        senders,
         signin,
         smtp,
         users,
@@ -171,6 +172,7 @@ def modules() -> list[ModuleType]:
         email_templates,
         brand,
         customers,
+        senders,
         smtp,
         delivery,
         users,
