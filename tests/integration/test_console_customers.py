@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.console import Person, add_user, browser, refused_by_policy, shot, sign_in
+from tests.integration.console import (
+    Person,
+    add_user,
+    browser,
+    csrf_of,
+    refused_by_policy,
+    shot,
+    sign_in,
+)
 from tests.integration.harness import ROOT, Capture, Herald
 
 # After tests.integration.console, which skips this module where Chromium is missing.
@@ -225,3 +233,28 @@ def test_a_customer_is_deleted_only_once_confirmed(
     assert herald.admin("/v1/customers/doomed_1").status == 404
     [entry, *_] = herald.admin("/v1/audit?setting=customers/doomed_1").json["changes"]
     assert (entry["actor"], entry["new"]) == (f"console:{ada.name}", None)
+
+
+def test_a_file_past_the_limit_is_refused_with_the_way_to_import_it(
+    page: Page, herald: Herald
+) -> None:
+    """A file larger than the console takes is refused at the field, naming the
+    CLI and the API that stream; past the listener's own limit the answer is
+    still a page saying so, never a traceback. Nothing is imported."""
+    p = page
+    p.goto("/customers/import")
+    line = json.dumps(customer("big_1", "big@acme.test")).encode() + b"\n"
+    for size, status, says in ((9, 413, "herald customers import"), (11, 413, "too large")):
+        content = line * (size * 1024 * 1024 // len(line) + 1)
+        answer = p.request.post(
+            "/customers/import",
+            multipart={
+                "csrf": csrf_of(p),
+                "file": {"name": "big.jsonl", "mimeType": "application/jsonl", "buffer": content},
+            },
+            headers={"Origin": herald.base_url},
+        )
+        assert answer.status == status, (size, answer.status)
+        assert says in answer.text()
+        assert "Traceback" not in answer.text()
+    assert herald.admin("/v1/customers/big_1").status == 404
