@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.billing.customers import customer, sync
+from gateway.billing.customers import MAX_NAMED, BadLines, customer, sync
 from gateway.errors import InvalidInput
-from gateway.store import open_store
+from gateway.store import Store, open_store
 from tests import stores
 from tests.encoded_words import EVIL, encode
 
@@ -148,3 +149,45 @@ async def test_an_import_is_audited_and_customers_can_be_searched_and_deleted(
         assert [e.setting for e in await store.list_audit(limit=1)] == ["customers/cus_1"]
     finally:
         await store.close()
+
+
+async def _lines(*lines: bytes) -> AsyncIterator[bytes]:
+    for line in lines:
+        yield line
+
+
+def _line(ident: str, **more: object) -> bytes:
+    return json.dumps({"id": ident, **more}).encode() + b"\n"
+
+
+async def test_bad_lines_are_reported_by_number_field_and_detail(store: Store) -> None:
+    """Each bad line is named by its number (blank lines counted), the field
+    as a JSON pointer ('' when the line is no JSON) and what is wrong; nothing
+    is imported."""
+    with pytest.raises(BadLines) as refused:
+        await sync(
+            store,
+            _lines(_line("ok_1"), b"\n", _line("bad id!"), b"{nope\n", _line("ok_2", fields=[])),
+            actor="test",
+        )
+    lines = refused.value.lines
+    assert [(number, field) for number, field, _ in lines] == [
+        (3, "#/id"),
+        (4, ""),
+        (5, "#/fields"),
+    ]
+    assert "not valid JSON" in lines[1][2]
+    assert refused.value.bad == 3
+    assert refused.value.summary == "3 bad line(s); nothing was imported"
+    assert refused.value.errors[0] == ("line 3 #/id", lines[0][2])
+    assert refused.value.errors[1][0] == "line 4"
+    assert await store.list_customers() == []
+
+
+async def test_past_the_named_limit_bad_lines_are_counted_not_named(store: Store) -> None:
+    """A file of many bad lines names the first ``MAX_NAMED`` and counts them all."""
+    bad = [b"[]\n"] * (MAX_NAMED + 5)
+    with pytest.raises(BadLines) as refused:
+        await sync(store, _lines(*bad), actor="test")
+    assert len(refused.value.lines) == MAX_NAMED
+    assert refused.value.bad == MAX_NAMED + 5
