@@ -914,10 +914,6 @@ class ConsoleStore(Protocol):
 
     async def end_console_session(self, digest: str) -> None: ...
 
-    async def customer_page(self, *, after: str | None, limit: int) -> list[Customer]:
-        """Up to ``limit`` customers with ids above ``after``, by id (their
-        names and fields; not their clusters or addresses)."""
-
     async def customer_runs(
         self, customer_id: str, *, before: str | None = None, limit: int = 20
     ) -> list[Run]:

@@ -12,7 +12,6 @@ from gateway.store import (
     AuditPage,
     ConsoleSession,
     ConsoleUser,
-    Customer,
     FlowCount,
     Item,
     Run,
@@ -165,16 +164,6 @@ class ConsoleSQL(SQLBase):
     async def end_console_session(self, digest: str) -> None:
         async with self._transaction() as db:
             await db.execute("DELETE FROM console_sessions WHERE digest = ?", (digest,))
-
-    async def customer_page(self, *, after: str | None, limit: int) -> list[Customer]:
-        rows = await self._read(
-            "SELECT id, name, locale, fields FROM customers WHERE id > ? ORDER BY id LIMIT ?",
-            (after or "", limit),
-        )
-        return [
-            Customer(row["id"], row["name"], row["locale"], json.loads(row["fields"] or "{}"))
-            for row in rows
-        ]
 
     async def customer_runs(
         self, customer_id: str, *, before: str | None = None, limit: int = 20

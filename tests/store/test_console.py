@@ -117,17 +117,6 @@ async def test_audit_pages_follow_the_id_downwards(store: SQLStore) -> None:
     assert len(only.entries) == 3
 
 
-async def test_customer_pages_follow_the_id(store: SQLStore) -> None:
-    """Customers are listed by id from a cursor, with their names as saved."""
-    from gateway.store import Customer
-
-    await store.put_customers([Customer(f"cus_{i:03}", f"<b>{i}</b>") for i in range(5)])
-    first = await store.customer_page(after=None, limit=3)
-    second = await store.customer_page(after=first[-1].id, limit=3)
-    assert [c.id for c in first + second] == [f"cus_{i:03}" for i in range(5)]
-    assert first[0].name == "<b>0</b>"
-
-
 async def test_a_totp_step_is_taken_once(store: SQLStore) -> None:
     """A time step is taken once; an earlier one after it never; a later one is."""
     await _ada(store)
