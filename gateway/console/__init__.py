@@ -1,12 +1,12 @@
 """The console: Herald's pages for people, at ``/`` of the HTTP listener.
 
 Each module here serves one family of pages (``signin``, ``overview``,
-``runs``, ``customers``, ``smtp``, ``delivery``, ``users``, ``audit``) with ``routes(console)``
-and, for the navigation, ``NAV``. Pages are rendered on the server by
-Jinja2 with the console's own environment (autoescape on; never the sandbox
-that renders email) from ``templates/``, and ``static/`` holds the CSS and
-the script, all shipped inside the wheel. Every page works before any script
-loads; the script only makes it pleasant.
+``runs``, ``customers``, ``definitions``, ``smtp``, ``delivery``, ``users``,
+``audit``) with ``routes(console)`` and, for the navigation, ``NAV``. Pages
+are rendered on the server by Jinja2 with the console's own environment
+(autoescape on; never the sandbox that renders email) from ``templates/``,
+and ``static/`` holds the CSS and the script, all shipped inside the wheel.
+Every page works before any script loads; the script only makes it pleasant.
 
 The console is a face beside ``admin/`` and ``cli/``: it may import them and
 everything below, and does the work through what the admin API and the CLI
@@ -155,6 +155,7 @@ def modules() -> list[ModuleType]:
         audit,
         brand,
         customers,
+        definitions,
         delivery,
         email_templates,
         overview,
@@ -164,7 +165,19 @@ def modules() -> list[ModuleType]:
         users,
     )
 
-    return [signin, overview, runs, email_templates, brand, customers, smtp, delivery, users, audit]
+    return [
+        signin,
+        overview,
+        runs,
+        email_templates,
+        brand,
+        customers,
+        definitions,
+        smtp,
+        delivery,
+        users,
+        audit,
+    ]
 
 
 def console_of(request: web.Request) -> Console:
