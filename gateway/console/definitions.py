@@ -22,6 +22,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,13 @@ from gateway.console import (
     render,
     requires,
 )
-from gateway.console.email_templates import Answer, form_text_raw, preview_response
+from gateway.console.email_templates import (
+    Answer,
+    fault_document,
+    form_text_raw,
+    place,
+    preview_response,
+)
 from gateway.errors import InvalidInput, NotFoundError
 from gateway.presenters import draft_json
 from gateway.store import Definition, Run
@@ -62,6 +69,20 @@ BATCHES = 200
 CUSTOMERS = 50
 ZONES = sorted(zoneinfo.available_timezones())
 _SPLIT = re.compile(r"[\s,]+")
+# The form's one-line fields; with ``zip`` and ``TEMPLATES``, every field an
+# error may stand at (any other error stands above the form).
+FIELDS = (
+    "name",
+    "from_key",
+    "recipient_key",
+    "clusters",
+    "attach",
+    "zip_name",
+    "zip_password",
+    "schedule_cron",
+    "schedule_timezone",
+)
+_AT = {*FIELDS, *TEMPLATES, "zip"}
 
 
 @dataclass(frozen=True)
@@ -107,20 +128,7 @@ def form_of(definition: Definition | None) -> dict[str, str]:
 def posted(form: Mapping[str, Any]) -> dict[str, str]:
     """The fields of a posted definition form, bounded; a template exactly
     as typed, with LF line ends (browsers post a textarea's in CR LF)."""
-    values = {
-        key: form_text(form, key, limit=2000)
-        for key in (
-            "name",
-            "from_key",
-            "recipient_key",
-            "clusters",
-            "attach",
-            "zip_name",
-            "zip_password",
-            "schedule_cron",
-            "schedule_timezone",
-        )
-    }
+    values = {key: form_text(form, key, limit=2000) for key in FIELDS}
     values["zip"] = "on" if form.get("zip") == "on" else ""
     for key in TEMPLATES:
         values[key] = form_text_raw(form, key).replace("\r\n", "\n")
@@ -162,7 +170,8 @@ def errors_at_fields(error: InvalidInput) -> dict[str, str]:
     for pointer, _ in error.errors:
         key = pointer.removeprefix("#/")
         head, _, rest = key.partition("/")
-        fields[key] = f"schedule_{rest}" if head == "schedule" and rest else head
+        field = f"schedule_{rest or 'cron'}" if head == "schedule" else head
+        fields[key] = field if field in _AT else "_form"
     found = field_errors(error, fields)
     for field in TEMPLATES:
         details = [d for p, d in error.errors if fields.get(p.removeprefix("#/")) == field]
@@ -224,6 +233,12 @@ async def _save(
     return redirect(f"/definitions/{saved.name}")
 
 
+def _local(at: datetime, definition: Definition) -> str:
+    """A cron time as the schedule says it: in the definition's time zone."""
+    zone = definition.schedule.timezone if definition.schedule else "UTC"
+    return at.astimezone(zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
 # Pages
 
 
@@ -239,7 +254,7 @@ async def list_page(request: web.Request) -> web.StreamResponse:
         rows.append(
             Row(
                 definition,
-                fire.isoformat(timespec="minutes") if fire else "",
+                _local(fire, definition) if fire else "",
                 last.runs[0] if last.runs else None,
             )
         )
@@ -295,6 +310,11 @@ async def _chosen(request: web.Request, source: Mapping[str, Any], name: str) ->
     batch = form_text(source, "batch", limit=200)
     if not customer:
         raise InvalidInput("#/customer", "choose a customer")
+    try:
+        await console_of(request).api.store.get_customer(customer)
+    except NotFoundError as exc:
+        # Said at the field: the customer is what to change.
+        raise InvalidInput("#/customer", str(exc)) from exc
     invoices = None
     if batch:
         invoices = await asyncio.to_thread(spooled_batch, _spool(request), name, batch)
@@ -348,7 +368,13 @@ async def preview_page(request: web.Request) -> web.StreamResponse:
 async def preview_html(request: web.Request) -> web.StreamResponse:
     """The preview's HTML part, for the sandboxed frame."""
     definition = await _definition(request)
-    return preview_response(viewable(await _draft(request, definition, request.query)))
+    try:
+        draft = await _draft(request, definition, request.query)
+    except InvalidInput as exc:
+        return preview_response(
+            fault_document(place(exc, {}), "This email cannot be shown:"), status=422
+        )
+    return preview_response(viewable(draft))
 
 
 @requires(SCOPE)

@@ -94,6 +94,10 @@ def test_each_error_stands_at_its_field() -> None:
         "schedule_cron": "bad cron"
     }
     assert errors_at_fields(InvalidInput("#/clusters/2", "bad name")) == {"clusters": "bad name"}
+    assert errors_at_fields(InvalidInput("#/schedule", "not a table")) == {
+        "schedule_cron": "not a table"
+    }
+    assert errors_at_fields(InvalidInput("#/colour", "is not a key")) == {"_form": "is not a key"}
     error = InvalidTemplate(
         [
             ("#/text", "d/body.txt, line 2: unknown tag customer.nam; did you mean customer.name?"),

@@ -6,6 +6,7 @@ the mail parsed at the capture upstream). Screenshots go to docs/screenshots/.""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -70,8 +71,13 @@ def page(browser: Browser, herald: Herald, ada: Person) -> Iterator[Page]:
 
 
 def run_status(page: Page) -> str:
-    """The run page reloaded, and the status it shows."""
+    """The run page reloaded, and the status it shows: its progress
+    element's (``#run-progress``, ``data-status``) where the page has one,
+    else the run's badge."""
     page.reload()
+    progress = page.locator("#run-progress")
+    if progress.count():
+        return progress.get_attribute("data-status") or ""
     return page.locator(".card .badge").first.inner_text().strip()
 
 
@@ -157,7 +163,7 @@ def test_create_fix_preview_test_send_and_run_a_batch(
     run_id = p.url.rsplit("/", 1)[1]
     expect(p.locator(".flash.ok")).to_contain_text("Started monthly-invoice for batch 2026-11.")
     wait_until(lambda: run_status(p) in FINISHED, 20, f"the page of run {run_id} to show an end")
-    expect(p.locator(".card .badge").first).to_have_text("sent")
+    assert run_status(p) == "sent"
     shot(p, "definition-run")
 
     run = herald.run(run_id)
@@ -175,7 +181,8 @@ def test_create_fix_preview_test_send_and_run_a_batch(
     p.get_by_role("link", name="Definitions").click()
     row = p.locator("tr[data-definition=monthly-invoice]")
     expect(row).to_contain_text("0 6 1 * *")
-    expect(row).to_contain_text("Europe/Amsterdam")
+    # The next first of a month at 06:00, as the schedule's time zone says it.
+    expect(row).to_contain_text(re.compile(r"next \d{4}-\d{2}-01 06:00 Europe/Amsterdam"))
     expect(row.get_by_role("link", name="batch 2026-11")).to_have_attribute(
         "href", f"/runs/{run_id}"
     )
@@ -212,6 +219,12 @@ def test_run_now_again_sends_nothing_and_a_bad_batch_is_refused(page: Page, hera
     p.get_by_role("button", name="Run now").click()
     p.wait_for_url(f"{herald.base_url}/runs/{first}")
     expect(p.locator(".flash.ok")).to_contain_text("Batch r-1 already ran")
+
+    p.goto("/definitions/reminder/preview?customer=cus_nobody")
+    expect(p.locator("#customer-error")).to_have_text("no customer 'cus_nobody'")
+    p.fill("#customer", "cus_initech")
+    p.get_by_role("button", name="Preview").click()
+    expect(p.locator("#customer-error")).to_contain_text("has no address under recipient key")
 
     p.goto("/definitions/reminder")
     p.locator("#run_batch").evaluate("select => { select.options[0].value = '../../etc'; }")
