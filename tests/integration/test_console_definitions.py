@@ -12,7 +12,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.console import Person, add_user, browser, refused_by_policy, shot, sign_in
+from tests.integration.console import (
+    Person,
+    add_user,
+    browser,
+    csrf_of,
+    refused_by_policy,
+    shot,
+    sign_in,
+)
 from tests.integration.harness import ROOT, Capture, Herald, wait_until
 
 # After tests.integration.console, which skips this module where Chromium is missing.
@@ -68,6 +76,22 @@ def page(browser: Browser, herald: Herald, ada: Person) -> Iterator[Page]:
     yield tab
     assert refused_by_policy(tab) == []
     tab.context.close()
+
+
+def plain_definition(herald: Herald, name: str) -> None:
+    """A definition without documents, applied through the admin API."""
+    made = herald.admin(
+        f"/v1/definitions/{name}",
+        method="PUT",
+        body={
+            "from_key": "billing",
+            "recipient_key": "invoice",
+            "clusters": ["eu"],
+            "subject": f"A {name} for {{{{ customer.name }}}}",
+            "text": "Dear {{ customer.name }}.",
+        },
+    )
+    assert made.status == 200, made.body
 
 
 def run_status(page: Page) -> str:
@@ -194,18 +218,7 @@ def test_run_now_again_sends_nothing_and_a_bad_batch_is_refused(page: Page, hera
     """Run now for a batch that already ran leads to its first run and says
     so; a batch name posted by hand that leads out of the spool is refused
     at the batch field, and no run starts."""
-    made = herald.admin(
-        "/v1/definitions/reminder",
-        method="PUT",
-        body={
-            "from_key": "billing",
-            "recipient_key": "invoice",
-            "clusters": ["eu"],
-            "subject": "A reminder for {{ customer.name }}",
-            "text": "Dear {{ customer.name }}, this is a reminder.",
-        },
-    )
-    assert made.status == 200, made.body
+    plain_definition(herald, "reminder")
     spool = herald.workdir / "spool" / "reminder"
     (spool / "r-1").mkdir(parents=True)
     p = page
@@ -232,3 +245,32 @@ def test_run_now_again_sends_nothing_and_a_bad_batch_is_refused(page: Page, hera
     expect(p.locator("#run_batch-error")).to_contain_text("must be 1-128 letters")
     runs = herald.admin("/v1/runs?type=reminder").json["runs"]
     assert [run["id"] for run in runs] == [first]
+
+
+def test_only_roles_that_operate_the_queue_run_a_definition(
+    browser: Browser, herald: Herald
+) -> None:
+    """A settings user edits definitions but is offered no Run now, and a run
+    posted by hand is refused with 403 and starts nothing; a runs user may
+    not open the definitions at all."""
+    plain_definition(herald, "notice")
+    (herald.workdir / "spool" / "notice" / "n-1").mkdir(parents=True)
+    sam = sign_in(browser, herald, add_user(herald, "sam", "settings"))
+    sam.goto("/definitions/notice")
+    expect(sam.locator("#run-h + p")).to_have_text("Your role does not start runs.")
+    expect(sam.locator("#run-form")).to_have_count(0)
+    refused = sam.request.post(
+        "/definitions/notice/runs",
+        form={"csrf": csrf_of(sam), "batch": "n-1"},
+        headers={"Origin": herald.base_url},
+    )
+    assert refused.status == 403
+    assert herald.admin("/v1/runs?type=notice").json["runs"] == []
+    sam.context.close()
+
+    rita = sign_in(browser, herald, add_user(herald, "rita", "runs"))
+    answer = rita.goto("/definitions")
+    assert answer is not None
+    assert answer.status == 403
+    expect(rita.locator("main")).to_contain_text("Your role does not allow this page.")
+    rita.context.close()
