@@ -28,7 +28,6 @@ from gateway.billing.definitions import NAME, DefinitionStore, apply, rollback
 from gateway.errors import GatewayError, InvalidInput, MalformedBodyError, NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, simple
 from gateway.presenters import definition_version_json, diagnosis_json, draft_json
-from gateway.queue import relay
 
 MAX_UPLOAD = 512 * 1024 * 1024
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -109,11 +108,8 @@ def routes(api: Api) -> list[web.RouteDef]:
         to = body.get("to")
         if not isinstance(to, str):
             raise InvalidInput("#/to", "must be an email address")
-        content, mail_from = await api.batches.test_message(
-            name, _customer(body), to, await _batch(body, name)
-        )
-        diagnosis = await relay.send_test(
-            api.store, api.services.config, content, mail_from=mail_from, to=to
+        diagnosis = await api.batches.send_test(
+            api.store, api.services.config, name, _customer(body), to, await _batch(body, name)
         )
         return web.json_response(diagnosis_json(to, diagnosis), status=200 if diagnosis.ok else 502)
 
@@ -150,9 +146,7 @@ def routes(api: Api) -> list[web.RouteDef]:
             body = await read_json(request)
             batch = batch_id(str(body.get("batch", "")))
             invoices = await asyncio.to_thread(inside, spool, str(body.get("invoices", "")))
-        run_id, created = await api.batches.start(name, batch, invoices)
-        if created:
-            api.batches.launch(run_id)
+        run_id, created = await api.batches.begin(name, batch, invoices)
         return web.json_response(
             {
                 "run_id": run_id,

@@ -35,6 +35,9 @@ from gateway.draft import Draft as MailDraft
 from gateway.entrance import delivery
 from gateway.entrance.pipeline import InForce
 from gateway.errors import GatewayError, InvalidInput, NotFoundError, UnsafeHeader
+from gateway.queue import relay
+from gateway.queue.diagnosis import Diagnosis
+from gateway.queue.routing import RoutingStore
 from gateway.store import (
     BillingStore,
     Cleaned,
@@ -73,6 +76,24 @@ def inside(root: Path, relative: str, field: str = "#/invoices") -> Path:
     if not target.is_dir():
         raise InvalidInput(field, f"no folder {relative!r} in the spool directory")
     return target
+
+
+def spooled(spool_dir: Path, definition: str) -> list[Path]:
+    """The batches waiting in the spool for ``definition``, by name: each
+    folder of ``<spool_dir>/<definition>/`` named as a batch id. A name
+    starting with ``.`` is not one, so a platform can write a batch under a
+    temporary name and rename it when it is complete."""
+    folder = spool_dir / definition
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and BATCH_ID.match(p.name))
+
+
+def spooled_batch(spool_dir: Path, definition: str, batch: str) -> Path:
+    """The folder of batch ``batch`` of ``definition`` in the spool;
+    ``InvalidInput`` at ``#/batch`` for a name that is not a batch id or
+    is not there."""
+    return inside(spool_dir, f"{definition}/{batch_id(batch)}", "#/batch")
 
 
 # Each template of a definition, by the name it renders under; the extension
@@ -502,6 +523,13 @@ class Batches:
         )
         return run_id, created
 
+    async def begin(self, name: str, batch: str, invoices: Path) -> tuple[str, bool]:
+        """``start`` the run, and feed it in the background when it is new."""
+        run_id, created = await self.start(name, batch, invoices)
+        if created:
+            self.launch(run_id)
+        return run_id, created
+
     async def feed(self, run_id: str, progress: Callable[[int], None] = lambda n: None) -> bool:
         """Render and queue the run's messages, a page at a time, from where it
         stopped; True once all are queued. Stops early, returning False, when
@@ -647,6 +675,20 @@ class Batches:
         definition = await self.store.get_definition(name)
         sender = await self.store.get_sender(definition.from_key)
         return content, sender.address
+
+    async def send_test(
+        self,
+        store: RoutingStore,
+        config: Config,
+        name: str,
+        customer_id: str,
+        to: str,
+        invoices: Path | None = None,
+    ) -> Diagnosis:
+        """Send customer ``customer_id``'s message from definition ``name`` to
+        ``to`` through the way out in force, and say what it answered."""
+        content, mail_from = await self.test_message(name, customer_id, to, invoices)
+        return await relay.send_test(store, config, content, mail_from=mail_from, to=to)
 
     def launch(self, run_id: str) -> None:
         """Feed the run in the background (the daemon's way)."""

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from croniter import croniter
 
-from gateway.billing.batches import BATCH_ID, Batches
+from gateway.billing.batches import Batches, spooled
 from gateway.errors import GatewayError
 from gateway.store import BillingStore, Definition
 
@@ -68,8 +68,7 @@ class Scheduler:
         return started
 
     async def _fire(self, definition: Definition) -> list[str]:
-        folder = self.spool_dir / definition.name
-        batches = await asyncio.to_thread(_batches, folder)
+        batches = await asyncio.to_thread(spooled, self.spool_dir, definition.name)
         started = []
         for batch in batches:
             try:
@@ -95,9 +94,3 @@ class Scheduler:
                 await self.tick()
             except Exception:
                 log.exception("scheduler_failed")
-
-
-def _batches(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and BATCH_ID.match(p.name))

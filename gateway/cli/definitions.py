@@ -116,13 +116,11 @@ def _preview(config: Config, args: argparse.Namespace) -> int:
 
 def _send_test(config: Config, args: argparse.Namespace) -> int:
     from gateway.cli.runs import batches_for
-    from gateway.queue import relay
 
     async def action(store: Store) -> int:
-        content, mail_from = await batches_for(config, store).test_message(
-            args.name, args.customer, args.to, args.batch
+        diagnosis = await batches_for(config, store).send_test(
+            store, config, args.name, args.customer, args.to, args.batch
         )
-        diagnosis = await relay.send_test(store, config, content, mail_from=mail_from, to=args.to)
         said = diagnosis.reply if diagnosis.ok else diagnosis.error
         print(f"{diagnosis.verdict}: {args.to} via {diagnosis.upstream}: {said}")
         return 0 if diagnosis.ok else 1

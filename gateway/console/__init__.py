@@ -1,8 +1,8 @@
 """The console: Herald's pages for people, at ``/`` of the HTTP listener.
 
 Each module here serves one family of pages (``signin``, ``overview``,
-``runs``, ``customers``, ``senders``, ``smtp``, ``delivery``, ``users``,
-``audit``) with ``routes(console)`` and, for the navigation, ``NAV``. Pages
+``runs``, ``customers``, ``senders``, ``definitions``, ``smtp``,
+``delivery``, ``users``, ``audit``) with ``routes(console)`` and, for the navigation, ``NAV``. Pages
 are rendered on the server by Jinja2 with the console's own environment
 (autoescape on; never the sandbox that renders email) from ``templates/``,
 and ``static/`` holds the CSS and the script, all shipped inside the wheel.
@@ -155,6 +155,7 @@ def modules() -> list[ModuleType]:
         audit,
         brand,
         customers,
+        definitions,
         delivery,
         email_templates,
         overview,
@@ -173,6 +174,7 @@ def modules() -> list[ModuleType]:
         brand,
         customers,
         senders,
+        definitions,
         smtp,
         delivery,
         users,

@@ -37,6 +37,7 @@ from gateway.content.composer import Composed, Composer
 from gateway.content.templating import FILES, Fault, InvalidTemplate
 from gateway.errors import InvalidInput
 from gateway.queue import relay
+from gateway.queue.diagnosis import Diagnosis
 from gateway.store import Store, TemplateParts
 
 PRIVILEGE = "templates:manage"
@@ -77,6 +78,12 @@ class Answer:
 
     ok: bool
     words: str
+
+    @classmethod
+    def of(cls, diagnosis: Diagnosis, to: str) -> Answer:
+        """What the way out answered a test send to ``to``."""
+        said = "Sent" if diagnosis.ok else "Not sent"
+        return cls(diagnosis.ok, f"{said} to {to}: {diagnosis.detail} (via {diagnosis.upstream})")
 
 
 def composer_of(request: web.Request) -> Composer:
@@ -161,9 +168,7 @@ def fault_document(faults: list[Placed], heading: str = "This draft cannot be re
 async def test_answer(store: Store, composer: Composer, email_type: str, to: str) -> Answer:
     """Send the test email the way Herald would send it now, and say what
     the way out answered."""
-    diagnosis = await relay.template_test(store, composer, email_type, to)
-    said = "Sent" if diagnosis.ok else "Not sent"
-    return Answer(diagnosis.ok, f"{said} to {to}: {diagnosis.detail} (via {diagnosis.upstream})")
+    return Answer.of(await relay.template_test(store, composer, email_type, to), to)
 
 
 # Pages

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.billing.batches import Batches
+from gateway.billing.batches import Batches, spooled, spooled_batch
 from gateway.config import SHIPPED_TEMPLATES, RunSettings
 from gateway.content.templating import Limits, Templates
+from gateway.errors import InvalidInput
 from gateway.store import Customer, Definition, SenderIdentity, Store, open_store
 from tests import stores
 
@@ -215,3 +216,36 @@ async def test_a_retry_composes_failed_items_again_from_the_definition_in_force(
     assert after.counts == {"queued": 2, "skipped": 1}
     assert await feeder.retry(run_id) == 0
     assert (await store.queue_stats()).depth == 2
+
+
+def test_the_spool_offers_complete_batch_folders_and_nothing_outside_it(tmp_path: Path) -> None:
+    """A definition's batches are its spool folder's sub-folders named as
+    batch ids, by name: not a file, not a folder still being written (".")
+    nor one with another name; a batch named to lead out, or not there, is
+    refused at #/batch."""
+    folder = tmp_path / "monthly"
+    for name in ("2026-11", "2026-10", ".2026-12", "not a batch"):
+        (folder / name).mkdir(parents=True)
+    (folder / "2026-09").write_text("a file", encoding="utf-8")
+    assert [p.name for p in spooled(tmp_path, "monthly")] == ["2026-10", "2026-11"]
+    assert spooled(tmp_path, "weekly") == []
+    assert spooled_batch(tmp_path, "monthly", "2026-11") == (folder / "2026-11").resolve()
+    for batch, says in (("../monthly", "must be 1-128"), ("2026-12", "no folder")):
+        with pytest.raises(InvalidInput) as caught:
+            spooled_batch(tmp_path, "monthly", batch)
+        assert caught.value.field == "#/batch"
+        assert says in caught.value.detail
+
+
+async def test_begin_feeds_a_new_run_in_the_background_and_a_batch_once(store: Store) -> None:
+    """``begin`` starts the run and feeds it without being awaited for it;
+    the same batch again answers the first run and starts nothing."""
+    await store.put_definition(DEFINITION)
+    feeder = batches(store)
+    run_id, created = await feeder.begin("monthly", "2026-11", BATCH)
+    assert created
+    [feeding] = [task for task in asyncio.all_tasks() if task.get_name() == f"feed {run_id}"]
+    await asyncio.wait_for(feeding, 20)
+    assert (await store.get_run(run_id, item_limit=0)).fed_at is not None
+    assert await feeder.begin("monthly", "2026-11", BATCH) == (run_id, False)
+    await feeder.stop()
