@@ -26,6 +26,7 @@ from gateway.clock import Clock, rfc3339
 from gateway.config import RetentionSettings
 from gateway.context import Later
 from gateway.errors import InvalidInput
+from gateway.store.run_filter import RunFilter
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
@@ -678,6 +679,7 @@ class RunStore(Protocol):
         *,
         status: str | None = None,
         email_type: str | None = None,
+        where: RunFilter | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage: ...

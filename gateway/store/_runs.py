@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from gateway.clock import rfc3339
@@ -24,6 +25,7 @@ from gateway.store import (
     run_status,
 )
 from gateway.store._base import Connection, Row, SQLBase, _marks
+from gateway.store.run_filter import RunFilter
 
 _RUN_COLUMNS = (
     "id, source, email_type, status, subject, mail_from, created_at, updated_at, error,"
@@ -103,23 +105,35 @@ class RunsSQL(SQLBase):
         *,
         status: str | None = None,
         email_type: str | None = None,
+        where: RunFilter | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
+        chosen = where or RunFilter()
+        if status is not None:
+            chosen = replace(chosen, status=status)
+        if email_type is not None:
+            chosen = replace(chosen, email_type=email_type)
         clauses: list[str] = []
         params: list[Any] = []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        if email_type is not None:
-            clauses.append("email_type = ?")
-            params.append(email_type)
+        for clause, value in (
+            ("status = ?", chosen.status),
+            ("email_type = ?", chosen.email_type),
+            ("definition = ?", chosen.definition),
+            ("created_at >= ?", chosen.created_after),
+            ("created_at < ?", chosen.created_before),
+            # items_by_address (migration 0110) finds a recipient's runs.
+            ("id IN (SELECT run_id FROM items WHERE lower(address) = lower(?))", chosen.recipient),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
         if cursor is not None:
             clauses.append("id < ?")
             params.append(cursor)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql_where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._read(
-            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- clauses are fixed column names, values are bound
+            f"SELECT {_RUN_COLUMNS} FROM runs {sql_where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- clauses are fixed column names, values are bound
             (*params, limit + 1),
         )
         page = rows[:limit]
