@@ -27,6 +27,13 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", parents=[common], help="newest runs first")
     listing.add_argument("--status", help="only runs with this status")
     listing.add_argument("--type", dest="email_type", help="only runs of this email type")
+    listing.add_argument(
+        "--query",
+        default="",
+        metavar="Q",
+        help="only runs matching the query, as the console's box takes it"
+        " (to:ADDRESS status:S type:T definition:D after:DATE before:DATE)",
+    )
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--json", action="store_true", help="print JSON lines")
     listing.set_defaults(command=_list)
@@ -71,15 +78,16 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 def _list(config: Config, args: argparse.Namespace) -> int:
     from gateway.clock import rfc3339
     from gateway.presenters import run_json
-    from gateway.store import RUN_STATUSES, check_status
+    from gateway.store import RUN_STATUSES, check_status, run_filter
 
     check_status(args.status, RUN_STATUSES, "--status")
     if args.limit < 1:
         raise InvalidInput("--limit", "must be a whole number of at least 1")
+    where = run_filter.parse_query(args.query, field="--query")
 
     async def action(store: Store) -> int:
         page = await store.list_runs(
-            status=args.status, email_type=args.email_type, limit=args.limit
+            status=args.status, email_type=args.email_type, where=where, limit=args.limit
         )
         if args.json:
             for run in page.runs:
