@@ -121,19 +121,19 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(run_json(run))
 
     async def retry_run(request: web.Request) -> web.Response:
-        queued = await api.batches.retry(request.match_info["run_id"])
+        queued = await api.batches.retry(request.match_info["run_id"], by=api.actor_of(request))
         api.batches.on_queued()
         return web.json_response({"queued": queued})
 
     async def cancel_run(request: web.Request) -> web.Response:
-        skipped = await store.cancel_run(request.match_info["run_id"])
+        skipped = await store.cancel_run(request.match_info["run_id"], by=api.actor_of(request))
         return web.json_response({"skipped": skipped})
 
     async def resend_item(request: web.Request) -> web.Response:
         item = request.match_info["item_id"]
         if not item.isdigit():
             raise NotFoundError(f"no item {item!r}")
-        await api.batches.retry(request.match_info["run_id"], int(item))
+        await api.batches.retry(request.match_info["run_id"], int(item), by=api.actor_of(request))
         api.batches.on_queued()
         return web.json_response({"queued": 1}, status=202)
 

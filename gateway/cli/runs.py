@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from gateway.cli import with_store
+from gateway.cli import actor, with_store
 from gateway.config import Config
 from gateway.errors import InvalidInput
 
@@ -263,7 +263,7 @@ def _total(run: Run) -> int:
 
 def _retry(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        queued = await batches_for(config, store).retry(args.run_id)
+        queued = await batches_for(config, store).retry(args.run_id, by=actor())
         print(f"{queued} failed item(s) queued again")
         return 0
 
@@ -273,7 +273,8 @@ def _retry(config: Config, args: argparse.Namespace) -> int:
 def _cancel(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
         print(
-            f"run {args.run_id} cancelled; {await store.cancel_run(args.run_id)} item(s) not sent"
+            f"run {args.run_id} cancelled;"
+            f" {await store.cancel_run(args.run_id, by=actor())} item(s) not sent"
         )
         return 0
 
@@ -282,7 +283,7 @@ def _cancel(config: Config, args: argparse.Namespace) -> int:
 
 def _resend(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        await batches_for(config, store).retry(args.run_id, args.item_id)
+        await batches_for(config, store).retry(args.run_id, args.item_id, by=actor())
         print(f"item {args.item_id} of run {args.run_id} queued again")
         return 0
 

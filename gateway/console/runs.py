@@ -72,7 +72,8 @@ def attachment_names(item: Item) -> list[str]:
 async def list_runs(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     query = request.query
-    values = {key: query.get(key, "")[:1000] for key in (*FIELDS, "q")}
+    # Cut past what the parser takes, so that it still says the text is too long.
+    values = {key: query.get(key, "")[: run_filter.MAX_QUERY + 1] for key in (*FIELDS, "q")}
     errors: dict[str, str] = {}
     try:
         where = run_filter.from_fields(((key, values[key]) for key in FIELDS), values["q"])
@@ -86,6 +87,8 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
             where=where, limit=PAGE, cursor=page_after(request, "after_id")
         )
     runs = page.runs if page else []
+    # A type asked for by a link (a definition's name) shows as chosen too.
+    types = {*console.api.services.templates.types(), values["type"]} - {""}
     return render(
         request,
         "runs.html",
@@ -95,10 +98,7 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
         values=values,
         errors=errors,
         status_options=[("", "any"), *((status, status) for status in RUN_STATUSES)],
-        type_options=[
-            ("", "any"),
-            *((name, name) for name in sorted(console.api.services.templates.types())),
-        ],
+        type_options=[("", "any"), *((name, name) for name in sorted(types))],
         back=request.path_qs,
     )
 
@@ -131,27 +131,27 @@ async def progress(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _retry(console: Console, run_id: str) -> str:
-    queued = await console.api.batches.retry(run_id)
+async def _retry(console: Console, run_id: str, by: str) -> str:
+    queued = await console.api.batches.retry(run_id, by=by)
     console.api.batches.on_queued()
     return f"{queued} recipient(s) queued again"
 
 
-async def _cancel(console: Console, run_id: str) -> str:
-    skipped = await console.api.store.cancel_run(run_id)
+async def _cancel(console: Console, run_id: str, by: str) -> str:
+    skipped = await console.api.store.cancel_run(run_id, by=by)
     return f"cancelled, {skipped} pending recipient(s) skipped"
 
 
-ACTIONS: dict[str, Callable[[Console, str], Awaitable[str]]] = {
+ACTIONS: dict[str, Callable[[Console, str, str], Awaitable[str]]] = {
     "retry": _retry,
     "cancel": _cancel,
 }
 
 
 async def _act(request: web.Request, action: str, run_id: str) -> str:
-    """Do ``action`` to ``run_id`` as the API does, logged under the user's name."""
+    """Do ``action`` to ``run_id`` as the API does, under the user's name."""
     console = console_of(request)
-    done = await ACTIONS[action](console, run_id)
+    done = await ACTIONS[action](console, run_id, console.actor(request))
     log.info("console_run_action", action=action, run_id=run_id, actor=console.actor(request))
     return done
 
@@ -177,7 +177,7 @@ async def resend_item(request: web.Request) -> web.StreamResponse:
     run_id, item = request.match_info["run_id"], request.match_info["item_id"]
     if not item.isdigit() or len(item) > 18:
         raise NotFoundError(f"no item {item!r}")
-    await console.api.batches.retry(run_id, int(item))
+    await console.api.batches.retry(run_id, int(item), by=console.actor(request))
     console.api.batches.on_queued()
     log.info("console_item_resent", run_id=run_id, item_id=int(item), actor=console.actor(request))
     await flash(request, f"Item {item} queued again.")

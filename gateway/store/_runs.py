@@ -184,11 +184,11 @@ class RunsSQL(SQLBase):
         rows = await self._read(_COUNTS, (run_id,))
         return {row["status"]: row["n"] for row in rows}
 
-    async def retry_run(self, run_id: str) -> int:
-        return await self._requeue(run_id, "status = 'failed'", "retried")
+    async def retry_run(self, run_id: str, *, by: str = "") -> int:
+        return await self._requeue(run_id, "status = 'failed'", "retried", by)
 
-    async def resend_item(self, run_id: str, item_id: int) -> None:
-        if await self._requeue(run_id, f"id = {int(item_id)}", "resent"):
+    async def resend_item(self, run_id: str, item_id: int, *, by: str = "") -> None:
+        if await self._requeue(run_id, f"id = {int(item_id)}", "resent", by):
             return
         rows = await self._read(
             "SELECT m.pruned_at FROM items i JOIN messages m ON m.id = i.message_id"
@@ -202,7 +202,7 @@ class RunsSQL(SQLBase):
             )
         raise NotFoundError(f"run {run_id!r} has no item {item_id} with a message to send")
 
-    async def _requeue(self, run_id: str, which: str, event: str) -> int:
+    async def _requeue(self, run_id: str, which: str, event: str, by: str) -> int:
         """Queue the items of ``run_id`` matching ``which`` (a fixed clause)
         again, with their messages, as if just accepted."""
         now = self.clock()
@@ -235,11 +235,11 @@ class RunsSQL(SQLBase):
                 " ELSE status END, finished_at = NULL WHERE id = ?",
                 (run_id,),
             )
-            await _history(db, run_id, now, event, f"{len(rows)} item(s)")
+            await _history(db, run_id, now, event, f"{len(rows)} item(s){_by(by)}")
             await _refresh(db, run_id, now)
         return len(rows)
 
-    async def cancel_run(self, run_id: str) -> int:
+    async def cancel_run(self, run_id: str, *, by: str = "") -> int:
         now = self.clock()
         async with self._transaction() as db:
             await _state(db, run_id)
@@ -271,7 +271,7 @@ class RunsSQL(SQLBase):
                 " WHERE id = ?",
                 (now, now, run_id),
             )
-            await _history(db, run_id, now, "cancelled", f"{len(rows)} item(s) not sent")
+            await _history(db, run_id, now, "cancelled", f"{len(rows)} item(s) not sent{_by(by)}")
         return len(rows)
 
 
@@ -365,6 +365,11 @@ async def _enqueue(
         items,
     )
     return Counter(item[6] for item in items)
+
+
+def _by(actor: str) -> str:
+    """The end of a history entry's detail naming who asked for it, if anyone said."""
+    return f", by {actor}" if actor else ""
 
 
 async def _history(db: Connection, run_id: str, at: float, event: str, detail: str) -> None:

@@ -82,6 +82,7 @@ def test_cancel_skips_what_is_pending_and_retry_queues_it_again(
     cancelled = herald.admin(f"/v1/runs/{run_id}/cancel", method="POST")
     assert cancelled.json == {"skipped": 1}
     run = herald.wait_for_status(run_id, "cancelled")
+    assert "1 item(s) not sent, by admin-api" in [entry["detail"] for entry in run["history"]]
     [item] = run["items"]
     assert item["status"] == "skipped"
     upstream.start()

@@ -119,6 +119,9 @@ def test_a_refused_recipient_is_retried_from_the_run_page_and_delivered_once(
     page.wait_for_selector("#run-progress[data-status=sent]", timeout=15_000)
     run = example.wait_for_status(run_id, "sent")
     assert run["counts"] == {"sent": 3, "skipped": 1}
+    assert {"event": "retried", "detail": "1 item(s) composed again, by console:ops"} in [
+        {"event": entry["event"], "detail": entry["detail"]} for entry in run["history"]
+    ]
     to_globex = [mail for mail in capture.for_run(run_id) if REFUSED in " ".join(mail.rcpt_tos)]
     assert len(to_globex) == 1
     message = to_globex[0].message
