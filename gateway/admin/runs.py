@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.admin import Api, page_limit, query_choice, query_number
-from gateway.errors import NotFoundError
+from gateway.decisions import ProblemType
+from gateway.errors import InvalidInput, NotFoundError
 from gateway.openapi import Json, json_body, operation, path_param, query_param, simple
 from gateway.presenters import run_json
-from gateway.store import ITEM_STATUSES, RUN_STATUSES, RunStore
+from gateway.problems import problem
+from gateway.store import ITEM_STATUSES, RUN_STATUSES, RunStore, run_filter
 
 MAX_PAGE = 200
 # A definition run may have 100,000 items: show the first ones unless asked.
@@ -16,6 +18,8 @@ DEFAULT_ITEMS = 1000
 MAX_ITEMS = 1_000_000
 SCOPE = "runs:read"
 OPERATE = "queue:operate"
+_STATUS: Json = {"type": "string", "enum": list(RUN_STATUSES)}
+_VALUE: Json = {"type": "string", "maxLength": run_filter.MAX_VALUE}
 _RUN: Json = {"type": "object", "required": ["id", "status"]}
 OPENAPI: dict[str, Json] = {
     "/v1/runs": {
@@ -30,8 +34,24 @@ OPENAPI: dict[str, Json] = {
             },
             problems=(400,),
             parameters=[
-                query_param("status", "Only runs with this status", {"type": "string"}),
-                query_param("type", "Only runs of this email type", {"type": "string"}),
+                query_param(
+                    "status",
+                    "Only runs with this status",
+                    {"type": "string", "enum": list(RUN_STATUSES)},
+                ),
+                query_param("type", "Only runs of this email type", _VALUE),
+                query_param("definition", "Only runs of this message definition", _VALUE),
+                query_param("to", "Only runs with a recipient at this address (any case)", _VALUE),
+                query_param(
+                    "after", "Only runs made at or after this date or RFC 3339 time", _VALUE
+                ),
+                query_param("before", "Only runs made before this date or RFC 3339 time", _VALUE),
+                query_param(
+                    "q",
+                    "A query of key:value terms (to: status: type: definition: after: before:),"
+                    " as the console's query box takes it",
+                    {"type": "string", "maxLength": run_filter.MAX_QUERY},
+                ),
                 query_param(
                     "limit", "Page size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
                 ),
@@ -67,15 +87,19 @@ def routes(api: Api) -> list[web.RouteDef]:
         limit = page_limit(request, MAX_PAGE)
         if isinstance(limit, web.Response):
             return limit
-        status = query_choice(request, "status", RUN_STATUSES)
-        if isinstance(status, web.Response):
-            return status
-        page = await api.store.list_runs(
-            status=status,
-            email_type=query.get("type"),
-            limit=limit,
-            cursor=query.get("cursor"),
-        )
+        try:
+            where = run_filter.from_fields(
+                ((key, query[key]) for key in run_filter.KEYS if key in query),
+                query.get("q", ""),
+            )
+        except InvalidInput as exc:
+            return problem(
+                400,
+                f"the runs filter is not understood: {exc.detail}",
+                kind=ProblemType.INVALID_QUERY,
+                errors=[(pointer.removeprefix("#/"), detail) for pointer, detail in exc.errors],
+            )
+        page = await api.store.list_runs(where=where, limit=limit, cursor=query.get("cursor"))
         body: dict[str, object] = {"runs": [run_json(run) for run in page.runs]}
         if page.next_cursor:
             body["next_cursor"] = page.next_cursor
@@ -97,19 +121,19 @@ def routes(api: Api) -> list[web.RouteDef]:
         return web.json_response(run_json(run))
 
     async def retry_run(request: web.Request) -> web.Response:
-        queued = await api.batches.retry(request.match_info["run_id"])
+        queued = await api.batches.retry(request.match_info["run_id"], by=api.actor_of(request))
         api.batches.on_queued()
         return web.json_response({"queued": queued})
 
     async def cancel_run(request: web.Request) -> web.Response:
-        skipped = await store.cancel_run(request.match_info["run_id"])
+        skipped = await store.cancel_run(request.match_info["run_id"], by=api.actor_of(request))
         return web.json_response({"skipped": skipped})
 
     async def resend_item(request: web.Request) -> web.Response:
         item = request.match_info["item_id"]
         if not item.isdigit():
             raise NotFoundError(f"no item {item!r}")
-        await api.batches.retry(request.match_info["run_id"], int(item))
+        await api.batches.retry(request.match_info["run_id"], int(item), by=api.actor_of(request))
         api.batches.on_queued()
         return web.json_response({"queued": 1}, status=202)
 

@@ -566,7 +566,7 @@ class Batches:
         log.info("definition_run_fed", run_id=run_id, customers=fed)
         return True
 
-    async def retry(self, run_id: str, item_id: int | None = None) -> int:
+    async def retry(self, run_id: str, item_id: int | None = None, *, by: str = "") -> int:
         """Queue a run's failed items again (or the one ``item_id``); return
         how many. A definition run's items are composed again from the
         definition now in force, whether they failed to compose or at the
@@ -575,8 +575,8 @@ class Batches:
         run = await self.store.get_run(run_id, item_limit=0)
         if run.definition is None or run.invoices_dir is None:
             if item_id is None:
-                return await self.store.retry_run(run_id)
-            await self.store.resend_item(run_id, item_id)
+                return await self.store.retry_run(run_id, by=by)
+            await self.store.resend_item(run_id, item_id, by=by)
             return 1
         if run.fed_at is None and run.status != "cancelled":
             raise InvalidInput(
@@ -587,7 +587,7 @@ class Batches:
             failed = [item for item in failed if item.id == item_id]
             if not failed:
                 # An item that did not fail is sent again as it was.
-                await self.store.resend_item(run_id, item_id)
+                await self.store.resend_item(run_id, item_id, by=by)
                 self.on_queued()
                 return 1
         groups: dict[str, list[int]] = {}
@@ -613,7 +613,7 @@ class Batches:
                 else:
                     message = await asyncio.to_thread(composer.message, customer, invoices)
                 requeued.append(Requeued(groups[customer_id], message))
-            queued += await self.store.requeue_recomposed(run_id, requeued)
+            queued += await self.store.requeue_recomposed(run_id, requeued, by=by)
         if queued:
             self.on_queued()
         log.info("definition_run_retried", run_id=run_id, queued=queued)

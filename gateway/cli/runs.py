@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from gateway.cli import with_store
+from gateway.cli import actor, with_store
 from gateway.config import Config
 from gateway.errors import InvalidInput
 
@@ -27,6 +27,13 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", parents=[common], help="newest runs first")
     listing.add_argument("--status", help="only runs with this status")
     listing.add_argument("--type", dest="email_type", help="only runs of this email type")
+    listing.add_argument(
+        "--query",
+        default="",
+        metavar="Q",
+        help="only runs matching the query, as the console's box takes it"
+        " (to:ADDRESS status:S type:T definition:D after:DATE before:DATE)",
+    )
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--json", action="store_true", help="print JSON lines")
     listing.set_defaults(command=_list)
@@ -71,15 +78,16 @@ def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 def _list(config: Config, args: argparse.Namespace) -> int:
     from gateway.clock import rfc3339
     from gateway.presenters import run_json
-    from gateway.store import RUN_STATUSES, check_status
+    from gateway.store import RUN_STATUSES, check_status, run_filter
 
     check_status(args.status, RUN_STATUSES, "--status")
     if args.limit < 1:
         raise InvalidInput("--limit", "must be a whole number of at least 1")
+    where = run_filter.parse_query(args.query, field="--query")
 
     async def action(store: Store) -> int:
         page = await store.list_runs(
-            status=args.status, email_type=args.email_type, limit=args.limit
+            status=args.status, email_type=args.email_type, where=where, limit=args.limit
         )
         if args.json:
             for run in page.runs:
@@ -255,7 +263,7 @@ def _total(run: Run) -> int:
 
 def _retry(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        queued = await batches_for(config, store).retry(args.run_id)
+        queued = await batches_for(config, store).retry(args.run_id, by=actor())
         print(f"{queued} failed item(s) queued again")
         return 0
 
@@ -265,7 +273,8 @@ def _retry(config: Config, args: argparse.Namespace) -> int:
 def _cancel(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
         print(
-            f"run {args.run_id} cancelled; {await store.cancel_run(args.run_id)} item(s) not sent"
+            f"run {args.run_id} cancelled;"
+            f" {await store.cancel_run(args.run_id, by=actor())} item(s) not sent"
         )
         return 0
 
@@ -274,7 +283,7 @@ def _cancel(config: Config, args: argparse.Namespace) -> int:
 
 def _resend(config: Config, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        await batches_for(config, store).retry(args.run_id, args.item_id)
+        await batches_for(config, store).retry(args.run_id, args.item_id, by=actor())
         print(f"item {args.item_id} of run {args.run_id} queued again")
         return 0
 

@@ -26,6 +26,7 @@ from gateway.clock import Clock, rfc3339
 from gateway.config import RetentionSettings
 from gateway.context import Later
 from gateway.errors import InvalidInput
+from gateway.store.run_filter import RunFilter
 
 RunStatus = Literal[
     "queued", "running", "deferred", "sent", "partial", "failed", "dropped", "rejected", "cancelled"
@@ -678,6 +679,7 @@ class RunStore(Protocol):
         *,
         status: str | None = None,
         email_type: str | None = None,
+        where: RunFilter | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage: ...
@@ -689,13 +691,14 @@ class RunStore(Protocol):
         unknown. ``item_status`` and ``item_limit`` narrow the items (and the
         history to its latest ``item_limit`` entries) for large runs."""
 
-    async def retry_run(self, run_id: str) -> int:
-        """Queue the run's failed items again; return how many."""
+    async def retry_run(self, run_id: str, *, by: str = "") -> int:
+        """Queue the run's failed items again; return how many. ``by``, who
+        asked (as the audit log names them), is written in the run's history."""
 
-    async def cancel_run(self, run_id: str) -> int:
+    async def cancel_run(self, run_id: str, *, by: str = "") -> int:
         """Stop the run: its pending items are skipped; return how many."""
 
-    async def resend_item(self, run_id: str, item_id: int) -> None:
+    async def resend_item(self, run_id: str, item_id: int, *, by: str = "") -> None:
         """Queue one item of the run again, whatever became of it."""
 
 
@@ -818,7 +821,9 @@ class BillingStore(Protocol):
     async def import_customers(self, customers: Sequence[Customer], *, actor: str) -> None:
         """``put_customers`` in one transaction, with one audit entry."""
 
-    async def requeue_recomposed(self, run_id: str, messages: Sequence[Requeued]) -> int:
+    async def requeue_recomposed(
+        self, run_id: str, messages: Sequence[Requeued], *, by: str = ""
+    ) -> int:
         """Give failed items of ``run_id`` a newly composed message (or a new
         error), in one transaction; only items still failed are touched, so
         nobody who received gets it again. Returns how many were queued."""

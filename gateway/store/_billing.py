@@ -22,6 +22,7 @@ from gateway.store import (
 from gateway.store._base import Connection, Row, SQLBase, _marks
 from gateway.store._runs import (
     _RUN_COLUMNS,
+    _by,
     _count,
     _counts,
     _enqueue,
@@ -311,7 +312,9 @@ class BillingSQL(SQLBase):
         )
         return [_run(row) for row in rows]
 
-    async def requeue_recomposed(self, run_id: str, messages: Sequence[Requeued]) -> int:
+    async def requeue_recomposed(
+        self, run_id: str, messages: Sequence[Requeued], *, by: str = ""
+    ) -> int:
         now = self.clock()
         queued = 0
         async with self._transaction() as db:
@@ -366,7 +369,7 @@ class BillingSQL(SQLBase):
                     " ELSE status END, finished_at = NULL WHERE id = ?",
                     (run_id,),
                 )
-            await _history(db, run_id, now, "retried", f"{queued} item(s) composed again")
+            await _history(db, run_id, now, "retried", f"{queued} item(s) composed again{_by(by)}")
             await _refresh(db, run_id, now)
         return queued
 

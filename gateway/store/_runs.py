@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from gateway.clock import rfc3339
@@ -24,6 +25,7 @@ from gateway.store import (
     run_status,
 )
 from gateway.store._base import Connection, Row, SQLBase, _marks
+from gateway.store.run_filter import RunFilter
 
 _RUN_COLUMNS = (
     "id, source, email_type, status, subject, mail_from, created_at, updated_at, error,"
@@ -103,23 +105,35 @@ class RunsSQL(SQLBase):
         *,
         status: str | None = None,
         email_type: str | None = None,
+        where: RunFilter | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
+        chosen = where or RunFilter()
+        if status is not None:
+            chosen = replace(chosen, status=status)
+        if email_type is not None:
+            chosen = replace(chosen, email_type=email_type)
         clauses: list[str] = []
         params: list[Any] = []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        if email_type is not None:
-            clauses.append("email_type = ?")
-            params.append(email_type)
+        for clause, value in (
+            ("status = ?", chosen.status),
+            ("email_type = ?", chosen.email_type),
+            ("definition = ?", chosen.definition),
+            ("created_at >= ?", chosen.created_after),
+            ("created_at < ?", chosen.created_before),
+            # items_by_address (migration 0110) finds a recipient's runs.
+            ("id IN (SELECT run_id FROM items WHERE lower(address) = lower(?))", chosen.recipient),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
         if cursor is not None:
             clauses.append("id < ?")
             params.append(cursor)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql_where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._read(
-            f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- clauses are fixed column names, values are bound
+            f"SELECT {_RUN_COLUMNS} FROM runs {sql_where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- clauses are fixed column names, values are bound
             (*params, limit + 1),
         )
         page = rows[:limit]
@@ -170,11 +184,11 @@ class RunsSQL(SQLBase):
         rows = await self._read(_COUNTS, (run_id,))
         return {row["status"]: row["n"] for row in rows}
 
-    async def retry_run(self, run_id: str) -> int:
-        return await self._requeue(run_id, "status = 'failed'", "retried")
+    async def retry_run(self, run_id: str, *, by: str = "") -> int:
+        return await self._requeue(run_id, "status = 'failed'", "retried", by)
 
-    async def resend_item(self, run_id: str, item_id: int) -> None:
-        if await self._requeue(run_id, f"id = {int(item_id)}", "resent"):
+    async def resend_item(self, run_id: str, item_id: int, *, by: str = "") -> None:
+        if await self._requeue(run_id, f"id = {int(item_id)}", "resent", by):
             return
         rows = await self._read(
             "SELECT m.pruned_at FROM items i JOIN messages m ON m.id = i.message_id"
@@ -188,7 +202,7 @@ class RunsSQL(SQLBase):
             )
         raise NotFoundError(f"run {run_id!r} has no item {item_id} with a message to send")
 
-    async def _requeue(self, run_id: str, which: str, event: str) -> int:
+    async def _requeue(self, run_id: str, which: str, event: str, by: str) -> int:
         """Queue the items of ``run_id`` matching ``which`` (a fixed clause)
         again, with their messages, as if just accepted."""
         now = self.clock()
@@ -221,11 +235,11 @@ class RunsSQL(SQLBase):
                 " ELSE status END, finished_at = NULL WHERE id = ?",
                 (run_id,),
             )
-            await _history(db, run_id, now, event, f"{len(rows)} item(s)")
+            await _history(db, run_id, now, event, f"{len(rows)} item(s){_by(by)}")
             await _refresh(db, run_id, now)
         return len(rows)
 
-    async def cancel_run(self, run_id: str) -> int:
+    async def cancel_run(self, run_id: str, *, by: str = "") -> int:
         now = self.clock()
         async with self._transaction() as db:
             await _state(db, run_id)
@@ -257,7 +271,7 @@ class RunsSQL(SQLBase):
                 " WHERE id = ?",
                 (now, now, run_id),
             )
-            await _history(db, run_id, now, "cancelled", f"{len(rows)} item(s) not sent")
+            await _history(db, run_id, now, "cancelled", f"{len(rows)} item(s) not sent{_by(by)}")
         return len(rows)
 
 
@@ -351,6 +365,11 @@ async def _enqueue(
         items,
     )
     return Counter(item[6] for item in items)
+
+
+def _by(actor: str) -> str:
+    """The end of a history entry's detail naming who asked for it, if anyone said."""
+    return f", by {actor}" if actor else ""
 
 
 async def _history(db: Connection, run_id: str, at: float, event: str, detail: str) -> None:

@@ -3,15 +3,17 @@ run with its items, and cancel, retry and resend, through a real daemon."""
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from tests.integration.harness import Capture, Herald
 from tests.integration.test_faults import smtp_message
 
 
-def deferred(herald: Herald, subject: str) -> str:
+def deferred(herald: Herald, subject: str, to: str = "bob@example.com") -> str:
     """A run whose message the down upstream has deferred once."""
-    run_id = smtp_message(herald, subject)
+    run_id = smtp_message(herald, subject, to)
     herald.wait_for_status(run_id, "deferred", timeout=30)
     return run_id
 
@@ -33,6 +35,28 @@ def test_runs_are_listed_newest_first_filtered_and_paged(herald: Herald) -> None
     assert len(seen) == len(set(seen))
     listed = herald.admin("/v1/runs?status=sent").json["runs"]
     assert not set(made) & {run["id"] for run in listed}
+
+
+def test_runs_are_found_by_recipient_date_and_query(herald: Herald) -> None:
+    """The to/after/before parameters and the q query find the same runs as the
+    console's query box; a bad term is a 400 problem naming the parameter."""
+    mine = deferred(herald, "for carol", to="Carol@Example.com")
+    by_to = herald.admin("/v1/runs?to=carol@example.com").json["runs"]
+    assert [run["id"] for run in by_to] == [mine]
+    query = urllib.parse.quote("to:CAROL@example.com status:deferred after:2000-01-01")
+    assert [run["id"] for run in herald.admin(f"/v1/runs?q={query}").json["runs"]] == [mine]
+    assert herald.admin("/v1/runs?to=carol@example.com&before=2000-01-01").json["runs"] == []
+    for path, name, says in (
+        ("/v1/runs?after=yesterday", "after", "'yesterday' is not a date"),
+        ("/v1/runs?q=colour:red", "q", "unknown key 'colour'"),
+        ("/v1/runs?status=lost", "status", "unknown status 'lost'"),
+    ):
+        answer = herald.admin(path)
+        assert answer.status == 400, answer.body
+        assert answer.headers["Content-Type"].startswith("application/problem+json")
+        [error] = answer.json["errors"]
+        assert error["pointer"] == name
+        assert says in error["detail"]
 
 
 def test_one_run_shows_its_items_and_history(herald: Herald) -> None:
@@ -58,6 +82,7 @@ def test_cancel_skips_what_is_pending_and_retry_queues_it_again(
     cancelled = herald.admin(f"/v1/runs/{run_id}/cancel", method="POST")
     assert cancelled.json == {"skipped": 1}
     run = herald.wait_for_status(run_id, "cancelled")
+    assert "1 item(s) not sent, by admin-api" in [entry["detail"] for entry in run["history"]]
     [item] = run["items"]
     assert item["status"] == "skipped"
     upstream.start()

@@ -251,6 +251,8 @@ def test_failed_items_retry_and_one_item_resends(example: Herald, capture: Captu
     assert retried.stdout.startswith("1 failed item(s) queued again"), retried.stderr
     run = example.wait_for_status(run_id, "sent")
     assert run["counts"] == {"sent": 3, "skipped": 1}
+    retried_by = [entry["detail"] for entry in run["history"] if entry["event"] == "retried"]
+    assert retried_by[0].startswith("1 item(s) composed again, by cli:")
     before = len(capture.for_run(run_id))
     item = next(i for i in run["items"] if i["address"] == "ap@acme.example")
     answer = example.admin_send("POST", f"/v1/runs/{run_id}/items/{item['id']}/resend", {})

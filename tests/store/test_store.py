@@ -35,6 +35,7 @@ from gateway.store import (
     NewNotice,
     NewRun,
     Outcome,
+    RunPage,
     RunStatus,
     SenderIdentity,
     SMTPUser,
@@ -45,6 +46,7 @@ from gateway.store import (
 )
 from gateway.store._sql import SQLStore, migrations
 from gateway.store._sqlite import WAL_SIZE_LIMIT, SQLiteStore
+from gateway.store.run_filter import RunFilter
 from tests import stores
 
 CONTENT = Cleaned(b"From: app@example.com\r\nTo: ada@example.com\r\nSubject: Hi\r\n\r\nHello\r\n")
@@ -419,6 +421,31 @@ async def test_list_runs_filters(five_runs: SQLStore) -> None:
     both = await five_runs.list_runs(status="queued", email_type="account.created")
     assert [r.id for r in both.runs] == ["run_0004"]
     assert (await five_runs.list_runs(status="sent")).runs == []
+
+
+async def test_list_runs_by_recipient_and_date(store: SQLStore, clock: stores.MovableClock) -> None:
+    """list_runs finds the runs with a recipient at an address, in any case,
+    made at or after one moment and before another."""
+    await store.record_run(new_run("run_0001", addresses=("Ada@Example.com", "bob@example.com")))
+    clock.advance(3600)
+    middle = clock()
+    await store.record_run(new_run("run_0002", addresses=("bob@example.com",)))
+    clock.advance(3600)
+    await store.record_run(new_run("run_0003", addresses=("ada@example.com",)))
+
+    def ids(page: RunPage) -> list[str]:
+        return [run.id for run in page.runs]
+
+    to_ada = RunFilter(recipient="ada@EXAMPLE.com")
+    assert ids(await store.list_runs(where=to_ada)) == ["run_0003", "run_0001"]
+    made_since = RunFilter(created_after=middle - 1)
+    assert ids(await store.list_runs(where=made_since)) == ["run_0003", "run_0002"]
+    window = RunFilter(created_after=middle - 1, created_before=middle + 1)
+    assert ids(await store.list_runs(where=window)) == ["run_0002"]
+    ada_before = dataclasses.replace(to_ada, created_before=middle)
+    assert ids(await store.list_runs(where=ada_before)) == ["run_0001"]
+    assert ids(await store.list_runs(where=RunFilter(recipient="nobody@example.com"))) == []
+    assert ids(await store.list_runs(where=RunFilter(definition="monthly"))) == []
 
 
 async def test_list_runs_cursor_pagination(five_runs: SQLStore) -> None:
