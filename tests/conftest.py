@@ -26,10 +26,16 @@ def test_database() -> Iterator[str | None]:
         stores.drop_database(url)
 
 
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the SQLite store that ``store`` and ``clocked_store`` copy is made once."""
+    return tmp_path_factory.mktemp("store-template")
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def store(tmp_path: Path, store_template: Path) -> AsyncIterator[Store]:
     """A real, empty store of the kind this session tests, every migration applied."""
-    opened = open_store(stores.url_for(tmp_path))
+    opened = open_store(await stores.migrated_url_for(tmp_path, store_template))
     await opened.open()
     yield opened
     await opened.close()
@@ -42,9 +48,11 @@ def clock() -> stores.MovableClock:
 
 
 @pytest.fixture
-async def clocked_store(tmp_path: Path, clock: stores.MovableClock) -> AsyncIterator[SQLStore]:
+async def clocked_store(
+    tmp_path: Path, store_template: Path, clock: stores.MovableClock
+) -> AsyncIterator[SQLStore]:
     """A real, empty store of the kind this session tests, reading ``clock``."""
-    opened = open_store(stores.url_for(tmp_path), clock=clock)
+    opened = open_store(await stores.migrated_url_for(tmp_path, store_template), clock=clock)
     assert isinstance(opened, SQLStore)
     await opened.open()
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,31 @@ def url_for(workdir: Path) -> str:
         assert database, "the session's PostgreSQL database was not created"
         return f"{database}?schema=t_{secrets.token_hex(6)}"
     return str(workdir / "state" / "herald.db")
+
+
+async def migrated_url_for(workdir: Path, template: Path) -> str:
+    """A new store for one test with every migration already applied.
+
+    On SQLite it is a copy of ``template/herald.db``, migrated once per test
+    process, rather than every migration again (each its own fsynced commit)
+    for every test; the store's own ``open`` still checks the version. What a
+    first open does to an empty store stays tested wherever a test opens
+    ``url_for`` (the daemons, tests/store/). PostgreSQL gets a fresh schema,
+    as from ``url_for``.
+    """
+    url = url_for(workdir)
+    if KIND == "postgresql":
+        return url
+    made = template / "herald.db"
+    if not made.exists():
+        from gateway.store import open_store
+
+        store = open_store(str(made))
+        await store.open()
+        await store.close()
+    Path(url).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    shutil.copyfile(made, url)
+    return url
 
 
 def with_database(url: str, name: str) -> str:
