@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from functools import cache
 
@@ -17,13 +16,6 @@ from functools import cache
 # of milliseconds, which is cheap for one login and slow for a guesser.
 _LOG_N, _R, _P = 15, 8, 1
 _LENGTH = 32
-# HERALD_PASSWORD_COST (log2 N, 10 to 15) lowers the cost of new hashes for the
-# test suite only, which makes hundreds of throw-away logins through the CLI and
-# the daemon. It is read at import, never raises the cost, and leaves the hashes
-# already stored as they are (each names its own cost). Production leaves it unset.
-_TEST_LOG_N = os.environ.get("HERALD_PASSWORD_COST", "")
-if _TEST_LOG_N.isdigit() and 10 <= int(_TEST_LOG_N) < _LOG_N:
-    _LOG_N = int(_TEST_LOG_N)
 
 
 def _scrypt(password: str, salt: bytes, log_n: int, r: int, p: int) -> bytes:

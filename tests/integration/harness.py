@@ -184,9 +184,6 @@ class Herald:
             "HERALD_WEBHOOK_SECRET": self.SECRET,
             "HERALD_ADMIN_TOKEN": self.TOKEN,
             "HERALD_HOSTNAME": "herald.test",
-            # Cheap hashes for the throw-away logins the tests make; the real cost
-            # is pinned by tests/settings/test_passwords.py, which hashes in-process.
-            "HERALD_PASSWORD_COST": "10",
         }
         if upstream:
             self.env["HERALD_UPSTREAM"] = upstream
