@@ -410,6 +410,8 @@ def claimed_columns(recipients: str) -> str:
         " messages.attempts, messages.queued_at, messages.next_attempt_at,"
         " messages.sending_since, messages.later,"
         " (SELECT email_type FROM runs WHERE runs.id = messages.run_id) AS email_type,"
+        " (SELECT version FROM saved_version WHERE id = 1) AS saved_version,"
+        " (SELECT suppressions FROM saved_version WHERE id = 1) AS suppression_version,"
         f" (SELECT {recipients} FROM items WHERE items.message_id = messages.id"
         " AND items.status IN ('queued', 'deferred')) AS recipients"
     )
@@ -429,4 +431,10 @@ def _delivery(row: Row, owner: str) -> Delivery:
         owner=owner,
         interrupted=row["sending_since"] is not None,
         later=Later.from_json(json.loads(row["later"])) if row["later"] is not None else None,
+        saved_version=_counter(row["saved_version"]),
+        suppression_version=_counter(row["suppression_version"]),
     )
+
+
+def _counter(value: Any) -> int | None:
+    return int(value) if value is not None else None
