@@ -2,8 +2,9 @@
 
 In order: the sender's own upstream, the saved SMTP settings, the
 configured ``[upstream]``, or, with none of them, the Maildir capture
-(``gateway.settings.smtp.chosen`` decides). The settings are read at every
-delivery, so a saved change applies to the next message without a restart.
+(``gateway.settings.smtp.chosen`` decides). Every delivery checks the saved
+version its claim read, and the settings are read again once it moved, so a
+saved change applies to the next message claimed without a restart.
 """
 
 from __future__ import annotations
