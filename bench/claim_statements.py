@@ -1,7 +1,9 @@
-"""How many SQL statements the queue manager's claim of 50 due messages costs.
+"""How many SQL statements the queue manager's claim of 50 due messages
+costs, and the record of one delivery's outcomes.
 
 Queues N messages (two recipients each) in a fresh store, then counts every
-statement the store sends while it claims them: on SQLite with the
+statement the store sends while it claims them, and while it records that
+the first of them was sent to both recipients: on SQLite with the
 connection's trace callback, on PostgreSQL by counting the asyncpg calls
 (an ``executemany`` counts one statement per row, as the server runs them).
 
@@ -22,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.store import Cleaned, NewItem, NewRun, open_store
+from gateway.store import Cleaned, NewItem, NewRun, Outcome, Store, open_store
 
 N = 50
 FRAMING = {"BEGIN", "BEGIN;", "BEGIN IMMEDIATE", "COMMIT", "COMMIT;", "ROLLBACK"}
@@ -76,30 +78,58 @@ async def main(url: str) -> None:
                     content=Cleaned(b"Subject: hi\r\n\r\nhello\r\n"),
                 )
             )
-        statements: list[str] = []
         postgres = url.startswith(("postgresql://", "postgres://"))
-        if postgres:
-            stop = counting(statements)
-            try:
-                claimed = await store.claim("bench:1", limit=N, lease=60)
-            finally:
-                stop()
-        else:
-            # The SQLite store's one connection: its trace callback sees every statement.
-            db: Any = store._db
-            await db.set_trace_callback(statements.append)
-            claimed = await store.claim("bench:1", limit=N, lease=60)
-            await db.set_trace_callback(None)
+        claimed = []
+
+        async def claim() -> None:
+            claimed.extend(await store.claim("bench:1", limit=N, lease=60))
+
+        await traced(store, postgres, f"claiming {N} messages", claim, shown=4)
         assert len(claimed) == N, len(claimed)
-        work = [s for s in statements if s.strip().upper() not in FRAMING]
-        print(
-            f"{'postgresql' if postgres else 'sqlite'}: claiming {N} messages ran"
-            f" {len(statements)} statements, {len(work)} besides BEGIN and COMMIT"
+        first = claimed[0]
+        sent = [Outcome(item, "sent", reply="250 2.0.0 Ok") for item, _ in first.recipients]
+        await traced(
+            store,
+            postgres,
+            "recording one delivery to two recipients",
+            lambda: store.record_attempt(first, sent, retry_at=None),
+            shown=20,
         )
-        for statement in work[:4]:
-            print("   ", " ".join(statement.split())[:100])
     finally:
         await store.close()
+
+
+async def traced(
+    store: Store,
+    postgres: bool,
+    what: str,
+    work: Callable[[], Awaitable[None]],
+    *,
+    shown: int,
+) -> None:
+    """Print how many statements ``work`` sent to ``store``, and the first ``shown``."""
+    statements: list[str] = []
+    if postgres:
+        stop = counting(statements)
+        try:
+            await work()
+        finally:
+            stop()
+    else:
+        # The SQLite store's writer connection: its trace callback sees every statement.
+        db: Any = getattr(store, "db")  # noqa: B009 -- the SQLite store's own connection
+        await db.set_trace_callback(statements.append)
+        try:
+            await work()
+        finally:
+            await db.set_trace_callback(None)
+    essential = [s for s in statements if s.strip().upper() not in FRAMING]
+    print(
+        f"{'postgresql' if postgres else 'sqlite'}: {what} ran"
+        f" {len(statements)} statements, {len(essential)} besides BEGIN and COMMIT"
+    )
+    for statement in essential[:shown]:
+        print("   ", " ".join(statement.split())[:100])
 
 
 if __name__ == "__main__":

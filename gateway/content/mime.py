@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.header
 import email.policy
 import email.utils
+import functools
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
@@ -231,18 +232,39 @@ def check_headers(message: Message) -> None:
         return
     for part in message.walk():
         for name, value in part.raw_items():
-            what = f"the {name} header"
-            check_header_text(unfold(str(value)), what)
-            try:
-                parsed = part.policy.header_fetch_parse(name, value)
-            except (ValueError, LookupError, TypeError, AttributeError, MessageError) as exc:
-                # The email package's parser fails on some hostile values
-                # (an address part carrying a decoded CR LF, say).
-                raise ValueError(f"{what} cannot be read: {exc}") from exc
-            if parsed is not value:
-                # A header Herald set is already parsed; one read from the
-                # input is parsed now, and decoded as the generator will.
-                check_header_text(str(parsed), what)
+            if type(value) is str and len(value) <= _REMEMBERED_LENGTH:
+                # A value read from the input: the same text under the same
+                # name and policy is checked once (cleanup checks again what
+                # the listener checked, and mail repeats its From and To).
+                _raw_header_safe(part.policy, name, value)
+            else:
+                _check_header(part.policy, name, value)
+
+
+# Raw header values longer than this are checked each time, not remembered.
+_REMEMBERED_LENGTH = 998  # RFC 5322 §2.1.1: the longest line
+
+
+@functools.lru_cache(maxsize=1024)  # at most about 1 MB of remembered text
+def _raw_header_safe(policy: email.policy.Policy, name: str, value: str) -> None:
+    """``_check_header`` of a raw value, remembered when it passes (a refusal
+    raises, and an exception is never cached)."""
+    _check_header(policy, name, value)
+
+
+def _check_header(policy: email.policy.Policy, name: str, value: Any) -> None:
+    what = f"the {name} header"
+    check_header_text(unfold(str(value)), what)
+    try:
+        parsed = policy.header_fetch_parse(name, value)
+    except (ValueError, LookupError, TypeError, AttributeError, MessageError) as exc:
+        # The email package's parser fails on some hostile values
+        # (an address part carrying a decoded CR LF, say).
+        raise ValueError(f"{what} cannot be read: {exc}") from exc
+    if parsed is not value:
+        # A header Herald set is already parsed; one read from the
+        # input is parsed now, and decoded as the generator will.
+        check_header_text(str(parsed), what)
 
 
 def unfold(value: str) -> str:

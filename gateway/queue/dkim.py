@@ -89,16 +89,20 @@ class Signer:
         self._keys: dict[str, tuple[str, str]] = {}
         self._keys_at: int | None = None
 
-    async def _in_force(self) -> dict[str, tuple[str, str]]:
-        version = await self.store.saved_version()
-        if version != self._keys_at:
+    async def _in_force(self, version: int | None) -> dict[str, tuple[str, str]]:
+        if version is None:
+            version = await self.store.saved_version()
+        # Keys read at a later version than ``version`` serve it too.
+        if self._keys_at is None or version > self._keys_at:
             # Read after the version: what is read is at least as new.
             self._keys = await dkim_keys.signing_keys(self.store, self.vault)
             self._keys_at = version
         return self._keys
 
-    async def sign(self, content: bytes) -> bytes:
-        keys = await self._in_force()
+    async def sign(self, content: bytes, *, version: int | None = None) -> bytes:
+        """``content`` signed for its From domain, if it has a key; ``version``
+        is the store's ``saved_version`` as the delivery's claim read it."""
+        keys = await self._in_force(version)
         if not keys:
             return content
         domain = from_domain(content)

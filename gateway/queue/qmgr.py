@@ -148,6 +148,7 @@ class QueueManager:
         self._unrecorded: dict[str, _Attempt] = {}
         # With [bounces] on, each message's own envelope sender (VERP).
         self.return_path = ReturnPath.for_config(router.config)
+        self._suppressions = suppression.Check(store)
 
     def wake(self) -> None:
         """Tell the manager that a message was queued."""
@@ -289,8 +290,10 @@ class QueueManager:
             if delivery.later is not None:
                 composed = await self._compose(delivery.later)
                 delivery = replace(delivery, content=bytes(composed[0]))
-            relay = await self.router.relay_for(delivery.mail_from)
-            content = await self.router.signer.sign(delivery.content)
+            # The claim read the saved version: neither reads it again.
+            version = delivery.saved_version
+            relay = await self.router.relay_for(delivery.mail_from, version=version)
+            content = await self.router.signer.sign(delivery.content, version=version)
             results = await relay.send(
                 self._envelope_sender(delivery), addresses, content, before_data=before_data
             )
@@ -370,7 +373,7 @@ class QueueManager:
         its email type ignores suppressions. A list that cannot be read holds
         nothing back: the message goes to everyone."""
         try:
-            return await suppression.skipped(self.store, self.router.config, delivery)
+            return await self._suppressions.skipped(self.router.config, delivery)
         except Exception:
             log.exception("suppressions_unreadable", run_id=delivery.run_id)
             return {}

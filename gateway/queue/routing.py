@@ -2,8 +2,9 @@
 
 In order: the sender's own upstream, the saved SMTP settings, the
 configured ``[upstream]``, or, with none of them, the Maildir capture
-(``gateway.settings.smtp.chosen`` decides). The settings are read at every
-delivery, so a saved change applies to the next message without a restart.
+(``gateway.settings.smtp.chosen`` decides). Every delivery checks the saved
+version its claim read, and the settings are read again once it moved, so a
+saved change applies to the next message claimed without a restart.
 """
 
 from __future__ import annotations
@@ -105,12 +106,18 @@ class Router:
         # The limits are the configuration's, whichever settings chose the upstream.
         return dataclasses.replace(upstream, limits=self.config.upstream.limits)
 
-    async def relay_for(self, mail_from: str) -> Relay:
+    async def relay_for(self, mail_from: str, *, version: int | None = None) -> Relay:
         """The way out for a message from ``mail_from`` at this moment: the
-        settings are read again once a change was saved (in any process)."""
-        version = await self.store.saved_version()
-        if version != self._chosen_at or len(self._chosen) > _CHOSEN:
-            self._chosen, self._chosen_at = {}, version
+        settings are read again once a change was saved (in any process).
+
+        ``version`` is the store's ``saved_version`` as the delivery's claim
+        read it, which saves reading it again; a version older than the one
+        the upstreams were chosen at is served by those newer choices."""
+        if version is None:
+            version = await self.store.saved_version()
+        held = self._chosen_at
+        if held is None or version > held or len(self._chosen) > _CHOSEN:
+            self._chosen, self._chosen_at = {}, version if held is None else max(version, held)
         key = mail_from.lower()
         if key in self._chosen:
             upstream = self._chosen[key]

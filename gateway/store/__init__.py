@@ -177,6 +177,12 @@ class Delivery:
     interrupted: bool = False
     # Not composed yet: ``content`` is empty and this says what to compose.
     later: Later | None = None
+    # The store's counters (``saved_version``, ``suppression_state``) as the
+    # claim read them, so that a batch of deliveries costs no read of its own
+    # to know whether what was read of the settings and the list still holds;
+    # None when the delivery was not claimed from the store.
+    saved_version: int | None = None
+    suppression_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -964,6 +970,11 @@ class SuppressionStore(Protocol):
 
     async def suppressions_for(self, addresses: Collection[str]) -> dict[str, Suppression]:
         """The suppressions among ``addresses``, by lower-cased address."""
+
+    async def suppression_state(self) -> tuple[int, bool]:
+        """A number that every change of the list moves (in the change's own
+        transaction, whichever process makes it), and whether the list holds
+        anyone, read together."""
 
     async def list_suppressions(
         self, *, search: str | None = None, after: str | None = None, limit: int = 100

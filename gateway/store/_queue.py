@@ -23,7 +23,7 @@ from gateway.store import (
     QueueStats,
 )
 from gateway.store._base import Connection, Row, SQLBase, _marks
-from gateway.store._runs import _count, _history, _refresh
+from gateway.store._runs import _RUN_STATE, _count, _history, _refresh
 from gateway.store._suppressions import _suppress
 
 
@@ -114,15 +114,10 @@ class QueueSQL(SQLBase):
         addresses = dict(delivery.recipients)
 
         async def record(db: Connection) -> None:
-            cursor = await db.execute(
-                "SELECT 1 FROM messages WHERE id = ? AND lease_owner = ?",
-                (delivery.message_id, delivery.owner),
-            )
-            if await cursor.fetchone() is None:
-                raise LeaseLostError(f"the lease on {delivery.message_id} was lost")
-            cursor = await db.execute(
-                "SELECT definition, status FROM runs WHERE id = ?", (delivery.run_id,)
-            )
+            # The run is read once, for the cancel below and for ``_refresh``;
+            # the lease is checked by the message's own update at the end
+            # (a lost one rolls this transaction back).
+            cursor = await db.execute(_RUN_STATE, (delivery.run_id,))
             run = await cursor.fetchone()
             results = list(outcomes)
             if run is not None and run["status"] == "cancelled":
@@ -162,25 +157,28 @@ class QueueSQL(SQLBase):
                     ],
                 )
             # A held or purged message keeps that status: the operator's word wins.
-            await db.execute(
+            cursor = await db.execute(
                 "UPDATE messages SET attempts = attempts + 1, lease_owner = NULL,"
                 " lease_until = NULL, sending_since = NULL, last_error = ?,"
                 " status = CASE WHEN status = 'queued' THEN ? ELSE status END,"
-                " next_attempt_at = ? WHERE id = ?",
+                " next_attempt_at = ? WHERE id = ? AND lease_owner = ? RETURNING id",
                 (
                     errors[0] if errors else None,
                     "queued" if pending else "done",
                     retry_at or now,
                     delivery.message_id,
+                    delivery.owner,
                 ),
             )
+            if await cursor.fetchone() is None:
+                raise LeaseLostError(f"the lease on {delivery.message_id} was lost")
             await db.executemany(
                 "INSERT INTO notices (run_id, kind, payload, created_at, next_attempt_at)"
                 " VALUES (?,?,?,?,?)",
                 [(delivery.run_id, n.kind, json.dumps(n.payload), now, now) for n in notices],
             )
             await _suppress(db, suppressions, now, "upstream")
-            await _refresh(db, delivery.run_id, now)
+            await _refresh(db, delivery.run_id, now, run)
 
         await self._write(record, needs_room=True)
 
@@ -410,6 +408,8 @@ def claimed_columns(recipients: str) -> str:
         " messages.attempts, messages.queued_at, messages.next_attempt_at,"
         " messages.sending_since, messages.later,"
         " (SELECT email_type FROM runs WHERE runs.id = messages.run_id) AS email_type,"
+        " (SELECT version FROM saved_version WHERE id = 1) AS saved_version,"
+        " (SELECT suppressions FROM saved_version WHERE id = 1) AS suppression_version,"
         f" (SELECT {recipients} FROM items WHERE items.message_id = messages.id"
         " AND items.status IN ('queued', 'deferred')) AS recipients"
     )
@@ -429,4 +429,10 @@ def _delivery(row: Row, owner: str) -> Delivery:
         owner=owner,
         interrupted=row["sending_since"] is not None,
         later=Later.from_json(json.loads(row["later"])) if row["later"] is not None else None,
+        saved_version=_counter(row["saved_version"]),
+        suppression_version=_counter(row["suppression_version"]),
     )
+
+
+def _counter(value: Any) -> int | None:
+    return int(value) if value is not None else None

@@ -298,13 +298,14 @@ async def _counts(db: Connection, run_id: str) -> dict[str, int]:
     return {row["status"]: row["n"] for row in await cursor.fetchall()}
 
 
-async def _refresh(db: Connection, run_id: str, now: float) -> None:
+async def _refresh(db: Connection, run_id: str, now: float, run: Row | None = None) -> None:
     """Derive the run's status from its counts. A definition run still being
-    fed stays running, and a cancelled one stays cancelled."""
-    cursor = await db.execute(
-        "SELECT status, definition, fed_at, finished_at FROM runs WHERE id = ?", (run_id,)
-    )
-    run = await cursor.fetchone()
+    fed stays running, and a cancelled one stays cancelled. ``run`` is the
+    run's ``_RUN_STATE`` row when the caller read it in this transaction and
+    has not changed those columns since."""
+    if run is None:
+        cursor = await db.execute(_RUN_STATE, (run_id,))
+        run = await cursor.fetchone()
     if run is None:
         return
     status = run_status(await _counts(db, run_id))
@@ -380,6 +381,8 @@ async def _history(db: Connection, run_id: str, at: float, event: str, detail: s
 
 
 _COUNTS = "SELECT status, n FROM run_counts WHERE run_id = ? AND n > 0 ORDER BY status"
+# What ``_refresh`` needs of a run to derive its status.
+_RUN_STATE = "SELECT status, definition, fed_at, finished_at FROM runs WHERE id = ?"
 
 
 def _run(row: Row, **details: Any) -> Run:

@@ -78,7 +78,10 @@ class _Direct:
         return _Cursor(self.db.execute(sql, parameters).fetchall())
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
-        self.db.executemany(sql, parameters)
+        rows = list(parameters)
+        # Nothing to write costs no statement (as on PostgreSQL).
+        if rows:
+            self.db.executemany(sql, rows)
 
 
 class _Threaded:

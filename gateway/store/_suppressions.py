@@ -27,6 +27,13 @@ class SuppressionsSQL(SQLBase):
         )
         return {row["address"]: _suppression(row) for row in rows}
 
+    async def suppression_state(self) -> tuple[int, bool]:
+        rows = await self._read(
+            "SELECT suppressions, EXISTS (SELECT 1 FROM suppressions) AS anyone"
+            " FROM saved_version WHERE id = 1"
+        )
+        return (int(rows[0]["suppressions"]), bool(rows[0]["anyone"])) if rows else (0, True)
+
     async def list_suppressions(
         self, *, search: str | None = None, after: str | None = None, limit: int = 100
     ) -> list[Suppression]:

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.content import mime
+from gateway.errors import UnsafeHeader
 from tests.encoded_words import EVIL
 
 
@@ -84,6 +85,20 @@ def test_raw_headers_hiding_a_break_are_refused_with_a_value_error(header: str) 
     message = parse(b"From: app@example.com\r\n" + header.encode() + b"\r\n\r\nx\r\n")
     with pytest.raises(ValueError, match=r"must not contain|cannot be read"):
         mime.check_headers(message)
+
+
+def test_a_header_checked_once_is_checked_alike_every_time() -> None:
+    """The check remembers values that passed, never refusals: a hostile value
+    is refused on every message that carries it, beside a safe one that
+    passes on each, and in cleanup as at the listener."""
+    raw = b"From: app@example.com\r\nSubject: " + ENCODED_CRLF.encode() + b"\r\n\r\nx\r\n"
+    for _ in range(3):
+        message = parse(raw)
+        with pytest.raises(ValueError, match=r"^the Subject header must not contain"):
+            mime.check_headers(message)
+        with pytest.raises(UnsafeHeader):
+            mime.cleanup(message, message_id="<1@herald.test>")
+        mime.check_headers(parse(b"From: app@example.com\r\nSubject: hi\r\n\r\nx\r\n"))
 
 
 def test_headers_of_every_part_are_checked() -> None:

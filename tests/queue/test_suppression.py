@@ -11,8 +11,8 @@ from gateway.config import QueueSettings
 from gateway.content.templating import Templates
 from gateway.entrance import delivery
 from gateway.queue.qmgr import QueueManager
-from gateway.queue.suppression import mailbox_unknown
-from gateway.store import Store
+from gateway.queue.suppression import mailbox_unknown, operator_suppression
+from gateway.store import Run, Store
 from tests.capture import Capture
 from tests.queue.test_qmgr import queue_one, router_for, serving, settled
 
@@ -114,17 +114,48 @@ async def test_a_missing_mailbox_is_suppressed_and_the_next_message_skips_it(
     assert [c.rcpt_tos for c in capture.received][-1] == ["gone@example.com"]
 
 
+async def test_a_suppression_added_meanwhile_holds_back_the_next_message(
+    store: Store, tmp_path: Path, upstream: tuple[Capture, int]
+) -> None:
+    """With the list seen empty, an operator's suppression (written by the
+    store directly, as another node would) is seen by the next message
+    claimed; removing it lets the one after go to that recipient again."""
+    capture = upstream[0]
+    manager = manager_for(store, tmp_path, capture)
+    async with serving(manager):
+        await relayed(store, manager, "sent", "ada@example.com")
+        await store.add_suppression(operator_suppression("Ada@example.com", None), actor="t")
+        run = await relayed(store, manager, "sent", "ada@example.com", "bob@example.com")
+        statuses = {item.address: item.status for item in run.items}
+        assert statuses == {"ada@example.com": "skipped", "bob@example.com": "sent"}
+        await store.remove_suppression("ada@example.com", actor="t")
+        await relayed(store, manager, "sent", "ada@example.com")
+    assert [c.rcpt_tos for c in capture.received] == [
+        ["ada@example.com"],
+        ["bob@example.com"],
+        ["ada@example.com"],
+    ]
+
+
+def manager_for(store: Store, tmp_path: Path, capture: Capture) -> QueueManager:
+    return QueueManager(
+        store, router_for(store, tmp_path, capture.url), QueueSettings(poll_interval=0.05)
+    )
+
+
+async def relayed(store: Store, manager: QueueManager, status: str, *addresses: str) -> Run:
+    """A message to ``addresses`` queued and its run settled at ``status``."""
+    run_id = await queue_one(store, *addresses)
+    manager.wake()
+    return await settled(store, run_id, status)
+
+
 async def test_a_policy_refusal_suppresses_nothing(
     store: Store, tmp_path: Path, upstream: tuple[Capture, int]
 ) -> None:
     """A 550 5.7.1 fails the recipient and leaves the list as it was."""
     capture = upstream[0]
     capture.rcpt_replies = {"ada@": "550 5.7.1 Rejected by policy"}
-    manager = QueueManager(
-        store, router_for(store, tmp_path, capture.url), QueueSettings(poll_interval=0.05)
-    )
-    async with serving(manager):
-        run_id = await queue_one(store, "ada@example.com")
-        manager.wake()
-        await settled(store, run_id, "failed")
+    async with serving(manager := manager_for(store, tmp_path, capture)):
+        await relayed(store, manager, "failed", "ada@example.com")
     assert await store.list_suppressions() == []

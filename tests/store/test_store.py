@@ -34,6 +34,7 @@ from gateway.store import (
     NewMessage,
     NewNotice,
     NewRun,
+    NewSuppression,
     Outcome,
     RunPage,
     RunStatus,
@@ -251,6 +252,17 @@ async def test_claim_leases_due_messages(store: SQLStore) -> None:
     assert delivery.mail_from == "app@example.com"
     assert [address for _, address in delivery.recipients] == ["a@example.com", "b@example.com"]
     assert delivery.attempts == 0
+
+
+async def test_a_claim_carries_the_counters_of_the_settings_and_the_list(store: SQLStore) -> None:
+    """Each claimed delivery carries ``saved_version`` and the suppression
+    counter as they stood when it was claimed, so its delivery reads neither."""
+    await store.write_setting("smtp", {"host": "mail.test"}, actor="test")
+    await store.add_suppression(NewSuppression("gone@example.com", "gone", "operator"), actor="t")
+    await store.record_run(new_run("run_1"))
+    [delivery] = await store.claim("worker-1", limit=10, lease=60)
+    assert delivery.saved_version == await store.saved_version()
+    assert delivery.suppression_version == (await store.suppression_state())[0]
 
 
 async def test_second_claim_gets_nothing_while_leased(store: SQLStore) -> None:

@@ -31,6 +31,24 @@ async def test_an_address_is_suppressed_once_whatever_its_case(store: SQLStore) 
     assert entry.new == {"reason": "550 5.1.1 user unknown", "source": "operator", "run_id": None}
 
 
+async def test_every_change_of_the_list_moves_its_own_counter(store: SQLStore) -> None:
+    """Adding and removing move the suppression counter and say whether the
+    list holds anyone; the settings' ``saved_version`` stays where it was, so
+    a learned suppression sends no process back to its settings."""
+    saved = await store.saved_version()
+    empty_at, anyone = await store.suppression_state()
+    assert not anyone
+    await store.add_suppression(NewSuppression("ada@example.com", "gone", "operator"), actor="t")
+    added_at, anyone = await store.suppression_state()
+    assert anyone
+    assert added_at > empty_at
+    await store.remove_suppression("ada@example.com", actor="t")
+    removed_at, anyone = await store.suppression_state()
+    assert not anyone
+    assert removed_at > added_at
+    assert await store.saved_version() == saved
+
+
 async def test_removing_is_audited_and_an_unknown_address_is_not_found(store: SQLStore) -> None:
     """Removal answers what was removed and is audited; removing again is NotFoundError."""
     await store.add_suppression(NewSuppression("ada@example.com", "gone", "bounce"), actor="bounce")
