@@ -8,6 +8,9 @@ under it: ``smtp``, ``users``, ``templates/account.created``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -17,6 +20,30 @@ NAV = (Link("Audit log", "/audit", "audit:read"),)
 PAGE = 50
 # The longest filter taken; a longer one is no actor's or setting's name.
 LONGEST = 200
+
+
+@dataclass(frozen=True)
+class Line:
+    """One field of a value before or after a change; ``changed`` when the
+    other side lacks it or holds something else."""
+
+    name: str
+    value: str
+    changed: bool
+
+
+def lines(value: Mapping[str, Any] | None, other: Mapping[str, Any] | None) -> list[Line] | None:
+    """``value``'s fields by name, each marked when ``other`` differs; None for no value."""
+    if value is None:
+        return None
+    return [
+        Line(
+            name,
+            json.dumps(value[name], sort_keys=True),
+            other is None or name not in other or other[name] != value[name],
+        )
+        for name in sorted(value)
+    ]
 
 
 def _filter(request: web.Request, name: str) -> str | None:
@@ -41,7 +68,7 @@ async def show(request: web.Request) -> web.StreamResponse:
         next_url=next_page(request, "before", page.next_before),
         actor=actor or "",
         what=setting or "",
-        shown=lambda value: "" if value is None else json.dumps(value, sort_keys=True, indent=1),
+        lines=lines,
     )
 
 

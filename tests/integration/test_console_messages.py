@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.console import Person, add_user, browser, refused_by_policy, shot, sign_in
+from tests.integration.console import Person, add_user, browser, shot, signed_in
 from tests.integration.harness import Capture, Herald
 from tests.integration.test_definition_runs import BATCH, attachments, example, start, unzip
 
@@ -40,10 +40,8 @@ def reader(herald: Herald) -> Person:
 
 @pytest.fixture
 def page(browser: Browser, herald: Herald, reader: Person) -> Iterator[Page]:
-    tab = sign_in(browser, herald, reader)
-    yield tab
-    assert refused_by_policy(tab) == []
-    tab.context.close()
+    with signed_in(browser, herald, reader) as tab:
+        yield tab
 
 
 def test_a_sent_invoice_opens_from_its_run_and_downloads_as_an_eml_whose_zip_opens(
