@@ -52,12 +52,13 @@ def routes(api: Api) -> list[web.RouteDef]:
         api.wake()
         return web.json_response({"retried": count})
 
-    def change(action: Callable[[str], Awaitable[object]], status: str) -> Handler:
-        """A handler applying ``action`` to the message named in the path."""
+    def change(action: Callable[[str, str], Awaitable[object]], status: str) -> Handler:
+        """A handler applying ``action`` to the message named in the path, on
+        behalf of the request's actor."""
 
         async def handler(request: web.Request) -> web.StreamResponse:
             message_id = check_message_id(request.match_info["message_id"])
-            await action(message_id)
+            await action(message_id, api.actor_of(request))
             api.wake()
             return web.json_response({"message_id": message_id, "status": status})
 
@@ -66,7 +67,7 @@ def routes(api: Api) -> list[web.RouteDef]:
     async def purge(request: web.Request) -> web.Response:
         message_id = check_message_id(request.match_info["message_id"])
         reason = check_reason(request.query.get("reason"), "reason")
-        await store.purge(message_id, reason)
+        await store.purge(message_id, reason, actor=api.actor_of(request))
         return web.json_response({"message_id": message_id, "status": "purged", "reason": reason})
 
     return [
@@ -74,14 +75,15 @@ def routes(api: Api) -> list[web.RouteDef]:
         web.post("/v1/queue/retry", api.protect(retry_all, scope=SCOPE)),
         web.post(
             "/v1/queue/{message_id}/retry",
-            api.protect(change(store.retry_now, "queued"), scope=SCOPE),
+            api.protect(change(lambda m, _: store.retry_now(m), "queued"), scope=SCOPE),
         ),
         web.post(
-            "/v1/queue/{message_id}/hold", api.protect(change(store.hold, "held"), scope=SCOPE)
+            "/v1/queue/{message_id}/hold",
+            api.protect(change(lambda m, a: store.hold(m, actor=a), "held"), scope=SCOPE),
         ),
         web.post(
             "/v1/queue/{message_id}/release",
-            api.protect(change(store.release, "queued"), scope=SCOPE),
+            api.protect(change(lambda m, a: store.release(m, actor=a), "queued"), scope=SCOPE),
         ),
         web.delete("/v1/queue/{message_id}", api.protect(purge, scope=SCOPE)),
     ]

@@ -11,7 +11,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from gateway.cli import with_store
+from gateway.cli import actor, with_store
 from gateway.config import Config
 
 if TYPE_CHECKING:
@@ -92,11 +92,11 @@ def _change(config: Config, args: argparse.Namespace) -> int:
 
     async def action(store: Store) -> int:
         if args.action == "hold":
-            await store.hold(message_id)
+            await store.hold(message_id, actor=actor())
         elif args.action == "release":
-            await store.release(message_id)
+            await store.release(message_id, actor=actor())
         else:
-            await store.purge(message_id, reason)
+            await store.purge(message_id, reason, actor=actor())
         print(f"{message_id}: {args.action} done")
         return 0
 

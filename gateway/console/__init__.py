@@ -1,12 +1,13 @@
 """The console: Herald's pages for people, at ``/`` of the HTTP listener.
 
 Each module here serves one family of pages (``signin``, ``overview``,
-``runs``, ``customers``, ``senders``, ``definitions``, ``smtp``,
-``delivery``, ``users``, ``audit``) with ``routes(console)`` and, for the navigation, ``NAV``. Pages
-are rendered on the server by Jinja2 with the console's own environment
-(autoescape on; never the sandbox that renders email) from ``templates/``,
-and ``static/`` holds the CSS and the script, all shipped inside the wheel.
-Every page works before any script loads; the script only makes it pleasant.
+``runs``, ``messages``, ``queue``, ``customers``, ``senders``,
+``definitions``, ``smtp``, ``delivery``, ``users``, ``audit``) with
+``routes(console)`` and, for the navigation, ``NAV``. Pages are rendered on
+the server by Jinja2 with the console's own environment (autoescape on; never
+the sandbox that renders email) from ``templates/``, and ``static/`` holds
+the CSS and the script, all shipped inside the wheel. Every page works before
+any script loads; the script only makes it pleasant.
 
 The console is a face beside ``admin/`` and ``cli/``: it may import them and
 everything below, and does the work through what the admin API and the CLI
@@ -158,7 +159,9 @@ def modules() -> list[ModuleType]:
         definitions,
         delivery,
         email_templates,
+        messages,
         overview,
+        queue,
         runs,
         senders,
         signin,
@@ -170,6 +173,8 @@ def modules() -> list[ModuleType]:
         signin,
         overview,
         runs,
+        messages,
+        queue,
         email_templates,
         brand,
         customers,

@@ -267,6 +267,42 @@ class Item:
 
 
 @dataclass(frozen=True)
+class ItemMessage:
+    """One recipient of a run and the message queued for it, as the store
+    keeps it: the bytes before the DKIM signature that each attempt adds."""
+
+    run_id: str
+    item: Item
+    # None: nothing was queued for the recipient (skipped, rejected, dropped).
+    message_id: str | None = None
+    status: str | None = None  # queued | held | done | purged
+    # The message's bytes; None when there are none to show (see ``missing``).
+    content: bytes | None = None
+    # The message of a platform event is composed at its first attempt.
+    composed_later: bool = False
+    pruned_at: float | None = None
+    queued_at: float | None = None
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    last_error: str | None = None
+
+    @property
+    def missing(self) -> str | None:
+        """Why there are no bytes to show, in words; None when there are."""
+        if self.content is not None:
+            return None
+        if self.message_id is None:
+            return "Nothing was queued for this recipient, so there is no message to show."
+        if self.pruned_at is not None:
+            return "The message's body was removed by the retention rules ([retention] bodies)."
+        if self.composed_later:
+            return (
+                "The message is not composed yet: Herald composes it at its first delivery attempt."
+            )
+        return "The store holds no body for this message."
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     at: float
     event: str
@@ -667,13 +703,14 @@ class OperatorQueueStore(StatsStore, Protocol):
     async def retry_now(self, message_id: str | None) -> int:
         """Make one waiting message (or, with None, every queued one) due now."""
 
-    async def hold(self, message_id: str) -> None:
-        """Keep a waiting message from being sent until it is released."""
+    async def hold(self, message_id: str, *, actor: str) -> None:
+        """Keep a waiting message from being sent until it is released; the
+        run's history names ``actor``."""
 
-    async def release(self, message_id: str) -> None:
-        """Return a held message to the queue, due now."""
+    async def release(self, message_id: str, *, actor: str) -> None:
+        """Return a held message to the queue, due now; the run's history names ``actor``."""
 
-    async def purge(self, message_id: str, reason: str) -> None:
+    async def purge(self, message_id: str, reason: str, *, actor: str) -> None:
         """Remove a waiting message; its pending recipients fail with ``reason``."""
 
 
@@ -706,6 +743,10 @@ class RunStore(Protocol):
 
     async def resend_item(self, run_id: str, item_id: int, *, by: str = "") -> None:
         """Queue one item of the run again, whatever became of it."""
+
+    async def item_message(self, run_id: str, item_id: int) -> ItemMessage:
+        """One recipient of the run with the message queued for it;
+        ``NotFoundError`` when the run has no such item."""
 
 
 class SettingsStore(Protocol):
@@ -935,10 +976,16 @@ class ConsoleStore(Protocol):
         """Runs made since ``since``, counted by email type and status."""
 
     async def audit_page(
-        self, *, limit: int = 50, before: int | None = None, actor: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        actor: str | None = None,
+        setting: str | None = None,
     ) -> AuditPage:
         """Audit entries newest first, older than the id ``before`` when given
-        (keyset pagination), only ``actor``'s when given."""
+        (keyset pagination), only ``actor``'s when given, only those of
+        ``setting`` and what lies under it (``smtp``, ``users/ada``) when given."""
 
 
 SuppressionSource = Literal["upstream", "bounce", "operator"]

@@ -18,7 +18,13 @@ from gateway.store import (
 )
 from gateway.store._base import Connection, Row, SQLBase, _marks
 from gateway.store._runs import _ITEM_COLUMNS, _RUN_COLUMNS, _run
-from gateway.store._settings import AUDIT_COLUMNS, _audit, audit_entry
+from gateway.store._settings import (
+    AUDIT_COLUMNS,
+    SETTING_CLAUSE,
+    _audit,
+    audit_entry,
+    setting_params,
+)
 
 _USER_COLUMNS = (
     "name, email, role, password_hash, totp_sealed, created_at, updated_at, disabled_at, totp_step"
@@ -198,7 +204,12 @@ class ConsoleSQL(SQLBase):
         return [FlowCount(row["email_type"], row["status"], int(row["n"])) for row in rows]
 
     async def audit_page(
-        self, *, limit: int = 50, before: int | None = None, actor: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        actor: str | None = None,
+        setting: str | None = None,
     ) -> AuditPage:
         clauses: list[str] = []
         params: list[Any] = []
@@ -208,6 +219,9 @@ class ConsoleSQL(SQLBase):
         if actor is not None:
             clauses.append("actor = ?")
             params.append(actor)
+        if setting is not None:
+            clauses.append(SETTING_CLAUSE)
+            params += setting_params(setting)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT {AUDIT_COLUMNS} FROM settings_audit {where} ORDER BY id DESC LIMIT ?"  # noqa: S608 -- fixed clauses, values are bound
         rows = await self._read(sql, (*params, limit + 1))

@@ -285,11 +285,11 @@ class QueueSQL(SQLBase):
 
         return await self._write(retry)
 
-    async def hold(self, message_id: str) -> None:
-        await self._set_waiting_status(message_id, "held", "held by the operator")
+    async def hold(self, message_id: str, *, actor: str) -> None:
+        await self._set_waiting_status(message_id, "held", f"held by {actor}")
 
-    async def release(self, message_id: str) -> None:
-        await self._set_waiting_status(message_id, "queued", "released by the operator")
+    async def release(self, message_id: str, *, actor: str) -> None:
+        await self._set_waiting_status(message_id, "queued", f"released by {actor}")
 
     async def _set_waiting_status(self, message_id: str, status: str, detail: str) -> None:
         now = self.clock()
@@ -304,7 +304,7 @@ class QueueSQL(SQLBase):
 
         await self._write(change)
 
-    async def purge(self, message_id: str, reason: str) -> None:
+    async def purge(self, message_id: str, reason: str, *, actor: str) -> None:
         now = self.clock()
 
         async def remove(db: Connection) -> None:
@@ -327,7 +327,7 @@ class QueueSQL(SQLBase):
             changes: Counter[str] = Counter({"failed": len(before)})
             changes.subtract(before.values())
             await _count(db, run_id, changes)
-            await _history(db, run_id, now, "purged", reason)
+            await _history(db, run_id, now, "purged", f"by {actor}: {reason}")
             await _refresh(db, run_id, now)
 
         await self._write(remove)

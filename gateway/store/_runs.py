@@ -17,6 +17,7 @@ from gateway.store import (
     PENDING,
     HistoryEntry,
     Item,
+    ItemMessage,
     NewItem,
     NewRun,
     Run,
@@ -178,6 +179,40 @@ class RunsSQL(SQLBase):
             counts=await self._counts(run_id),
             items=[Item(**dict(row)) for row in items],
             history=[HistoryEntry(**dict(row)) for row in history],
+        )
+
+    async def item_message(self, run_id: str, item_id: int) -> ItemMessage:
+        items = await self._read(
+            f"SELECT {_ITEM_COLUMNS}, message_id FROM items WHERE run_id = ? AND id = ?",  # noqa: S608 -- a fixed column list
+            (run_id, item_id),
+        )
+        if not items:
+            raise NotFoundError(f"run {run_id!r} has no item {item_id}")
+        fields = dict(items[0])
+        message_id = fields.pop("message_id")
+        item = Item(**fields)
+        rows = await self._read(
+            "SELECT status, content, later, pruned_at, queued_at, attempts, next_attempt_at,"
+            " last_error FROM messages WHERE id = ?",
+            (message_id,),
+        )
+        if message_id is None or not rows:
+            return ItemMessage(run_id, item)
+        row = rows[0]
+        content = bytes(row["content"])
+        return ItemMessage(
+            run_id,
+            item,
+            message_id=message_id,
+            status=row["status"],
+            # A pruned body, and one still to be composed, are kept empty.
+            content=content or None,
+            composed_later=row["later"] is not None,
+            pruned_at=row["pruned_at"],
+            queued_at=row["queued_at"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            last_error=row["last_error"],
         )
 
     async def _counts(self, run_id: str) -> dict[str, int]:

@@ -108,8 +108,7 @@ class SettingsSQL(SQLBase):
     async def list_audit(self, *, limit: int = 50, setting: str | None = None) -> list[AuditEntry]:
         where, params = "", []
         if setting is not None:
-            where = "WHERE setting = ? OR substr(setting, 1, ?) = ?"
-            params = [setting, len(setting) + 1, setting + "/"]
+            where, params = f"WHERE {SETTING_CLAUSE}", setting_params(setting)
         rows = await self._read(
             f"SELECT {AUDIT_COLUMNS} FROM settings_audit {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- a fixed clause, values are bound
             (*params, limit),
@@ -118,6 +117,13 @@ class SettingsSQL(SQLBase):
 
 
 AUDIT_COLUMNS = "id, at, actor, setting, old_value, new_value"
+# The entries of one setting and of what lies under it ("users" holds "users/ada").
+SETTING_CLAUSE = "(setting = ? OR substr(setting, 1, ?) = ?)"
+
+
+def setting_params(setting: str) -> list[Any]:
+    """The values ``SETTING_CLAUSE`` binds for ``setting``."""
+    return [setting, len(setting) + 1, setting + "/"]
 
 
 def audit_entry(row: Row) -> AuditEntry:

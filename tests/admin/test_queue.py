@@ -61,7 +61,10 @@ def test_a_purged_message_leaves_the_queue_and_its_run_says_why(herald: Herald) 
     assert message_id not in ids
     run = herald.wait_for_status(run_id, "failed")
     assert [(i["status"], i["error"]) for i in run["items"]] == [("failed", "customer left")]
-    assert run["history"][-1] == run["history"][-1] | {"event": "purged", "detail": "customer left"}
+    assert run["history"][-1] == run["history"][-1] | {
+        "event": "purged",
+        "detail": "by admin-api: customer left",
+    }
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,12 @@ def test_hold_then_purge_with_a_reason(herald: Herald) -> None:
     assert message_id not in [e["message_id"] for e in queued(herald)]
     run = herald.wait_for_status(entry["run_id"], "failed")
     assert [item["error"] for item in run["items"]] == ["sent by hand"]
+    # The run's history names who held and purged it: the CLI's user.
+    held_at, purged_at = run["history"][-2:]
+    assert (held_at["event"], purged_at["event"]) == ("held", "purged")
+    assert held_at["detail"].startswith("held by cli:")
+    assert purged_at["detail"].startswith("by cli:")
+    assert purged_at["detail"].endswith(": sent by hand")
 
 
 @pytest.mark.parametrize(

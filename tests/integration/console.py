@@ -4,6 +4,7 @@ them (``herald users add ... --password-file``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -96,6 +97,18 @@ def sign_in(
     page.click("button[type=submit]")
     page.wait_for_url(f"{herald.base_url}/")
     return page
+
+
+@contextlib.contextmanager
+def signed_in(browser: Browser, herald: Herald, person: Person) -> Iterator[Page]:
+    """A page signed in as ``person`` (``sign_in``), closed after; every page it
+    showed ran under the console's policy without the browser refusing anything."""
+    page = sign_in(browser, herald, person)
+    try:
+        yield page
+        assert refused_by_policy(page) == []
+    finally:
+        page.context.close()
 
 
 def shot(page: Page, name: str) -> None:

@@ -117,6 +117,17 @@ async def test_audit_pages_follow_the_id_downwards(store: SQLStore) -> None:
     assert len(only.entries) == 3
 
 
+async def test_audit_pages_filter_by_what_changed(store: SQLStore) -> None:
+    """``setting`` keeps the entries of that setting and of those under it, by whoever."""
+    for key in ("smtp", "smtp/extra", "smtpx", "users/ada", "users/bob"):
+        await store.write_setting(key, {"v": 1}, actor="cli:root")
+    smtp = await store.audit_page(limit=10, setting="smtp")
+    assert [entry.setting for entry in smtp.entries] == ["smtp/extra", "smtp"]
+    users = await store.audit_page(limit=10, setting="users", actor="cli:root")
+    assert [entry.setting for entry in users.entries] == ["users/bob", "users/ada"]
+    assert (await store.audit_page(limit=10, setting="users", actor="console:x")).entries == []
+
+
 async def test_a_totp_step_is_taken_once(store: SQLStore) -> None:
     """A time step is taken once; an earlier one after it never; a later one is."""
     await _ada(store)

@@ -60,7 +60,7 @@ async def test_a_final_run_loses_its_body_and_keeps_its_record(
     await attempt(store, "deferred", retry_at=clock() + 300)
     held = await queued(store)
     [held_message] = [e.message_id for e in await store.list_queue() if e.run_id == held]
-    await store.hold(held_message)
+    await store.hold(held_message, actor="console:ada")
 
     clock.advance(31 * DAY)
     report = await store.prune(RETENTION)
@@ -75,6 +75,10 @@ async def test_a_final_run_loses_its_body_and_keeps_its_record(
     assert await content_of(store, held) == BODY
     with pytest.raises(PrunedError, match="retention removed its message"):
         await store.resend_item(sent, run.items[0].id)
+    pruned = await store.item_message(sent, run.items[0].id)
+    assert pruned.content is None
+    assert pruned.pruned_at is not None
+    assert "retention" in (pruned.missing or "")
     # A retry of the run has nothing it could send either.
     assert await store.retry_run(sent) == 0
     # The deferred message is still delivered.

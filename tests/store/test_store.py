@@ -839,18 +839,24 @@ async def test_hold_release_retry_and_purge(store: SQLStore) -> None:
     run = new_run("run_1")
     await store.record_run(run)
     [entry] = await store.list_queue()
-    await store.hold(entry.message_id)
+    await store.hold(entry.message_id, actor="console:ada")
     assert await store.claim("host:1", limit=10, lease=60) == []
     assert (await store.queue_stats()).held == 1
-    await store.release(entry.message_id)
+    await store.release(entry.message_id, actor="token:ops")
     assert await store.retry_now(entry.message_id) == 1
-    await store.purge(entry.message_id, "no longer wanted")
+    await store.purge(entry.message_id, "no longer wanted", actor="cli:root")
     assert await store.list_queue() == []
     purged = await store.get_run(run.id)
     assert purged.status == "failed"
     assert purged.items[0].error == "no longer wanted"
+    # The run's history says who did each.
+    assert [(h.event, h.detail) for h in purged.history][-3:] == [
+        ("held", "held by console:ada"),
+        ("queued", "released by token:ops"),
+        ("purged", "by cli:root: no longer wanted"),
+    ]
     with pytest.raises(NotFoundError):
-        await store.hold(entry.message_id)
+        await store.hold(entry.message_id, actor="console:ada")
 
 
 async def test_a_full_store_refuses_the_write_and_keeps_nothing_of_it(tmp_path: Path) -> None:
@@ -1011,6 +1017,43 @@ async def test_a_message_queued_to_compose_later_keeps_what_it_composed_from_its
     assert again.later is None
     assert again.content == CONTENT
     assert again.interrupted
+
+
+async def test_an_items_message_is_its_queued_bytes_or_says_why_there_are_none(
+    store: SQLStore,
+) -> None:
+    """``item_message`` gives a recipient's message as queued; a message still
+    to compose and a recipient with nothing queued have no bytes and say why;
+    an item of another run, or none at all, is not found."""
+    await store.record_run(new_run("run_1", addresses=["a@example.com", "b@example.com"]))
+    first, second = (await store.get_run("run_1")).items
+    message = await store.item_message("run_1", second.id)
+    assert (message.item.address, message.content, message.missing) == (
+        "b@example.com",
+        CONTENT,
+        None,
+    )
+    assert message.status == "queued"
+    assert message.message_id == (await store.item_message("run_1", first.id)).message_id
+
+    later = Later("invoice.issued", {}, to=[("ada@example.com", "")], message_id="<r2@x>")
+    await store.record_run(dataclasses.replace(new_run("run_2"), content=None, later=later))
+    [waiting] = (await store.get_run("run_2")).items
+    composing = await store.item_message("run_2", waiting.id)
+    assert composing.content is None
+    assert composing.composed_later
+    assert "not composed yet" in (composing.missing or "")
+
+    await store.record_run(new_run("run_3", content=None, status="dropped"))
+    [dropped] = (await store.get_run("run_3")).items
+    nothing = await store.item_message("run_3", dropped.id)
+    assert (nothing.message_id, nothing.content) == (None, None)
+    assert "Nothing was queued" in (nothing.missing or "")
+
+    with pytest.raises(NotFoundError):
+        await store.item_message("run_3", first.id)
+    with pytest.raises(NotFoundError):
+        await store.item_message("run_9", 1)
 
 
 async def test_template_versions_page_by_version_number(store: SQLStore) -> None:
