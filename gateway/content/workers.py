@@ -13,6 +13,11 @@ compiled templates) once per templates folder and limits, so the sandbox
 keeps every limit there as it does in the daemon: a render that runs past
 ``render_timeout`` stops with ``TemplateLimitError`` in the worker, which
 the caller receives as it would from a render thread.
+
+A worker ends itself once the daemon that started it is gone, even when the
+daemon was killed (``kill -9``, the kernel's out-of-memory killer) and had
+no chance to stop it: the workers hold both ends of their work queue's pipe,
+so no end-of-file would ever tell them.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import asyncio
 import functools
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -46,11 +53,38 @@ _pool: ProcessPoolExecutor | None = None
 _templates: dict[tuple[str, Limits], Templates] = {}
 
 
+# How often a worker looks whether the daemon that started it still runs.
+_WATCH_EVERY = 1.0
+
+
 def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ProcessPoolExecutor(size(), mp_context=multiprocessing.get_context("forkserver"))
+        _pool = ProcessPoolExecutor(
+            size(),
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_watch,
+            initargs=(os.getpid(),),
+        )
     return _pool
+
+
+def _watch(daemon: int) -> None:
+    """In each worker, as it starts: a thread that ends the worker once the
+    process ``daemon`` is gone (the worker's parent is the fork server, which
+    outlives it, so the parent's id says nothing)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(_WATCH_EVERY)
+            try:
+                os.kill(daemon, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the id was taken by another user's process
+                os._exit(0)
+
+    threading.Thread(target=watch, name="herald-daemon-watch", daemon=True).start()
 
 
 async def run(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
